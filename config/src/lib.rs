@@ -1,0 +1,20 @@
+//! Portcullis configuration: Weaviate-compatible environment variables (and an optional file)
+//! parsed into typed, validated [`Settings`], with every problem reported at once.
+//!
+//! Parsing is a pure function of the variables ([`Settings::from_vars`]); [`Settings::from_env`]
+//! applies it to the process environment. Secrets are [`Secret`]s, whose `Debug` and `Display`
+//! are redacted, and every secret variable also accepts `NAME_FILE`.
+
+mod error;
+mod parse;
+mod secret;
+mod settings;
+mod source;
+pub mod vars;
+
+pub use error::{ConfigError, Problem};
+pub use secret::{Secret, REDACTED};
+pub use settings::{
+    AdminList, AuthenticationSettings, AuthorizationSettings, LogFormat, LogLevel, LogSettings,
+    MetricsSettings, Settings, StaticApiKeys,
+};

@@ -1,0 +1,1624 @@
+//! Validation of the merged variables into [`Settings`], collecting every problem.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::error::{ConfigError, Problem};
+use crate::secret::Secret;
+use crate::settings::{
+    AdminList, AuthenticationSettings, AuthorizationSettings, LogFormat, LogLevel, LogSettings,
+    MetricsSettings, Settings, StaticApiKeys,
+};
+use crate::source::{self, Values};
+use crate::vars;
+
+const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+const DEFAULT_METRICS_PORT: u16 = 2112;
+const DEFAULT_DATA_PATH: &str = "./data";
+const MAX_WORKERS: usize = 1024;
+
+const BOOLEAN_FIX: &str = "use true, on, enabled or 1 to enable; false, off, disabled or 0 to \
+                           disable (any case)";
+const ADDR_FIX: &str = "give an IP address and a port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or \
+                        [::1]:8080 (host names are not resolved)";
+const NO_METHOD_FIX: &str = "to require API keys set AUTHENTICATION_APIKEY_ENABLED=true \
+                             AUTHENTICATION_APIKEY_ALLOWED_KEYS=<key> \
+                             AUTHENTICATION_APIKEY_USERS=<user>; to serve every request without \
+                             a credential set AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true";
+
+/// Problems and notices found so far.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    problems: Vec<Problem>,
+    notices: Vec<String>,
+}
+
+impl Report {
+    /// Records a problem. Callers never put a secret value in any part of it.
+    pub(crate) fn problem(
+        &mut self,
+        variable: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.problems.push(Problem::new(variable, message, fix));
+    }
+
+    /// Records a start-up notice. Callers never put a secret value in it.
+    pub(crate) fn notice(&mut self, text: impl Into<String>) {
+        self.notices.push(text.into());
+    }
+}
+
+/// Splits the process environment into UTF-8 pairs, reporting non-UTF-8 names and values of
+/// variables that look like ours (others are not looked at).
+pub(crate) fn utf8_vars(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> (Vec<(String, String)>, Vec<Problem>) {
+    let mut pairs = Vec::new();
+    let mut problems = Vec::new();
+    for (name, value) in vars {
+        let name = match name.into_string() {
+            Ok(name) => name,
+            Err(name) => {
+                let lossy = name.to_string_lossy().into_owned();
+                if vars::is_in_our_namespace(&lossy) {
+                    problems.push(Problem::new(
+                        lossy,
+                        "the variable name is not valid UTF-8",
+                        "rename it to the exact ASCII variable name",
+                    ));
+                }
+                continue;
+            }
+        };
+        match value.into_string() {
+            Ok(value) => pairs.push((name, value)),
+            Err(_) if vars::is_in_our_namespace(&name) => problems.push(Problem::new(
+                name,
+                "the value is not valid UTF-8",
+                "set it to UTF-8 text",
+            )),
+            Err(_) => {}
+        }
+    }
+    (pairs, problems)
+}
+
+/// Parses the variables into [`Settings`], or every problem found (including `problems`).
+pub(crate) fn parse(
+    vars: impl IntoIterator<Item = (String, String)>,
+    problems: Vec<Problem>,
+) -> Result<Settings, ConfigError> {
+    // A later pair with the same name wins, as in a shell.
+    let env: BTreeMap<String, String> = vars.into_iter().collect();
+    let mut report = Report {
+        problems,
+        notices: Vec::new(),
+    };
+    let values = source::merge(&env, &mut report);
+    let mut parser = Parser {
+        values: &values,
+        report,
+    };
+    let settings = parser.settings();
+    let Report { problems, notices } = parser.report;
+    if problems.is_empty() {
+        Ok(Settings {
+            notices,
+            ..settings
+        })
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+/// A variable's parsed value. `Invalid` has been reported already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field<T> {
+    Unset,
+    Set(T),
+    Invalid,
+}
+
+impl<T> Field<T> {
+    /// The value, or `default` when unset or invalid (an invalid value fails the parse anyway).
+    fn or(self, default: T) -> T {
+        match self {
+            Field::Set(value) => value,
+            Field::Unset | Field::Invalid => default,
+        }
+    }
+
+    fn is_invalid(&self) -> bool {
+        matches!(self, Field::Invalid)
+    }
+}
+
+impl Field<bool> {
+    fn is_true(&self) -> bool {
+        matches!(self, Field::Set(true))
+    }
+}
+
+struct Parser<'a> {
+    values: &'a Values,
+    report: Report,
+}
+
+impl<'a> Parser<'a> {
+    fn settings(&mut self) -> Settings {
+        let http = self.addr(vars::HTTP_ADDR);
+        let http_valid = !http.is_invalid();
+        let http_addr = http.or(DEFAULT_HTTP_ADDR);
+        Settings {
+            http_addr,
+            workers: self.workers(),
+            metrics: self.metrics(http_addr, http_valid),
+            log: LogSettings {
+                level: self.log_level(),
+                format: self.log_format(),
+            },
+            data_path: self.data_path(),
+            authentication: self.authentication(),
+            authorization: self.authorization(),
+            notices: Vec::new(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// Adds a notice for each of `names` that is set, saying `why` it is ignored.
+    fn notice_ignored(&mut self, names: &[&str], why: &str) {
+        for name in names {
+            if self.is_set(name) {
+                self.report
+                    .notice(format!("{name} is set but ignored because {why}"));
+            }
+        }
+    }
+
+    fn boolean(&mut self, name: &str) -> Field<bool> {
+        let Some(raw) = self.get(name) else {
+            return Field::Unset;
+        };
+        match parse_bool(raw) {
+            Some(value) => Field::Set(value),
+            None => {
+                let message = format!("{raw:?} is not a boolean");
+                self.report.problem(name, message, BOOLEAN_FIX);
+                Field::Invalid
+            }
+        }
+    }
+
+    fn addr(&mut self, name: &str) -> Field<SocketAddr> {
+        let Some(raw) = self.get(name) else {
+            return Field::Unset;
+        };
+        match raw.trim().parse::<SocketAddr>() {
+            Ok(addr) => Field::Set(addr),
+            Err(_) => {
+                let message = format!("{raw:?} is not an IP:port socket address");
+                self.report.problem(name, message, ADDR_FIX);
+                Field::Invalid
+            }
+        }
+    }
+
+    fn port(&mut self, name: &str) -> Field<u16> {
+        let Some(raw) = self.get(name) else {
+            return Field::Unset;
+        };
+        match raw.trim().parse::<u16>() {
+            Ok(port) => Field::Set(port),
+            Err(_) => {
+                let message = format!("{raw:?} is not a port number (0 to 65535)");
+                self.report
+                    .problem(name, message, format!("e.g. {name}={DEFAULT_METRICS_PORT}"));
+                Field::Invalid
+            }
+        }
+    }
+
+    /// A comma-separated list. Never quotes the value, so it also serves secret lists.
+    fn list(&mut self, name: &str) -> Field<Vec<String>> {
+        match self.get(name) {
+            None => Field::Unset,
+            Some(raw) => self.split(name, raw),
+        }
+    }
+
+    fn split(&mut self, name: &str, raw: &str) -> Field<Vec<String>> {
+        match split_list(raw) {
+            Ok(items) => Field::Set(items),
+            Err(message) => {
+                self.report.problem(
+                    name,
+                    message,
+                    "separate items with a single ',' and leave none empty, or unset the variable",
+                );
+                Field::Invalid
+            }
+        }
+    }
+
+    /// A secret variable's value from `NAME` or the file named by `NAME_FILE`, with the name
+    /// of the variable it came from.
+    fn secret(&mut self, name: &str) -> Field<(String, String)> {
+        let file_name = format!("{name}{}", vars::FILE_SUFFIX);
+        match (self.get(name), self.get(&file_name)) {
+            (Some(_), Some(_)) => {
+                self.report.problem(
+                    name,
+                    format!("is set together with {file_name}"),
+                    format!("set only one of {name} and {file_name}"),
+                );
+                Field::Invalid
+            }
+            (Some(value), None) => Field::Set((value.to_owned(), name.to_owned())),
+            (None, Some(path)) => match self.read_secret_file(&file_name, path) {
+                Some(value) => Field::Set((value, file_name)),
+                None => Field::Invalid,
+            },
+            (None, None) => Field::Unset,
+        }
+    }
+
+    /// The content of a `NAME_FILE` file with one trailing newline removed.
+    fn read_secret_file(&mut self, file_name: &str, path: &str) -> Option<String> {
+        if path.is_empty() {
+            self.report.problem(
+                file_name,
+                "is set but empty",
+                "set it to the path of a file holding the value, or unset it",
+            );
+            return None;
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                self.report.problem(
+                    file_name,
+                    format!("cannot read {path:?}: {err}"),
+                    "check the path and that the server may read the file",
+                );
+                return None;
+            }
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            self.report.problem(
+                file_name,
+                format!("{path:?} is not UTF-8 text"),
+                "store the value as UTF-8 text",
+            );
+            return None;
+        };
+        Some(trim_one_newline(text))
+    }
+
+    fn workers(&mut self) -> usize {
+        let Some(raw) = self.get(vars::WORKERS) else {
+            return std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(MAX_WORKERS);
+        };
+        match raw.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            _ => {
+                let message = format!("{raw:?} is not a number of workers from 1 to {MAX_WORKERS}");
+                self.report.problem(
+                    vars::WORKERS,
+                    message,
+                    format!("e.g. {}=4, or unset it for one per CPU", vars::WORKERS),
+                );
+                1
+            }
+        }
+    }
+
+    fn metrics(&mut self, http: SocketAddr, http_valid: bool) -> MetricsSettings {
+        let enabled = self.boolean(vars::PROMETHEUS_MONITORING_ENABLED).or(true);
+        let default_addr = SocketAddr::new(http.ip(), DEFAULT_METRICS_PORT);
+        if !enabled {
+            self.notice_ignored(
+                &[vars::METRICS_ADDR, vars::PROMETHEUS_MONITORING_PORT],
+                "PROMETHEUS_MONITORING_ENABLED is false",
+            );
+            return MetricsSettings {
+                enabled,
+                addr: default_addr,
+            };
+        }
+        let port = self.port(vars::PROMETHEUS_MONITORING_PORT);
+        let explicit = self.addr(vars::METRICS_ADDR);
+        let (addr, variable, valid) = match (&explicit, &port) {
+            (Field::Set(addr), Field::Set(port)) => {
+                if addr.port() != *port {
+                    self.report.notice(format!(
+                        "{} ({addr}) overrides {} ({port}): metrics are served on port {}",
+                        vars::METRICS_ADDR,
+                        vars::PROMETHEUS_MONITORING_PORT,
+                        addr.port()
+                    ));
+                }
+                (*addr, vars::METRICS_ADDR, true)
+            }
+            (Field::Set(addr), _) => (*addr, vars::METRICS_ADDR, true),
+            (Field::Invalid, _) => (default_addr, vars::METRICS_ADDR, false),
+            (Field::Unset, port) => (
+                SocketAddr::new(http.ip(), port.clone().or(DEFAULT_METRICS_PORT)),
+                vars::PROMETHEUS_MONITORING_PORT,
+                !port.is_invalid(),
+            ),
+        };
+        if valid
+            && http_valid
+            && addr.port() != 0
+            && addr.port() == http.port()
+            && ips_overlap(addr.ip(), http.ip())
+        {
+            self.report.problem(
+                variable,
+                format!(
+                    "metrics would be served on {addr}, the same port as the HTTP address {http}"
+                ),
+                format!(
+                    "give metrics another port, e.g. {}={DEFAULT_METRICS_PORT} or {}={}",
+                    vars::PROMETHEUS_MONITORING_PORT,
+                    vars::METRICS_ADDR,
+                    SocketAddr::new(http.ip(), DEFAULT_METRICS_PORT)
+                ),
+            );
+        }
+        MetricsSettings { enabled, addr }
+    }
+
+    fn log_level(&mut self) -> LogLevel {
+        let Some(raw) = self.get(vars::LOG_LEVEL) else {
+            return LogLevel::Info;
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "panic" | "fatal" | "error" => LogLevel::Error,
+            "warning" | "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => {
+                let message = format!("{raw:?} is not a log level");
+                self.report.problem(
+                    vars::LOG_LEVEL,
+                    message,
+                    "use one of panic, fatal, error, warning, info, debug, trace",
+                );
+                LogLevel::Info
+            }
+        }
+    }
+
+    fn log_format(&mut self) -> LogFormat {
+        let Some(raw) = self.get(vars::LOG_FORMAT) else {
+            return LogFormat::Text;
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            _ => {
+                let message = format!("{raw:?} is not a log format");
+                self.report
+                    .problem(vars::LOG_FORMAT, message, "use json or text");
+                LogFormat::Text
+            }
+        }
+    }
+
+    fn data_path(&mut self) -> PathBuf {
+        match self.get(vars::PERSISTENCE_DATA_PATH) {
+            None => PathBuf::from(DEFAULT_DATA_PATH),
+            Some(raw) if raw.trim().is_empty() => {
+                self.report.problem(
+                    vars::PERSISTENCE_DATA_PATH,
+                    "is set but empty",
+                    format!("set a directory, e.g. {DEFAULT_DATA_PATH}, or unset it"),
+                );
+                PathBuf::from(DEFAULT_DATA_PATH)
+            }
+            Some(raw) => PathBuf::from(raw),
+        }
+    }
+
+    fn authentication(&mut self) -> AuthenticationSettings {
+        let apikey_enabled = self.boolean(vars::APIKEY_ENABLED);
+        let api_key = self.static_keys(&apikey_enabled);
+        let db_users = self.boolean(vars::DB_USERS_ENABLED);
+        let oidc = self.boolean(vars::OIDC_ENABLED);
+        if oidc.is_true() {
+            self.report.problem(
+                vars::OIDC_ENABLED,
+                "OpenID Connect is not supported by this build yet",
+                format!(
+                    "set {}=false (or unset it) and use API keys (AUTHENTICATION_APIKEY_*)",
+                    vars::OIDC_ENABLED
+                ),
+            );
+        }
+
+        let anonymous = self.boolean(vars::ANONYMOUS_ACCESS_ENABLED);
+        let methods = [&apikey_enabled, &db_users, &oidc];
+        let methods_known = !methods.iter().any(|m| m.is_invalid());
+        let any_method = methods.iter().any(|m| m.is_true());
+        if methods_known && !any_method {
+            match anonymous {
+                Field::Unset => self.report.problem(
+                    vars::ANONYMOUS_ACCESS_ENABLED,
+                    "is not set and no authentication method is enabled; Weaviate would then \
+                     open the database to every request silently, Portcullis refuses to start \
+                     instead",
+                    NO_METHOD_FIX,
+                ),
+                Field::Set(false) => self.report.problem(
+                    vars::ANONYMOUS_ACCESS_ENABLED,
+                    "is false and no authentication method is enabled, so no request could ever \
+                     authenticate",
+                    NO_METHOD_FIX,
+                ),
+                Field::Set(true) | Field::Invalid => {}
+            }
+        }
+
+        AuthenticationSettings {
+            anonymous_access: anonymous.or(false),
+            api_key,
+            db_users_enabled: db_users.or(false),
+        }
+    }
+
+    fn static_keys(&mut self, enabled: &Field<bool>) -> Option<StaticApiKeys> {
+        let keys_file = format!("{}{}", vars::APIKEY_ALLOWED_KEYS, vars::FILE_SUFFIX);
+        match enabled {
+            Field::Set(true) => {}
+            Field::Set(false) | Field::Unset => {
+                self.notice_ignored(
+                    &[vars::APIKEY_ALLOWED_KEYS, &keys_file, vars::APIKEY_USERS],
+                    "AUTHENTICATION_APIKEY_ENABLED is not true",
+                );
+                return None;
+            }
+            Field::Invalid => return None,
+        }
+
+        // The key count is known even when a key is invalid, so the user count is still checked.
+        let (keys, key_count) = match self.secret(vars::APIKEY_ALLOWED_KEYS) {
+            Field::Set((raw, from)) => self.keys(&raw, &from),
+            Field::Unset => {
+                self.report.problem(
+                    vars::APIKEY_ALLOWED_KEYS,
+                    "at least one key is required when AUTHENTICATION_APIKEY_ENABLED is true",
+                    format!(
+                        "set {}=<key>[,<key>...] or {keys_file}=<path of a file holding them>",
+                        vars::APIKEY_ALLOWED_KEYS
+                    ),
+                );
+                (None, None)
+            }
+            Field::Invalid => (None, None),
+        };
+
+        let users = match self.list(vars::APIKEY_USERS) {
+            Field::Set(users) => Some(users),
+            Field::Unset => {
+                self.report.problem(
+                    vars::APIKEY_USERS,
+                    "at least one user is required when AUTHENTICATION_APIKEY_ENABLED is true",
+                    format!(
+                        "set {}=<user> for all keys, or one user per key in key order",
+                        vars::APIKEY_USERS
+                    ),
+                );
+                None
+            }
+            Field::Invalid => None,
+        };
+
+        if let (Some(key_count), Some(users)) = (key_count, &users) {
+            if users.len() != 1 && users.len() != key_count {
+                self.report.problem(
+                    vars::APIKEY_USERS,
+                    format!(
+                        "length of users and keys must match, alternatively provide single user \
+                         for all keys ({} users, {} keys)",
+                        users.len(),
+                        key_count
+                    ),
+                    "list one user per key in the same order, or a single user for all keys",
+                );
+            }
+        }
+
+        Some(StaticApiKeys {
+            keys: keys.unwrap_or_default(),
+            users: users.unwrap_or_default(),
+        })
+    }
+
+    /// Validates static keys: the keys if all are valid, and the count if the list splits.
+    /// Problems name keys by position only, never by value.
+    fn keys(&mut self, raw: &str, from: &str) -> (Option<Vec<Secret<String>>>, Option<usize>) {
+        let Field::Set(keys) = self.split(from, raw) else {
+            return (None, None);
+        };
+        let count = keys.len();
+        let mut valid = true;
+        let with_control: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| key.chars().any(char::is_control))
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        if !with_control.is_empty() {
+            valid = false;
+            self.report.problem(
+                from,
+                format!(
+                    "key {} contains a control character such as a line break",
+                    with_control.join(", ")
+                ),
+                "separate keys with ',' only; a key file holds one comma-separated line",
+            );
+        }
+        let mut first_seen: HashMap<&str, usize> = HashMap::new();
+        let mut repeats = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(first) = first_seen.get(key.as_str()) {
+                repeats.push(format!("key {} repeats key {}", i + 1, first + 1));
+            } else {
+                first_seen.insert(key, i);
+            }
+        }
+        if !repeats.is_empty() {
+            valid = false;
+            self.report.problem(
+                from,
+                format!("keys must be unique: {}", repeats.join(", ")),
+                "remove the repeated keys (keys are counted from 1, left to right)",
+            );
+        }
+        (
+            valid.then(|| keys.into_iter().map(Secret::new).collect()),
+            Some(count),
+        )
+    }
+
+    fn authorization(&mut self) -> AuthorizationSettings {
+        let enabled = self.boolean(vars::ADMINLIST_ENABLED);
+        let mut rbac_on = None;
+        for name in [vars::RBAC_ENABLED, vars::ENABLE_RBAC] {
+            if self.boolean(name).is_true() {
+                rbac_on.get_or_insert(name);
+                self.report.problem(
+                    name,
+                    "RBAC is not supported yet; use AUTHORIZATION_ADMINLIST_*",
+                    format!(
+                        "set {name}=false (or unset it) and use {}=true with {} and {}",
+                        vars::ADMINLIST_ENABLED,
+                        vars::ADMINLIST_USERS,
+                        vars::ADMINLIST_READONLY_USERS
+                    ),
+                );
+            }
+        }
+        if let (true, Some(rbac)) = (enabled.is_true(), rbac_on) {
+            self.report.problem(
+                vars::ADMINLIST_ENABLED,
+                format!("cannot enable adminlist and rbac at the same time ({rbac} is also true)"),
+                "enable only one of them; Portcullis supports only the admin list",
+            );
+        }
+
+        let lists = [
+            vars::ADMINLIST_USERS,
+            vars::ADMINLIST_READONLY_USERS,
+            vars::ADMINLIST_GROUPS,
+            vars::ADMINLIST_READONLY_GROUPS,
+        ];
+        match enabled {
+            Field::Set(true) => {}
+            Field::Set(false) | Field::Unset => {
+                self.notice_ignored(&lists, "AUTHORIZATION_ADMINLIST_ENABLED is not true");
+                return AuthorizationSettings { admin_list: None };
+            }
+            Field::Invalid => return AuthorizationSettings { admin_list: None },
+        }
+
+        let admin_list = AdminList {
+            users: self.list(vars::ADMINLIST_USERS).or(Vec::new()),
+            readonly_users: self.list(vars::ADMINLIST_READONLY_USERS).or(Vec::new()),
+            groups: self.list(vars::ADMINLIST_GROUPS).or(Vec::new()),
+            readonly_groups: self.list(vars::ADMINLIST_READONLY_GROUPS).or(Vec::new()),
+        };
+        self.reject_overlap(
+            "user",
+            (vars::ADMINLIST_USERS, &admin_list.users),
+            (vars::ADMINLIST_READONLY_USERS, &admin_list.readonly_users),
+        );
+        self.reject_overlap(
+            "group",
+            (vars::ADMINLIST_GROUPS, &admin_list.groups),
+            (vars::ADMINLIST_READONLY_GROUPS, &admin_list.readonly_groups),
+        );
+        AuthorizationSettings {
+            admin_list: Some(admin_list),
+        }
+    }
+
+    /// A subject on both an admin list and its read-only list is a problem naming the subject.
+    fn reject_overlap(
+        &mut self,
+        kind: &str,
+        (admins_var, admins): (&str, &[String]),
+        (readonly_var, readonly): (&str, &[String]),
+    ) {
+        let mut reported: Vec<&String> = Vec::new();
+        for subject in readonly.iter().filter(|s| admins.contains(s)) {
+            if reported.contains(&subject) {
+                continue;
+            }
+            reported.push(subject);
+            self.report.problem(
+                readonly_var,
+                format!("{kind} {subject:?} is on both {admins_var} and {readonly_var}"),
+                format!("remove {subject:?} from one of the two lists"),
+            );
+        }
+    }
+}
+
+/// Weaviate's boolean spellings (case-insensitive); anything else is `None`.
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "on" | "enabled" | "1" | "true" => Some(true),
+        "off" | "disabled" | "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Splits on ',' and trims items. The error message never quotes the value.
+fn split_list(raw: &str) -> Result<Vec<String>, String> {
+    if raw.trim().is_empty() {
+        return Err("is set but empty".to_owned());
+    }
+    let items: Vec<String> = raw.split(',').map(|s| s.trim().to_owned()).collect();
+    let empty: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.is_empty())
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    match empty.as_slice() {
+        [] => Ok(items),
+        [one] => Err(format!("item {one} is empty")),
+        many => Err(format!("items {} are empty", many.join(", "))),
+    }
+}
+
+/// Removes one trailing line ending (`\n` or `\r\n`), as editors add one to files.
+fn trim_one_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
+/// Whether two listeners on these IPs would claim the same port.
+fn ips_overlap(a: IpAddr, b: IpAddr) -> bool {
+    a == b || a.is_unspecified() || b.is_unspecified()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::vars::*;
+
+    // Fake keys for tests. Assertions never print them: failure messages are fixed strings.
+    const KEY_A: &str = "pk-test-alpha-91c3";
+    const KEY_B: &str = "pk-test-bravo-27d8";
+    const KEY_C: &str = "pk-test-charlie-5e0f";
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(vars.iter().copied())
+    }
+
+    /// The variables plus anonymous access on, the smallest valid configuration.
+    fn open<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut vars = vec![(ANONYMOUS_ACCESS_ENABLED, "true")];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    /// Static keys on with the given keys and users, plus `extra`.
+    fn keyed<'a>(
+        keys: &'a str,
+        users: &'a str,
+        extra: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut vars = vec![
+            (APIKEY_ENABLED, "true"),
+            (APIKEY_ALLOWED_KEYS, keys),
+            (APIKEY_USERS, users),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    fn ok(vars: &[(&str, &str)]) -> Settings {
+        match parse(vars) {
+            Ok(settings) => settings,
+            // A ConfigError never holds a secret, so it may be printed.
+            Err(err) => panic!("expected valid settings, got {err}"),
+        }
+    }
+
+    fn problems(vars: &[(&str, &str)]) -> Vec<Problem> {
+        match parse(vars) {
+            Ok(_) => panic!("expected a configuration error"),
+            Err(err) => {
+                assert_no_key_in(&err.to_string());
+                assert_no_key_in(&format!("{err:?}"));
+                err.problems
+            }
+        }
+    }
+
+    fn variables(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.variable.as_str()).collect()
+    }
+
+    /// The single problem, asserted to name `variable`.
+    fn only_problem(vars: &[(&str, &str)], variable: &str) -> Problem {
+        let problems = problems(vars);
+        assert_eq!(variables(&problems), [variable], "{problems:#?}");
+        problems.into_iter().next().expect("one problem")
+    }
+
+    fn assert_no_key_in(text: &str) {
+        for key in [KEY_A, KEY_B, KEY_C] {
+            assert!(!text.contains(key), "output contains a key value");
+        }
+    }
+
+    fn exposed(keys: &StaticApiKeys) -> Vec<(String, String)> {
+        keys.pairs()
+            .map(|(key, user)| (key.expose().clone(), user.to_owned()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, u)| ((*k).to_owned(), (*u).to_owned()))
+            .collect()
+    }
+
+    fn temp_file(suffix: &str, content: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new()
+            .suffix(suffix)
+            .tempfile()
+            .expect("temp file");
+        file.write_all(content.as_bytes()).expect("write temp file");
+        file
+    }
+
+    fn path_of(file: &tempfile::NamedTempFile) -> &str {
+        file.path().to_str().expect("UTF-8 temp path")
+    }
+
+    // --- defaults and general variables ---
+
+    #[test]
+    fn applies_defaults_when_only_anonymous_access_is_set() {
+        let settings = ok(&open(&[]));
+        assert_eq!(settings.http_addr, DEFAULT_HTTP_ADDR);
+        assert!((1..=MAX_WORKERS).contains(&settings.workers));
+        assert!(settings.metrics.enabled);
+        assert_eq!(settings.metrics.addr.to_string(), "127.0.0.1:2112");
+        assert_eq!(settings.log.level, LogLevel::Info);
+        assert_eq!(settings.log.format, LogFormat::Text);
+        assert_eq!(settings.data_path, PathBuf::from("./data"));
+        assert!(settings.authentication.anonymous_access);
+        assert_eq!(settings.authentication.api_key, None);
+        assert!(!settings.authentication.db_users_enabled);
+        assert_eq!(settings.authorization.admin_list, None);
+        assert_eq!(settings.notices, Vec::<String>::new());
+    }
+
+    #[test]
+    fn reads_general_variables() {
+        let settings = ok(&open(&[
+            (HTTP_ADDR, "0.0.0.0:9000"),
+            (WORKERS, "3"),
+            (PERSISTENCE_DATA_PATH, "/var/lib/portcullis"),
+        ]));
+        assert_eq!(settings.http_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.workers, 3);
+        assert_eq!(settings.data_path, PathBuf::from("/var/lib/portcullis"));
+    }
+
+    #[test]
+    fn rejects_workers_outside_one_to_1024() {
+        for raw in ["0", "1025", "-1", "four", ""] {
+            let problem = only_problem(&open(&[(WORKERS, raw)]), WORKERS);
+            assert!(problem.message.contains("1 to 1024"), "{problem}");
+        }
+        assert_eq!(ok(&open(&[(WORKERS, "1024")])).workers, 1024);
+    }
+
+    #[test]
+    fn rejects_an_empty_data_path() {
+        only_problem(&open(&[(PERSISTENCE_DATA_PATH, "")]), PERSISTENCE_DATA_PATH);
+    }
+
+    #[test]
+    fn log_level_accepts_weaviate_values_in_any_case() {
+        let table = [
+            ("panic", LogLevel::Error),
+            ("FATAL", LogLevel::Error),
+            ("error", LogLevel::Error),
+            ("Warning", LogLevel::Warn),
+            ("warn", LogLevel::Warn),
+            ("info", LogLevel::Info),
+            ("DEBUG", LogLevel::Debug),
+            ("trace", LogLevel::Trace),
+        ];
+        for (raw, level) in table {
+            assert_eq!(ok(&open(&[(LOG_LEVEL, raw)])).log.level, level, "{raw}");
+        }
+    }
+
+    #[test]
+    fn rejects_an_unknown_log_level() {
+        let problem = only_problem(&open(&[(LOG_LEVEL, "verbose")]), LOG_LEVEL);
+        assert!(problem.fix.contains("warning"), "{problem}");
+    }
+
+    #[test]
+    fn log_format_accepts_json_and_text_only() {
+        let table = [("json", LogFormat::Json), ("TEXT", LogFormat::Text)];
+        for (raw, format) in table {
+            assert_eq!(ok(&open(&[(LOG_FORMAT, raw)])).log.format, format, "{raw}");
+        }
+        only_problem(&open(&[(LOG_FORMAT, "logfmt")]), LOG_FORMAT);
+    }
+
+    // --- parsing rules ---
+
+    #[test]
+    fn booleans_accept_weaviate_spellings_in_any_case() {
+        let table = [
+            ("on", true),
+            ("ON", true),
+            ("enabled", true),
+            ("Enabled", true),
+            ("1", true),
+            ("true", true),
+            ("TRUE", true),
+            ("off", false),
+            ("OFF", false),
+            ("disabled", false),
+            ("0", false),
+            ("false", false),
+            ("False", false),
+        ];
+        for (raw, expected) in table {
+            let settings = ok(&open(&[(DB_USERS_ENABLED, raw)]));
+            assert_eq!(settings.authentication.db_users_enabled, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn rejects_unrecognised_boolean_spellings() {
+        for raw in ["yes", "no", "ture", "2", "", "enable"] {
+            let problem = only_problem(&open(&[(DB_USERS_ENABLED, raw)]), DB_USERS_ENABLED);
+            for accepted in [
+                "true", "on", "enabled", "1", "false", "off", "disabled", "0",
+            ] {
+                assert!(problem.fix.contains(accepted), "{problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn trims_list_items() {
+        let settings = ok(&open(&[
+            (ADMINLIST_ENABLED, "true"),
+            (ADMINLIST_USERS, " alice , bob"),
+            (ADMINLIST_READONLY_GROUPS, "readers ,  auditors "),
+        ]));
+        let admin = settings.authorization.admin_list.expect("admin list");
+        assert_eq!(admin.users, ["alice", "bob"]);
+        assert_eq!(admin.readonly_groups, ["readers", "auditors"]);
+        assert_eq!(admin.readonly_users, Vec::<String>::new());
+    }
+
+    #[test]
+    fn rejects_empty_list_items() {
+        let table = [
+            ("a,,b", "item 2 is empty"),
+            ("a,", "item 2 is empty"),
+            (",a, ,b", "items 1, 3 are empty"),
+            ("", "is set but empty"),
+            ("  ", "is set but empty"),
+        ];
+        for (raw, message) in table {
+            let vars = open(&[(ADMINLIST_ENABLED, "true"), (ADMINLIST_USERS, raw)]);
+            let problem = only_problem(&vars, ADMINLIST_USERS);
+            assert_eq!(problem.message, message, "{raw:?}");
+        }
+    }
+
+    // --- static API keys ---
+
+    #[test]
+    fn maps_one_user_to_every_key() {
+        let keys = format!("{KEY_A},{KEY_B},{KEY_C}");
+        let settings = ok(&keyed(&keys, "alice", &[]));
+        let api_key = settings.authentication.api_key.expect("static keys");
+        let expected = pairs(&[(KEY_A, "alice"), (KEY_B, "alice"), (KEY_C, "alice")]);
+        assert!(
+            exposed(&api_key) == expected,
+            "keys do not all map to alice"
+        );
+        assert!(!settings.authentication.anonymous_access);
+    }
+
+    #[test]
+    fn maps_n_users_to_n_keys_in_order() {
+        let keys = format!("{KEY_A}, {KEY_B} ,{KEY_C}");
+        let settings = ok(&keyed(&keys, "alice,bob,carol", &[]));
+        let api_key = settings.authentication.api_key.expect("static keys");
+        let expected = pairs(&[(KEY_A, "alice"), (KEY_B, "bob"), (KEY_C, "carol")]);
+        assert!(
+            exposed(&api_key) == expected,
+            "key i does not map to user i"
+        );
+    }
+
+    #[test]
+    fn rejects_two_users_for_three_keys() {
+        let keys = format!("{KEY_A},{KEY_B},{KEY_C}");
+        let problem = only_problem(&keyed(&keys, "alice,bob", &[]), APIKEY_USERS);
+        assert!(
+            problem.message.contains(
+                "length of users and keys must match, alternatively provide single user for all keys"
+            ),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_keys() {
+        let keys = format!("{KEY_A},{KEY_B},{KEY_A}");
+        let problem = only_problem(&keyed(&keys, "alice", &[]), APIKEY_ALLOWED_KEYS);
+        assert_eq!(problem.message, "keys must be unique: key 3 repeats key 1");
+    }
+
+    #[test]
+    fn rejects_an_empty_key() {
+        let keys = format!("{KEY_A},,{KEY_B}");
+        let problem = only_problem(&keyed(&keys, "alice", &[]), APIKEY_ALLOWED_KEYS);
+        assert_eq!(problem.message, "item 2 is empty");
+    }
+
+    #[test]
+    fn rejects_an_empty_user() {
+        let keys = format!("{KEY_A},{KEY_B}");
+        only_problem(&keyed(&keys, "alice, ", &[]), APIKEY_USERS);
+    }
+
+    #[test]
+    fn rejects_a_key_with_a_control_character() {
+        let keys = format!("{KEY_A}\n{KEY_B}");
+        let problem = only_problem(&keyed(&keys, "alice", &[]), APIKEY_ALLOWED_KEYS);
+        assert!(problem.message.contains("key 1"), "{problem}");
+    }
+
+    #[test]
+    fn rejects_enabled_static_keys_without_keys_or_users() {
+        let problems = problems(&[(APIKEY_ENABLED, "true")]);
+        assert_eq!(variables(&problems), [APIKEY_ALLOWED_KEYS, APIKEY_USERS]);
+    }
+
+    #[test]
+    fn ignores_static_key_variables_with_a_notice_when_disabled() {
+        for enabled in [None, Some("false")] {
+            let mut vars = open(&[(APIKEY_ALLOWED_KEYS, KEY_A), (APIKEY_USERS, "alice")]);
+            if let Some(enabled) = enabled {
+                vars.push((APIKEY_ENABLED, enabled));
+            }
+            let settings = ok(&vars);
+            assert_eq!(settings.authentication.api_key, None);
+            assert_eq!(settings.notices.len(), 2, "{:?}", settings.notices);
+            assert!(settings.notices[0].starts_with(APIKEY_ALLOWED_KEYS));
+            assert!(settings.notices[1].starts_with(APIKEY_USERS));
+            assert_no_key_in(&settings.notices.join("\n"));
+        }
+    }
+
+    #[test]
+    fn reads_a_secret_from_its_name_file() {
+        let file = temp_file(".keys", &format!("{KEY_A},{KEY_B}\n"));
+        let vars = [
+            (APIKEY_ENABLED, "true"),
+            ("AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE", path_of(&file)),
+            (APIKEY_USERS, "alice,bob"),
+        ];
+        let api_key = ok(&vars).authentication.api_key.expect("static keys");
+        let expected = pairs(&[(KEY_A, "alice"), (KEY_B, "bob")]);
+        assert!(
+            exposed(&api_key) == expected,
+            "the key file was not read as expected"
+        );
+    }
+
+    #[test]
+    fn name_file_content_loses_one_trailing_newline_only() {
+        let table = [
+            ("abc\n", "abc"),
+            ("abc\r\n", "abc"),
+            ("abc\n\n", "abc\n"),
+            ("abc", "abc"),
+            ("\n", ""),
+        ];
+        for (content, expected) in table {
+            assert_eq!(
+                trim_one_newline(content.to_owned()),
+                expected,
+                "{content:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_secret_set_both_directly_and_by_file() {
+        let file = temp_file(".keys", KEY_B);
+        let vars = [
+            (APIKEY_ENABLED, "true"),
+            (APIKEY_ALLOWED_KEYS, KEY_A),
+            ("AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE", path_of(&file)),
+            (APIKEY_USERS, "alice"),
+        ];
+        let problem = only_problem(&vars, APIKEY_ALLOWED_KEYS);
+        assert!(
+            problem
+                .message
+                .contains("AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn rejects_an_unreadable_name_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("absent.keys");
+        let vars = [
+            (APIKEY_ENABLED, "true"),
+            (
+                "AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE",
+                missing.to_str().expect("UTF-8 path"),
+            ),
+            (APIKEY_USERS, "alice"),
+        ];
+        only_problem(&vars, "AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE");
+    }
+
+    // --- admin list and RBAC ---
+
+    #[test]
+    fn rejects_a_user_on_both_admin_and_readonly_lists() {
+        let vars = open(&[
+            (ADMINLIST_ENABLED, "true"),
+            (ADMINLIST_USERS, "alice,bob"),
+            (ADMINLIST_READONLY_USERS, "bob,carol"),
+        ]);
+        let problem = only_problem(&vars, ADMINLIST_READONLY_USERS);
+        assert!(problem.message.contains("\"bob\""), "{problem}");
+    }
+
+    #[test]
+    fn rejects_a_group_on_both_group_lists() {
+        let vars = open(&[
+            (ADMINLIST_ENABLED, "true"),
+            (ADMINLIST_GROUPS, "ops"),
+            (ADMINLIST_READONLY_GROUPS, "ops,readers"),
+        ]);
+        let problem = only_problem(&vars, ADMINLIST_READONLY_GROUPS);
+        assert!(problem.message.contains("\"ops\""), "{problem}");
+    }
+
+    #[test]
+    fn admin_list_accepts_anonymous_as_a_user() {
+        let vars = open(&[
+            (ADMINLIST_ENABLED, "true"),
+            (ADMINLIST_USERS, "alice"),
+            (ADMINLIST_READONLY_USERS, "anonymous"),
+        ]);
+        let admin = ok(&vars).authorization.admin_list.expect("admin list");
+        assert_eq!(admin.readonly_users, ["anonymous"]);
+    }
+
+    #[test]
+    fn admin_list_variables_without_the_switch_give_notices() {
+        let settings = ok(&open(&[
+            (ADMINLIST_USERS, "alice"),
+            (ADMINLIST_READONLY_GROUPS, "readers"),
+        ]));
+        assert_eq!(settings.authorization.admin_list, None);
+        assert_eq!(settings.notices.len(), 2, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with(ADMINLIST_USERS));
+        assert!(settings.notices[1].starts_with(ADMINLIST_READONLY_GROUPS));
+    }
+
+    #[test]
+    fn rejects_rbac_as_unsupported() {
+        for name in [RBAC_ENABLED, ENABLE_RBAC] {
+            let problem = only_problem(&open(&[(name, "true")]), name);
+            assert_eq!(
+                problem.message,
+                "RBAC is not supported yet; use AUTHORIZATION_ADMINLIST_*"
+            );
+        }
+        ok(&open(&[(RBAC_ENABLED, "false"), (ENABLE_RBAC, "off")]));
+    }
+
+    #[test]
+    fn rejects_rbac_and_adminlist_together() {
+        let problems = problems(&open(&[(ADMINLIST_ENABLED, "true"), (RBAC_ENABLED, "on")]));
+        assert_eq!(variables(&problems), [RBAC_ENABLED, ADMINLIST_ENABLED]);
+        assert!(
+            problems[1]
+                .message
+                .contains("cannot enable adminlist and rbac at the same time"),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn rbac_settings_give_a_notice() {
+        let settings = ok(&open(&[("AUTHORIZATION_RBAC_ROOT_USERS", "root")]));
+        assert_eq!(settings.notices.len(), 1, "{:?}", settings.notices);
+        assert!(settings.notices[0].contains("RBAC is not supported yet"));
+    }
+
+    // --- OIDC and anonymous access ---
+
+    #[test]
+    fn rejects_oidc_as_unsupported() {
+        let problem = only_problem(&open(&[(OIDC_ENABLED, "true")]), OIDC_ENABLED);
+        assert_eq!(
+            problem.message,
+            "OpenID Connect is not supported by this build yet"
+        );
+    }
+
+    #[test]
+    fn ignores_other_oidc_variables_silently_while_oidc_is_off() {
+        let settings = ok(&open(&[
+            ("AUTHENTICATION_OIDC_ISSUER", "https://issuer.example"),
+            ("AUTHENTICATION_OIDC_USERNAME_CLAIM", "email"),
+        ]));
+        assert_eq!(settings.notices, Vec::<String>::new());
+    }
+
+    #[test]
+    fn requires_an_explicit_choice_when_no_method_is_enabled() {
+        let problem = only_problem(&[], ANONYMOUS_ACCESS_ENABLED);
+        assert!(problem.message.contains("refuses"), "{problem}");
+        for recipe in [
+            "AUTHENTICATION_APIKEY_ENABLED=true AUTHENTICATION_APIKEY_ALLOWED_KEYS=<key> \
+             AUTHENTICATION_APIKEY_USERS=<user>",
+            "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true",
+        ] {
+            assert!(problem.fix.contains(recipe), "{problem}");
+        }
+        // Switching methods off explicitly is no choice either.
+        only_problem(
+            &[(APIKEY_ENABLED, "false"), (DB_USERS_ENABLED, "false")],
+            ANONYMOUS_ACCESS_ENABLED,
+        );
+    }
+
+    #[test]
+    fn rejects_anonymous_off_with_no_method_enabled() {
+        let problem = only_problem(
+            &[(ANONYMOUS_ACCESS_ENABLED, "false")],
+            ANONYMOUS_ACCESS_ENABLED,
+        );
+        assert!(
+            problem.message.contains("no request could ever"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn allows_anonymous_on_without_a_method() {
+        assert!(ok(&open(&[])).authentication.anonymous_access);
+    }
+
+    #[test]
+    fn leaves_anonymous_off_when_a_method_is_enabled() {
+        let settings = ok(&keyed(KEY_A, "alice", &[]));
+        assert!(!settings.authentication.anonymous_access);
+        let settings = ok(&[(DB_USERS_ENABLED, "true")]);
+        assert!(settings.authentication.db_users_enabled);
+        assert!(!settings.authentication.anonymous_access);
+        let both = ok(&keyed(
+            KEY_A,
+            "alice",
+            &[(ANONYMOUS_ACCESS_ENABLED, "true")],
+        ));
+        assert!(both.authentication.anonymous_access);
+    }
+
+    // --- addresses and metrics ---
+
+    #[test]
+    fn rejects_socket_addresses_that_are_not_ip_and_port() {
+        for raw in [
+            "localhost:8080",
+            "8080",
+            "127.0.0.1",
+            "[::1]",
+            "::1:8080",
+            "",
+        ] {
+            let problem = only_problem(&open(&[(HTTP_ADDR, raw)]), HTTP_ADDR);
+            assert!(problem.fix.contains("127.0.0.1:8080"), "{problem}");
+            assert!(problem.fix.contains("[::1]:8080"), "{problem}");
+        }
+        assert_eq!(
+            ok(&open(&[(HTTP_ADDR, "[::1]:8080")]))
+                .http_addr
+                .to_string(),
+            "[::1]:8080"
+        );
+        only_problem(&open(&[(METRICS_ADDR, "metrics:2112")]), METRICS_ADDR);
+    }
+
+    #[test]
+    fn rejects_a_port_that_is_not_a_u16() {
+        for raw in ["70000", "-1", "port", ""] {
+            only_problem(
+                &open(&[(PROMETHEUS_MONITORING_PORT, raw)]),
+                PROMETHEUS_MONITORING_PORT,
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_follow_the_http_ip_and_prometheus_port() {
+        let table: [(&[(&str, &str)], &str); 4] = [
+            (&[], "127.0.0.1:2112"),
+            (&[(HTTP_ADDR, "0.0.0.0:80")], "0.0.0.0:2112"),
+            (
+                &[
+                    (HTTP_ADDR, "[::1]:80"),
+                    (PROMETHEUS_MONITORING_PORT, "9100"),
+                ],
+                "[::1]:9100",
+            ),
+            (&[(METRICS_ADDR, "10.0.0.1:9000")], "10.0.0.1:9000"),
+        ];
+        for (extra, addr) in table {
+            let settings = ok(&open(extra));
+            assert_eq!(settings.metrics.addr.to_string(), addr, "{extra:?}");
+            assert_eq!(settings.notices, Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn metrics_addr_wins_over_a_disagreeing_prometheus_port_with_a_notice() {
+        let settings = ok(&open(&[
+            (METRICS_ADDR, "127.0.0.1:9000"),
+            (PROMETHEUS_MONITORING_PORT, "9100"),
+        ]));
+        assert_eq!(settings.metrics.addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(settings.notices.len(), 1, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with(METRICS_ADDR));
+        let agreeing = ok(&open(&[
+            (METRICS_ADDR, "127.0.0.1:9100"),
+            (PROMETHEUS_MONITORING_PORT, "9100"),
+        ]));
+        assert_eq!(agreeing.notices, Vec::<String>::new());
+    }
+
+    #[test]
+    fn rejects_a_metrics_port_equal_to_the_http_port() {
+        let table: [(&[(&str, &str)], &str); 4] = [
+            (&[(HTTP_ADDR, "127.0.0.1:2112")], PROMETHEUS_MONITORING_PORT),
+            (
+                &[(PROMETHEUS_MONITORING_PORT, "8080")],
+                PROMETHEUS_MONITORING_PORT,
+            ),
+            (&[(METRICS_ADDR, "127.0.0.1:8080")], METRICS_ADDR),
+            (
+                &[
+                    (HTTP_ADDR, "0.0.0.0:8080"),
+                    (METRICS_ADDR, "127.0.0.1:8080"),
+                ],
+                METRICS_ADDR,
+            ),
+        ];
+        for (extra, variable) in table {
+            only_problem(&open(extra), variable);
+        }
+    }
+
+    #[test]
+    fn allows_the_same_port_on_other_ips_or_port_zero() {
+        let table: [&[(&str, &str)]; 3] = [
+            &[(METRICS_ADDR, "10.0.0.1:8080")],
+            &[(HTTP_ADDR, "127.0.0.1:0"), (METRICS_ADDR, "127.0.0.1:0")],
+            &[
+                (HTTP_ADDR, "127.0.0.1:0"),
+                (PROMETHEUS_MONITORING_PORT, "0"),
+            ],
+        ];
+        for extra in table {
+            ok(&open(extra));
+        }
+    }
+
+    #[test]
+    fn metrics_can_be_disabled_and_their_addresses_are_then_ignored() {
+        let settings = ok(&open(&[
+            (PROMETHEUS_MONITORING_ENABLED, "false"),
+            (METRICS_ADDR, "127.0.0.1:8080"),
+        ]));
+        assert!(!settings.metrics.enabled);
+        assert_eq!(settings.notices.len(), 1, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with(METRICS_ADDR));
+    }
+
+    // --- unknown variables ---
+
+    #[test]
+    fn rejects_an_unknown_portcullis_variable() {
+        let problem = only_problem(&open(&[("PORTCULLIS_WORKRES", "2")]), "PORTCULLIS_WORKRES");
+        for known in PORTCULLIS_VARIABLES {
+            assert!(problem.fix.contains(known), "{problem}");
+        }
+    }
+
+    #[test]
+    fn unknown_auth_variables_give_a_notice() {
+        let settings = ok(&open(&[
+            ("AUTHENTICATION_APIKEY_ENABLE", "true"),
+            ("AUTHORIZATION_VIEWER_USERS", "alice"),
+        ]));
+        assert_eq!(settings.notices.len(), 2, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with("AUTHENTICATION_APIKEY_ENABLE "));
+        assert!(settings.notices[1].starts_with("AUTHORIZATION_VIEWER_USERS "));
+    }
+
+    #[test]
+    fn ignores_unrelated_environment_variables() {
+        let settings = ok(&open(&[("PATH", "/usr/bin"), ("HOME", "/root")]));
+        assert_eq!(settings.notices, Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_every_problem_together() {
+        let keys = format!("{KEY_A},{KEY_A}");
+        let vars = keyed(
+            &keys,
+            "alice,bob,carol",
+            &[
+                (HTTP_ADDR, "localhost"),
+                (LOG_LEVEL, "loud"),
+                ("PORTCULLIS_UNKNOWN", "x"),
+                (DB_USERS_ENABLED, "maybe"),
+                (ADMINLIST_ENABLED, "true"),
+                (ADMINLIST_USERS, "alice"),
+                (ADMINLIST_READONLY_USERS, "alice"),
+            ],
+        );
+        let mut found = variables(&problems(&vars))
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        found.sort();
+        let mut expected = [
+            "PORTCULLIS_UNKNOWN",
+            HTTP_ADDR,
+            LOG_LEVEL,
+            APIKEY_ALLOWED_KEYS,
+            APIKEY_USERS,
+            DB_USERS_ENABLED,
+            ADMINLIST_READONLY_USERS,
+        ];
+        expected.sort_unstable();
+        assert_eq!(found, expected);
+    }
+
+    // --- config file ---
+
+    #[test]
+    fn merges_a_yaml_file_under_the_environment() {
+        let file = temp_file(
+            ".yaml",
+            "authentication_anonymous_access_enabled: true\n\
+             LOG_LEVEL: debug\n\
+             Log_Format: json\n\
+             PROMETHEUS_MONITORING_PORT: 9100\n\
+             AUTHORIZATION_ADMINLIST_ENABLED: on\n\
+             AUTHORIZATION_ADMINLIST_USERS: [alice, bob]\n",
+        );
+        let settings = ok(&[(CONFIG_FILE, path_of(&file)), (LOG_LEVEL, "warning")]);
+        assert!(settings.authentication.anonymous_access);
+        assert_eq!(settings.log.level, LogLevel::Warn, "the environment wins");
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.metrics.addr.port(), 9100);
+        let admin = settings.authorization.admin_list.expect("admin list");
+        assert_eq!(admin.users, ["alice", "bob"]);
+        assert_eq!(settings.notices.len(), 1, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with(LOG_LEVEL));
+    }
+
+    #[test]
+    fn merges_a_toml_file_under_the_environment() {
+        let file = temp_file(
+            ".toml",
+            &format!(
+                "AUTHENTICATION_APIKEY_ENABLED = true\n\
+                 AUTHENTICATION_APIKEY_ALLOWED_KEYS = [\"{KEY_A}\", \"{KEY_B}\"]\n\
+                 AUTHENTICATION_APIKEY_USERS = \"alice,bob\"\n\
+                 PORTCULLIS_WORKERS = 2\n"
+            ),
+        );
+        let settings = ok(&[
+            (CONFIG_FILE, path_of(&file)),
+            (APIKEY_USERS, "carol"),
+            (WORKERS, "5"),
+        ]);
+        assert_eq!(settings.workers, 5);
+        let api_key = settings.authentication.api_key.expect("static keys");
+        let expected = pairs(&[(KEY_A, "carol"), (KEY_B, "carol")]);
+        assert!(
+            exposed(&api_key) == expected,
+            "file keys or env users were not merged"
+        );
+        assert_no_key_in(&settings.notices.join("\n"));
+    }
+
+    #[test]
+    fn rejects_a_nested_table_in_the_file() {
+        let file = temp_file(".yaml", "authentication:\n  apikey:\n    enabled: true\n");
+        let vars = open(&[(CONFIG_FILE, path_of(&file))]);
+        let problem = only_problem(&vars, "AUTHENTICATION");
+        assert!(problem.message.contains("nested table"), "{problem}");
+    }
+
+    #[test]
+    fn rejects_a_key_set_twice_in_the_file_in_different_case() {
+        let file = temp_file(".toml", "LOG_LEVEL = \"info\"\nlog_level = \"debug\"\n");
+        only_problem(&open(&[(CONFIG_FILE, path_of(&file))]), LOG_LEVEL);
+    }
+
+    #[test]
+    fn rejects_an_unparsable_file_without_quoting_it() {
+        let table = [
+            (
+                ".toml",
+                format!("AUTHENTICATION_APIKEY_ALLOWED_KEYS = \"{KEY_A}\nX = = 1\n"),
+                "is not valid TOML (error at line 2, column 5)",
+            ),
+            (
+                ".yaml",
+                format!("AUTHENTICATION_APIKEY_ALLOWED_KEYS: \"{KEY_A}\n  - : [\n"),
+                "is not valid YAML (error at line",
+            ),
+            (".yml", KEY_A.to_owned(), "does not hold a mapping"),
+            (".yaml", format!("- {KEY_A}\n"), "does not hold a mapping"),
+        ];
+        for (suffix, content, message) in table {
+            let file = temp_file(suffix, &content);
+            let problem = only_problem(&open(&[(CONFIG_FILE, path_of(&file))]), CONFIG_FILE);
+            assert!(problem.message.contains(message), "{problem}");
+        }
+    }
+
+    #[test]
+    fn rejects_a_missing_or_unsupported_config_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("absent.yaml");
+        only_problem(
+            &open(&[(CONFIG_FILE, missing.to_str().expect("UTF-8 path"))]),
+            CONFIG_FILE,
+        );
+        let json = temp_file(".json", "{}");
+        let problem = only_problem(&open(&[(CONFIG_FILE, path_of(&json))]), CONFIG_FILE);
+        assert!(problem.message.contains(".toml"), "{problem}");
+    }
+
+    #[test]
+    fn checks_names_from_the_file_like_variables() {
+        let file = temp_file(
+            ".yaml",
+            "portcullis_workerz: 2\nAUTHORIZATION_TYPO: x\nSOMETHING_ELSE: y\n",
+        );
+        let problems = problems(&open(&[(CONFIG_FILE, path_of(&file))]));
+        assert_eq!(variables(&problems), ["PORTCULLIS_WORKERZ"]);
+        let file = temp_file(".yaml", "AUTHORIZATION_TYPO: x\nSOMETHING_ELSE: y\n");
+        let settings = ok(&open(&[(CONFIG_FILE, path_of(&file))]));
+        assert_eq!(settings.notices.len(), 2, "{:?}", settings.notices);
+    }
+
+    // --- secrets never shown ---
+
+    #[test]
+    fn settings_debug_does_not_contain_keys() {
+        let keys = format!("{KEY_A},{KEY_B}");
+        let settings = ok(&keyed(&keys, "alice", &[]));
+        assert_no_key_in(&format!("{settings:?}"));
+        assert_no_key_in(&format!("{settings:#?}"));
+        assert!(format!("{settings:?}").contains(crate::REDACTED));
+    }
+
+    #[test]
+    fn config_error_display_never_contains_key_values() {
+        // Duplicates, a control character, an empty item and a count mismatch at once.
+        let keys = format!("{KEY_A},{KEY_A},{KEY_B}\t");
+        let err =
+            parse(&keyed(&keys, "alice,bob", &[(LOG_LEVEL, "loud")])).expect_err("invalid keys");
+        assert_no_key_in(&err.to_string());
+        assert_no_key_in(&format!("{err:?}"));
+        let keys = format!("{KEY_A},,{KEY_C}");
+        let err = parse(&keyed(&keys, "alice", &[])).expect_err("invalid keys");
+        assert_no_key_in(&err.to_string());
+    }
+
+    #[test]
+    fn describe_masks_keys() {
+        let keys = format!("{KEY_A},{KEY_B},{KEY_C}");
+        let settings = ok(&keyed(&keys, "alice", &[]));
+        let lines = settings.describe();
+        let text = format!("{lines:?}");
+        assert_no_key_in(&text);
+        assert!(
+            lines.contains(&(APIKEY_ALLOWED_KEYS, "3 keys".to_owned())),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&(APIKEY_USERS, "alice".to_owned())),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&(HTTP_ADDR, "127.0.0.1:8080".to_owned())));
+    }
+
+    #[test]
+    fn non_utf8_values_of_our_variables_are_problems() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let bad = OsString::from_vec(vec![0x66, 0xff]);
+            let (pairs, problems) = utf8_vars([
+                (OsString::from(LOG_LEVEL), bad.clone()),
+                (OsString::from("UNRELATED"), bad),
+                (OsString::from(WORKERS), OsString::from("2")),
+            ]);
+            assert_eq!(variables(&problems), [LOG_LEVEL]);
+            assert_eq!(pairs, [(WORKERS.to_owned(), "2".to_owned())]);
+        }
+    }
+}

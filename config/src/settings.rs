@@ -1,0 +1,302 @@
+//! The typed, validated settings and their masked description for the start-up log.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::error::ConfigError;
+use crate::secret::Secret;
+use crate::vars;
+
+/// The validated configuration of a Portcullis server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `PORTCULLIS_HTTP_ADDR`, default `127.0.0.1:8080`.
+    pub http_addr: SocketAddr,
+    /// `PORTCULLIS_WORKERS`, default the available parallelism (at least 1, at most 1024).
+    pub workers: usize,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// `PERSISTENCE_DATA_PATH`, default `./data`.
+    pub data_path: PathBuf,
+    /// How requests prove who they are.
+    pub authentication: AuthenticationSettings,
+    /// What authenticated principals may do.
+    pub authorization: AuthorizationSettings,
+    /// Things worth a warning line at start-up (ignored variables, overrides). Never contains secrets.
+    pub notices: Vec<String>,
+}
+
+/// Where and whether the Prometheus metrics endpoint is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `PROMETHEUS_MONITORING_ENABLED`, default true.
+    pub enabled: bool,
+    /// `PORTCULLIS_METRICS_ADDR`, else the HTTP address's IP with `PROMETHEUS_MONITORING_PORT`
+    /// (default 2112). Read only when `enabled`; the default otherwise.
+    pub addr: SocketAddr,
+}
+
+/// Log output settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `LOG_LEVEL`, default info.
+    pub level: LogLevel,
+    /// `LOG_FORMAT`, default text.
+    pub format: LogFormat,
+}
+
+/// The least severe level that is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal operation (the default).
+    Info,
+    /// Warnings and errors (Weaviate's `warning`).
+    Warn,
+    /// Errors only (Weaviate's `error`, `fatal` and `panic`).
+    Error,
+}
+
+impl LogLevel {
+    /// The lower-case name, as `tracing` filters spell it: `trace` .. `error`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text (the default).
+    Text,
+}
+
+impl LogFormat {
+    /// The lower-case name: `json` or `text`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Text => "text",
+        }
+    }
+}
+
+/// The enabled authentication methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticationSettings {
+    /// `AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED`: requests without a credential are served.
+    pub anonymous_access: bool,
+    /// Some iff `AUTHENTICATION_APIKEY_ENABLED` is true.
+    pub api_key: Option<StaticApiKeys>,
+    /// `AUTHENTICATION_DB_USERS_ENABLED` (parsed only; used by a later feature).
+    pub db_users_enabled: bool,
+}
+
+/// Static API keys from `AUTHENTICATION_APIKEY_ALLOWED_KEYS` and the users they stand for.
+///
+/// Validated: at least one key and one user, no empty or duplicate key, and either one user for
+/// every key or one user per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticApiKeys {
+    /// The keys, in the configured order.
+    pub keys: Vec<Secret<String>>,
+    /// The users: one for all keys, or one per key.
+    pub users: Vec<String>,
+}
+
+impl StaticApiKeys {
+    /// Each key with its user: key i -> `users[i]`, or `users[0]` when there is one user.
+    pub fn pairs(&self) -> impl Iterator<Item = (&Secret<String>, &str)> {
+        let single = if self.users.len() == 1 {
+            self.users.first().map(String::as_str)
+        } else {
+            None
+        };
+        self.keys.iter().enumerate().filter_map(move |(i, key)| {
+            single
+                .or_else(|| self.users.get(i).map(String::as_str))
+                .map(|user| (key, user))
+        })
+    }
+}
+
+/// The authorization mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationSettings {
+    /// Some iff `AUTHORIZATION_ADMINLIST_ENABLED` is true.
+    pub admin_list: Option<AdminList>,
+}
+
+/// Weaviate's admin list: admins may use every verb, read-only subjects only reads.
+///
+/// No subject is on both its admin and its read-only list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminList {
+    /// `AUTHORIZATION_ADMINLIST_USERS`.
+    pub users: Vec<String>,
+    /// `AUTHORIZATION_ADMINLIST_READONLY_USERS`.
+    pub readonly_users: Vec<String>,
+    /// `AUTHORIZATION_ADMINLIST_GROUPS`.
+    pub groups: Vec<String>,
+    /// `AUTHORIZATION_ADMINLIST_READONLY_GROUPS`.
+    pub readonly_groups: Vec<String>,
+}
+
+impl Settings {
+    /// Pure parse over (name, value) pairs. Reads no process environment; reads only the files
+    /// named by `PORTCULLIS_CONFIG_FILE` and `*_FILE` variables.
+    ///
+    /// Variable names are matched exactly (upper case), as Weaviate reads them; keys in the
+    /// config file are case-insensitive. A later pair with the same name replaces an earlier one.
+    /// Every problem is collected and returned in one [`ConfigError`].
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
+        crate::parse::parse(vars, Vec::new())
+    }
+
+    /// [`Settings::from_vars`] over the process environment. A non-UTF-8 name or value of one
+    /// of our variables is a problem; other variables are not looked at.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let (vars, problems) = crate::parse::utf8_vars(std::env::vars_os());
+        crate::parse::parse(vars, problems)
+    }
+
+    /// The effective configuration as (name, value) lines for the start-up log.
+    ///
+    /// Secrets are masked: keys appear as a count ("3 keys"), never as text.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let auth = &self.authentication;
+        let mut lines = vec![
+            (vars::HTTP_ADDR, self.http_addr.to_string()),
+            (vars::WORKERS, self.workers.to_string()),
+            (
+                vars::PROMETHEUS_MONITORING_ENABLED,
+                self.metrics.enabled.to_string(),
+            ),
+        ];
+        if self.metrics.enabled {
+            lines.push((vars::METRICS_ADDR, self.metrics.addr.to_string()));
+        }
+        lines.extend([
+            (vars::LOG_LEVEL, self.log.level.as_str().to_owned()),
+            (vars::LOG_FORMAT, self.log.format.as_str().to_owned()),
+            (
+                vars::PERSISTENCE_DATA_PATH,
+                self.data_path.display().to_string(),
+            ),
+            (
+                vars::ANONYMOUS_ACCESS_ENABLED,
+                auth.anonymous_access.to_string(),
+            ),
+            (vars::APIKEY_ENABLED, auth.api_key.is_some().to_string()),
+        ]);
+        if let Some(keys) = &auth.api_key {
+            lines.push((vars::APIKEY_ALLOWED_KEYS, count(keys.keys.len(), "key")));
+            lines.push((vars::APIKEY_USERS, keys.users.join(",")));
+        }
+        lines.push((vars::DB_USERS_ENABLED, auth.db_users_enabled.to_string()));
+        let admin = &self.authorization.admin_list;
+        lines.push((vars::ADMINLIST_ENABLED, admin.is_some().to_string()));
+        if let Some(admin) = admin {
+            lines.extend([
+                (vars::ADMINLIST_USERS, admin.users.join(",")),
+                (
+                    vars::ADMINLIST_READONLY_USERS,
+                    admin.readonly_users.join(","),
+                ),
+                (vars::ADMINLIST_GROUPS, admin.groups.join(",")),
+                (
+                    vars::ADMINLIST_READONLY_GROUPS,
+                    admin.readonly_groups.join(","),
+                ),
+            ]);
+        }
+        lines
+    }
+}
+
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(keys: &[&str], users: &[&str]) -> StaticApiKeys {
+        StaticApiKeys {
+            keys: keys.iter().map(|k| Secret::new((*k).to_owned())).collect(),
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+        }
+    }
+
+    fn exposed_pairs(keys: &StaticApiKeys) -> Vec<(String, String)> {
+        keys.pairs()
+            .map(|(k, u)| (k.expose().clone(), u.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn pairs_give_the_single_user_to_every_key() {
+        let pairs = exposed_pairs(&keys(&["k1", "k2", "k3"], &["alice"]));
+        let expected: Vec<(String, String)> = ["k1", "k2", "k3"]
+            .iter()
+            .map(|k| ((*k).to_owned(), "alice".to_owned()))
+            .collect();
+        assert!(pairs == expected, "keys do not all map to the single user");
+    }
+
+    #[test]
+    fn pairs_map_key_i_to_user_i() {
+        let pairs = exposed_pairs(&keys(&["k1", "k2"], &["alice", "bob"]));
+        let expected = vec![
+            ("k1".to_owned(), "alice".to_owned()),
+            ("k2".to_owned(), "bob".to_owned()),
+        ];
+        assert!(pairs == expected, "key i does not map to user i");
+    }
+
+    #[test]
+    fn log_names_are_lower_case() {
+        let table = [
+            (LogLevel::Trace, "trace"),
+            (LogLevel::Debug, "debug"),
+            (LogLevel::Info, "info"),
+            (LogLevel::Warn, "warn"),
+            (LogLevel::Error, "error"),
+        ];
+        for (level, name) in table {
+            assert_eq!(level.as_str(), name);
+        }
+        assert_eq!(LogFormat::Json.as_str(), "json");
+        assert_eq!(LogFormat::Text.as_str(), "text");
+    }
+
+    #[test]
+    fn counts_are_pluralised() {
+        assert_eq!(count(1, "key"), "1 key");
+        assert_eq!(count(3, "key"), "3 keys");
+    }
+}

@@ -1,0 +1,327 @@
+//! Gathers the raw variables: the optional config file merged under the environment by the
+//! `config` crate, with checks on names Portcullis does not know.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat, Map, Source, Value, ValueKind};
+
+use crate::parse::Report;
+use crate::vars;
+
+/// The merged values of the variables Portcullis reads, by upper-case name.
+pub(crate) type Values = BTreeMap<String, String>;
+
+/// The config file's keys, upper-cased and flattened to strings, as a `config` source.
+#[derive(Debug, Clone)]
+struct FileLayer(Map<String, Value>);
+
+impl Source for FileLayer {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<Map<String, Value>, config::ConfigError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Merges the file named by `PORTCULLIS_CONFIG_FILE` (if any) under `env`, reports unknown or
+/// ignored names, and returns the values of the variables Portcullis reads.
+pub(crate) fn merge(env: &BTreeMap<String, String>, report: &mut Report) -> Values {
+    let file = match env.get(vars::CONFIG_FILE) {
+        Some(path) => load_file(path, report),
+        None => BTreeMap::new(),
+    };
+
+    let names: BTreeSet<&String> = env.keys().chain(file.keys()).collect();
+    for name in names {
+        check_name(name, !env.contains_key(name.as_str()), report);
+    }
+    if file.contains_key(vars::CONFIG_FILE) {
+        report.notice(format!(
+            "{} in the config file is ignored: only the environment can name the config file",
+            vars::CONFIG_FILE
+        ));
+    }
+    for name in file.keys().filter(|name| env.contains_key(name.as_str())) {
+        if vars::is_read(name) && name != vars::CONFIG_FILE {
+            report.notice(format!(
+                "{name} from the environment overrides the value in the config file"
+            ));
+        }
+    }
+
+    let file_layer: Map<String, Value> = file
+        .into_iter()
+        .filter(|(name, _)| vars::is_read(name) && name != vars::CONFIG_FILE)
+        .map(|(name, value)| {
+            let origin = vars::CONFIG_FILE.to_owned();
+            let value = Value::new(Some(&origin), ValueKind::String(value));
+            (name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    let env_layer: Map<String, String> = env
+        .iter()
+        .filter(|(name, _)| vars::is_read(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+
+    // The environment source lower-cases names; the file layer is lower-cased to match, so the
+    // environment overrides the file key by key.
+    let merged = Config::builder()
+        .add_source(FileLayer(file_layer))
+        .add_source(Environment::default().source(Some(env_layer)))
+        .build()
+        .and_then(|config| config.collect());
+    let merged = match merged {
+        Ok(merged) => merged,
+        Err(_) => {
+            // Not reachable with string-only layers; the cause is not shown as it may hold a value.
+            report.problem(
+                vars::CONFIG_FILE,
+                "the configuration sources could not be merged",
+                "check the config file and the environment for unusual variable names",
+            );
+            return Values::new();
+        }
+    };
+    merged
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = name.to_ascii_uppercase();
+            match value.kind {
+                ValueKind::String(value) => Some((name, value)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Reports a name Portcullis does not read, when it looks like one of ours.
+fn check_name(name: &str, only_in_file: bool, report: &mut Report) {
+    if vars::is_read(name) {
+        return;
+    }
+    if name.starts_with("PORTCULLIS_") {
+        report.problem(
+            name,
+            "is not a Portcullis variable",
+            format!(
+                "use one of {} (or remove it)",
+                vars::PORTCULLIS_VARIABLES.join(", ")
+            ),
+        );
+    } else if vars::RBAC_SETTINGS.contains(&name) {
+        report.notice(format!(
+            "{name} is ignored: RBAC is not supported yet (use AUTHORIZATION_ADMINLIST_*)"
+        ));
+    } else if name.starts_with(vars::OIDC_PREFIX) {
+        // Weaviate's OIDC settings: read by the OIDC feature, ignored while it is off.
+    } else if name.starts_with("AUTHENTICATION_") || name.starts_with("AUTHORIZATION_") {
+        report.notice(format!(
+            "{name} is not a variable Portcullis or Weaviate reads; it is ignored (check the spelling)"
+        ));
+    } else if only_in_file {
+        report.notice(format!(
+            "{name} in the config file is not a variable Portcullis reads; it is ignored"
+        ));
+    }
+}
+
+/// Reads and flattens the config file. Keys are upper-cased; problems name the key or
+/// `PORTCULLIS_CONFIG_FILE`, and never quote the file's content.
+fn load_file(path: &str, report: &mut Report) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if path.trim().is_empty() {
+        report.problem(
+            vars::CONFIG_FILE,
+            "is set but empty",
+            "set it to the path of a .yaml, .yml or .toml file, or unset it",
+        );
+        return out;
+    }
+    let extension = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let (format, format_name) = match extension.as_deref() {
+        Some("yaml" | "yml") => (FileFormat::Yaml, "YAML"),
+        Some("toml") => (FileFormat::Toml, "TOML"),
+        _ => {
+            report.problem(
+                vars::CONFIG_FILE,
+                format!("{path:?} has no .yaml, .yml or .toml extension"),
+                "name a YAML file (.yaml or .yml) or a TOML file (.toml)",
+            );
+            return out;
+        }
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            report.problem(
+                vars::CONFIG_FILE,
+                format!("cannot read {path:?}: {err}"),
+                "check the path, that it is a UTF-8 text file, and that the server may read it",
+            );
+            return out;
+        }
+    };
+    let table = match File::from_str(&text, format).collect() {
+        Ok(table) => table,
+        Err(err) => {
+            report.problem(
+                vars::CONFIG_FILE,
+                format!("{path:?} {}", parse_failure(&err, format_name)),
+                format!(
+                    "fix the {format_name} syntax; the file is a flat mapping of variable names \
+                     to values, e.g. LOG_LEVEL: info"
+                ),
+            );
+            return out;
+        }
+    };
+
+    let mut entries: Vec<(String, Value)> = table.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, value) in entries {
+        let name = key.to_ascii_uppercase();
+        if out.contains_key(&name) {
+            report.problem(
+                &name,
+                "is set twice in the config file (keys are case-insensitive)",
+                "keep only one of them",
+            );
+            continue;
+        }
+        match flatten(value.kind) {
+            Ok(value) => {
+                out.insert(name, value);
+            }
+            Err(Shape::Table) => report.problem(
+                &name,
+                "is a nested table in the config file",
+                "use flat top-level keys named like the variables, e.g. LOG_LEVEL: info",
+            ),
+            Err(Shape::NestedList) => report.problem(
+                &name,
+                "is a list holding a list or table in the config file",
+                "give a list of plain values, e.g. [alice, bob], or a comma-separated string",
+            ),
+            Err(Shape::Nil) => report.problem(
+                &name,
+                "has no value in the config file",
+                "give it a value or remove the key",
+            ),
+        }
+    }
+    out
+}
+
+/// Why a file value cannot be a variable's value.
+enum Shape {
+    Table,
+    NestedList,
+    Nil,
+}
+
+/// A file value as a variable's string: lists joined with ",", scalars in their text form.
+fn flatten(kind: ValueKind) -> Result<String, Shape> {
+    match kind {
+        ValueKind::Array(items) => {
+            let items = items
+                .into_iter()
+                .map(|item| match item.kind {
+                    ValueKind::Array(_) | ValueKind::Table(_) => Err(Shape::NestedList),
+                    other => scalar(other),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(items.join(","))
+        }
+        other => scalar(other),
+    }
+}
+
+fn scalar(kind: ValueKind) -> Result<String, Shape> {
+    match kind {
+        ValueKind::String(s) => Ok(s),
+        ValueKind::Boolean(b) => Ok(b.to_string()),
+        ValueKind::I64(n) => Ok(n.to_string()),
+        ValueKind::I128(n) => Ok(n.to_string()),
+        ValueKind::U64(n) => Ok(n.to_string()),
+        ValueKind::U128(n) => Ok(n.to_string()),
+        ValueKind::Float(n) => Ok(n.to_string()),
+        ValueKind::Table(_) => Err(Shape::Table),
+        ValueKind::Array(_) => Err(Shape::NestedList),
+        ValueKind::Nil => Err(Shape::Nil),
+    }
+}
+
+/// Describes a parse failure by its position only: parser messages can quote the file, and the
+/// file may hold secrets.
+fn parse_failure(err: &config::ConfigError, format_name: &str) -> String {
+    if let config::ConfigError::FileParse { cause, .. } = err {
+        // The crate reports a top level that is not a table as its own (boxed) error type.
+        if cause.downcast_ref::<Box<config::ConfigError>>().is_some()
+            || cause.downcast_ref::<config::ConfigError>().is_some()
+        {
+            return "does not hold a mapping of variable names to values at its top level"
+                .to_owned();
+        }
+        let text = cause.to_string();
+        if let (Some(line), Some(column)) =
+            (number_after(&text, "line "), number_after(&text, "column "))
+        {
+            return format!("is not valid {format_name} (error at line {line}, column {column})");
+        }
+    }
+    format!("is not valid {format_name}")
+}
+
+/// The first run of digits right after an occurrence of `word`.
+fn number_after(text: &str, word: &str) -> Option<u64> {
+    text.match_indices(word).find_map(|(at, _)| {
+        let rest = text.get(at + word.len()..)?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_number_after_a_word() {
+        let table = [
+            ("TOML parse error at line 3, column 7", "line ", Some(3)),
+            ("TOML parse error at line 3, column 7", "column ", Some(7)),
+            (
+                "expected a line break at byte 9 line 2 column 4",
+                "line ",
+                Some(2),
+            ),
+            ("no position here", "line ", None),
+        ];
+        for (text, word, expected) in table {
+            assert_eq!(number_after(text, word), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn flattens_scalars_and_lists() {
+        let list = ValueKind::Array(vec![
+            Value::new(None, ValueKind::String("alice".into())),
+            Value::new(None, ValueKind::I64(7)),
+            Value::new(None, ValueKind::Boolean(true)),
+        ]);
+        assert!(matches!(flatten(list), Ok(s) if s == "alice,7,true"));
+        assert!(matches!(flatten(ValueKind::U64(2112)), Ok(s) if s == "2112"));
+        assert!(matches!(flatten(ValueKind::Nil), Err(Shape::Nil)));
+        assert!(matches!(
+            flatten(ValueKind::Table(Map::new())),
+            Err(Shape::Table)
+        ));
+    }
+}

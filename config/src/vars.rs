@@ -1,0 +1,156 @@
+//! The names of the variables Portcullis reads, and which of them are secrets.
+
+/// Path of an optional YAML or TOML file holding variables (overridden by the environment).
+pub const CONFIG_FILE: &str = "PORTCULLIS_CONFIG_FILE";
+/// The HTTP listen address, `IP:port`.
+pub const HTTP_ADDR: &str = "PORTCULLIS_HTTP_ADDR";
+/// The number of HTTP worker threads.
+pub const WORKERS: &str = "PORTCULLIS_WORKERS";
+/// The metrics listen address, `IP:port`.
+pub const METRICS_ADDR: &str = "PORTCULLIS_METRICS_ADDR";
+
+/// Where the embedded store keeps its files (Weaviate's name).
+pub const PERSISTENCE_DATA_PATH: &str = "PERSISTENCE_DATA_PATH";
+/// Log level (Weaviate's name and values).
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+/// Log format, `json` or `text` (Weaviate's name).
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// Whether the metrics endpoint is served (Weaviate's name; on by default here).
+pub const PROMETHEUS_MONITORING_ENABLED: &str = "PROMETHEUS_MONITORING_ENABLED";
+/// The metrics port when `PORTCULLIS_METRICS_ADDR` is not set (Weaviate's name).
+pub const PROMETHEUS_MONITORING_PORT: &str = "PROMETHEUS_MONITORING_PORT";
+
+/// Whether requests without a credential are served.
+pub const ANONYMOUS_ACCESS_ENABLED: &str = "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED";
+/// Whether static API keys are accepted.
+pub const APIKEY_ENABLED: &str = "AUTHENTICATION_APIKEY_ENABLED";
+/// The static API keys, comma-separated (a secret).
+pub const APIKEY_ALLOWED_KEYS: &str = "AUTHENTICATION_APIKEY_ALLOWED_KEYS";
+/// The users the static keys authenticate as, comma-separated.
+pub const APIKEY_USERS: &str = "AUTHENTICATION_APIKEY_USERS";
+/// Whether database users (runtime-managed keys) are enabled.
+pub const DB_USERS_ENABLED: &str = "AUTHENTICATION_DB_USERS_ENABLED";
+/// Whether OpenID Connect is enabled.
+pub const OIDC_ENABLED: &str = "AUTHENTICATION_OIDC_ENABLED";
+/// The prefix of Weaviate's OpenID Connect variables.
+pub const OIDC_PREFIX: &str = "AUTHENTICATION_OIDC_";
+
+/// Whether the admin list authorizes requests.
+pub const ADMINLIST_ENABLED: &str = "AUTHORIZATION_ADMINLIST_ENABLED";
+/// Users allowed every verb.
+pub const ADMINLIST_USERS: &str = "AUTHORIZATION_ADMINLIST_USERS";
+/// Users allowed reads only.
+pub const ADMINLIST_READONLY_USERS: &str = "AUTHORIZATION_ADMINLIST_READONLY_USERS";
+/// Groups allowed every verb.
+pub const ADMINLIST_GROUPS: &str = "AUTHORIZATION_ADMINLIST_GROUPS";
+/// Groups allowed reads only.
+pub const ADMINLIST_READONLY_GROUPS: &str = "AUTHORIZATION_ADMINLIST_READONLY_GROUPS";
+/// Whether RBAC is enabled (not supported yet).
+pub const RBAC_ENABLED: &str = "AUTHORIZATION_RBAC_ENABLED";
+/// Weaviate's older alias of `AUTHORIZATION_RBAC_ENABLED`.
+pub const ENABLE_RBAC: &str = "AUTHORIZATION_ENABLE_RBAC";
+
+/// Suffix of the variable that names a file holding a secret variable's value.
+pub const FILE_SUFFIX: &str = "_FILE";
+
+/// Every `PORTCULLIS_*` variable. Any other `PORTCULLIS_*` name is an error; features add theirs here.
+pub const PORTCULLIS_VARIABLES: &[&str] = &[CONFIG_FILE, HTTP_ADDR, WORKERS, METRICS_ADDR];
+
+/// Secret variables: never echoed, and each also accepted as `NAME_FILE`.
+pub const SECRET_VARIABLES: &[&str] = &[APIKEY_ALLOWED_KEYS];
+
+/// Non-`PORTCULLIS_*`, non-auth variables Portcullis reads.
+pub const GENERAL_VARIABLES: &[&str] = &[
+    PERSISTENCE_DATA_PATH,
+    LOG_LEVEL,
+    LOG_FORMAT,
+    PROMETHEUS_MONITORING_ENABLED,
+    PROMETHEUS_MONITORING_PORT,
+];
+
+/// The `AUTHENTICATION_*`/`AUTHORIZATION_*` variables Portcullis reads.
+pub const AUTH_VARIABLES: &[&str] = &[
+    ANONYMOUS_ACCESS_ENABLED,
+    APIKEY_ENABLED,
+    APIKEY_ALLOWED_KEYS,
+    APIKEY_USERS,
+    DB_USERS_ENABLED,
+    OIDC_ENABLED,
+    ADMINLIST_ENABLED,
+    ADMINLIST_USERS,
+    ADMINLIST_READONLY_USERS,
+    ADMINLIST_GROUPS,
+    ADMINLIST_READONLY_GROUPS,
+    RBAC_ENABLED,
+    ENABLE_RBAC,
+];
+
+/// Weaviate's RBAC settings, known but not supported yet: setting one gives a notice.
+pub const RBAC_SETTINGS: &[&str] = &[
+    "AUTHORIZATION_RBAC_ROOT_USERS",
+    "AUTHORIZATION_ADMIN_USERS",
+    "AUTHORIZATION_RBAC_ROOT_GROUPS",
+    "AUTHORIZATION_RBAC_READONLY_GROUPS",
+    "AUTHORIZATION_RBAC_IP_IN_AUDIT_LOG_DISABLED",
+];
+
+/// The `NAME_FILE` form of `name` when `name` is a secret variable.
+pub(crate) fn file_variant_of(name: &str) -> Option<&'static str> {
+    let base = name.strip_suffix(FILE_SUFFIX)?;
+    SECRET_VARIABLES
+        .iter()
+        .copied()
+        .find(|secret| *secret == base)
+}
+
+/// Whether Portcullis reads `name` (exact, upper-case spelling).
+pub(crate) fn is_read(name: &str) -> bool {
+    PORTCULLIS_VARIABLES.contains(&name)
+        || GENERAL_VARIABLES.contains(&name)
+        || AUTH_VARIABLES.contains(&name)
+        || file_variant_of(name).is_some()
+}
+
+/// Whether `name` belongs to a family Portcullis owns or checks, so a bad spelling is reported.
+pub(crate) fn is_in_our_namespace(name: &str) -> bool {
+    is_read(name)
+        || name.starts_with("PORTCULLIS_")
+        || name.starts_with("AUTHENTICATION_")
+        || name.starts_with("AUTHORIZATION_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_variants_are_recognised() {
+        assert_eq!(
+            file_variant_of("AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE"),
+            Some(APIKEY_ALLOWED_KEYS)
+        );
+        assert_eq!(file_variant_of("AUTHENTICATION_APIKEY_USERS_FILE"), None);
+        assert_eq!(file_variant_of("LOG_LEVEL"), None);
+    }
+
+    #[test]
+    fn every_portcullis_variable_has_the_prefix() {
+        for name in PORTCULLIS_VARIABLES {
+            assert!(name.starts_with("PORTCULLIS_"), "{name}");
+        }
+    }
+
+    #[test]
+    fn read_variables_are_in_our_namespace() {
+        for name in PORTCULLIS_VARIABLES
+            .iter()
+            .chain(GENERAL_VARIABLES)
+            .chain(AUTH_VARIABLES)
+        {
+            assert!(is_read(name), "{name}");
+            assert!(is_in_our_namespace(name), "{name}");
+        }
+        assert!(!is_read("PATH"));
+        assert!(!is_in_our_namespace("HOME"));
+    }
+}

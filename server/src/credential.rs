@@ -1,0 +1,132 @@
+//! Reading the credential from a request: exactly one `Authorization: Bearer <token>` header.
+//!
+//! The scheme is matched case-insensitively (RFC 9110 §11.1). Ambiguous input is refused with
+//! 400 rather than guessed at: two headers, a comma-joined value, an empty or whitespace-only
+//! value, a bearer scheme with nothing or more than one token after it, a tab. Any other scheme
+//! counts as no credential, as in Weaviate. The query string is never read.
+
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+
+/// Why an Authorization header was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialError {
+    /// More than one Authorization header.
+    Duplicate,
+    /// A comma inside the value, as proxies produce when they join two headers.
+    CommaJoined,
+    /// Empty or whitespace-only value.
+    Empty,
+    /// `Bearer` with no token after it.
+    EmptyBearer,
+    /// Not visible ASCII, a tab, or text after the token.
+    Malformed,
+}
+
+impl CredentialError {
+    /// A short description for the 400 body (it never contains the credential).
+    pub fn describe(self) -> &'static str {
+        match self {
+            CredentialError::Duplicate => "more than one Authorization header",
+            CredentialError::CommaJoined => "comma-joined Authorization header",
+            CredentialError::Empty => "empty Authorization header",
+            CredentialError::EmptyBearer => "empty bearer token",
+            CredentialError::Malformed => "malformed Authorization header",
+        }
+    }
+}
+
+/// The bearer token, if the request carries one.
+pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
+    let mut values = headers.get_all(AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(CredentialError::Duplicate);
+    }
+    let bytes = value.as_bytes();
+    if bytes.contains(&b',') {
+        return Err(CredentialError::CommaJoined);
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(CredentialError::Empty);
+    }
+    if bytes.iter().any(|&b| b == b'\t' || !(0x20..0x7f).contains(&b)) {
+        return Err(CredentialError::Malformed);
+    }
+    // Visible ASCII and spaces only from here, so str conversion cannot fail.
+    let text = value.to_str().map_err(|_| CredentialError::Malformed)?;
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(CredentialError::EmptyBearer);
+    }
+    if token.contains(' ') {
+        return Err(CredentialError::Malformed);
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_bytes(v).expect("header value"));
+        }
+        map
+    }
+
+    #[test]
+    fn reads_bearer_tokens_case_insensitively() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"Bearer abc", "abc"),
+            (b"bearer abc", "abc"),
+            (b"BEARER abc", "abc"),
+            (b"bEaReR abc", "abc"),
+            (b"Bearer  abc", "abc"),
+            (b"Bearer a.b.c", "a.b.c"),
+            (b"Bearer abc==", "abc=="),
+        ];
+        for (value, token) in cases {
+            let map = headers(&[value]);
+            assert_eq!(extract(&map), Ok(Some(*token)), "{:?}", String::from_utf8_lossy(value));
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_no_header_are_no_credential() {
+        assert_eq!(extract(&HeaderMap::new()), Ok(None));
+        for value in [&b"Basic dXNlcjpwYXNz"[..], b"Token abc", b"ApiKey abc", b"Bearerabc"] {
+            assert_eq!(extract(&headers(&[value])), Ok(None));
+        }
+    }
+
+    #[test]
+    fn refuses_ambiguous_or_malformed_headers() {
+        let cases: &[(&[&[u8]], CredentialError)] = &[
+            (&[b"Bearer a", b"Bearer b"], CredentialError::Duplicate),
+            (&[b"Bearer a", b"Basic b"], CredentialError::Duplicate),
+            (&[b"Bearer a, Bearer b"], CredentialError::CommaJoined),
+            (&[b"Bearer a,b"], CredentialError::CommaJoined),
+            (&[b""], CredentialError::Empty),
+            (&[b"   "], CredentialError::Empty),
+            (&[b"Bearer"], CredentialError::EmptyBearer),
+            (&[b"Bearer "], CredentialError::EmptyBearer),
+            (&[b"bearer    "], CredentialError::EmptyBearer),
+            (&[b"Bearer\tabc"], CredentialError::Malformed),
+            (&[b"Bearer abc def"], CredentialError::Malformed),
+            (&[b"Bearer ab\xffc"], CredentialError::Malformed),
+        ];
+        for (values, expected) in cases {
+            let map = headers(values);
+            assert_eq!(extract(&map), Err(*expected), "{values:?}");
+        }
+    }
+}

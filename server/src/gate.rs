@@ -1,0 +1,222 @@
+//! The gate: one middleware in front of every route. It reads the credential, authenticates it
+//! (the KeyRegistry's published answers, or a message to the actor), authorizes the request
+//! against the route table, counts the outcome, and logs one line per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use portcullis_auth::{AuthMethod, Authorizer, KeyRegistryHandle, Principal, Reason};
+use portcullis_config::Settings;
+
+use crate::credential;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::request_id::{RequestIds, X_REQUEST_ID};
+use crate::route_table::{classify, Access};
+
+/// Everything the gate needs, shared by all workers.
+pub struct Gate {
+    keys: KeyRegistryHandle,
+    api_keys_enabled: bool,
+    anonymous: bool,
+    authorizer: Arc<Authorizer>,
+    metrics: Arc<Metrics>,
+    missing_message: String,
+    anonymous_principal: Principal,
+    request_ids: RequestIds,
+}
+
+/// A refused authentication: what to count and what to answer.
+struct Denial {
+    method: AuthMethod,
+    reason: Reason,
+    error: ApiError,
+}
+
+impl Gate {
+    /// Builds the gate from settings and the running KeyRegistry.
+    pub fn new(
+        settings: &Settings,
+        keys: KeyRegistryHandle,
+        authorizer: Arc<Authorizer>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let auth = &settings.authentication;
+        let api_keys_enabled = auth.api_key.is_some() || auth.db_users_enabled;
+        let mut methods = Vec::new();
+        if api_keys_enabled {
+            methods.push("API-keys");
+        }
+        let missing_message = format!(
+            "unauthorized: anonymous access not enabled. Please authenticate through one of the available methods: [{}]",
+            methods.join(", ")
+        );
+        Gate {
+            keys,
+            api_keys_enabled,
+            anonymous: auth.anonymous_access,
+            authorizer,
+            metrics,
+            missing_message,
+            anonymous_principal: Principal::anonymous(),
+            request_ids: RequestIds::new(),
+        }
+    }
+
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<(Principal, AuthMethod), Denial> {
+        let token = match credential::extract(headers) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.anonymous => {
+                return Ok((self.anonymous_principal.clone(), AuthMethod::Anonymous))
+            }
+            Ok(None) => {
+                return Err(Denial {
+                    method: AuthMethod::None,
+                    reason: Reason::Missing,
+                    error: ApiError::MissingCredential(self.missing_message.clone()),
+                })
+            }
+            Err(err) => {
+                return Err(Denial {
+                    method: AuthMethod::None,
+                    reason: Reason::Malformed,
+                    error: ApiError::InvalidRequest(err.describe()),
+                })
+            }
+        };
+        if !self.api_keys_enabled {
+            return Err(Denial {
+                method: AuthMethod::None,
+                reason: Reason::Unconfigured,
+                error: ApiError::NoSchemeConfigured,
+            });
+        }
+        self.keys.authenticate(token).await.map_err(|reason| Denial {
+            method: AuthMethod::ApiKeyStatic,
+            reason,
+            error: match reason {
+                Reason::Internal => ApiError::Internal,
+                _ => ApiError::InvalidCredential,
+            },
+        })
+    }
+
+    fn authorize(&self, principal: &Principal, access: Access, path: &str) -> Result<(), ApiError> {
+        match access {
+            Access::Public | Access::Authenticated => Ok(()),
+            Access::Unrouted => Err(ApiError::NotFound),
+            Access::Verb(verb) => {
+                let allowed = self.authorizer.allows(principal, verb);
+                self.metrics.observe_authorization(allowed);
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(ApiError::Forbidden {
+                        user: principal.username().to_owned(),
+                        verb: verb.as_str(),
+                        path: path.to_owned(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// The middleware function (`actix_web::middleware::from_fn(gate)`).
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let started = Instant::now();
+    let Some(gate) = req.app_data::<web::Data<Gate>>().cloned() else {
+        tracing::error!("gate state missing from the application");
+        return Ok(req.error_response(ApiError::Internal).map_into_right_body());
+    };
+    let request_id = gate.request_ids.for_request(req.headers());
+    let route = classify(req.method(), req.path());
+
+    let mut outcome: Option<(AuthMethod, Reason, Option<Principal>)> = None;
+    let decision = if route.access == Access::Public {
+        Ok(())
+    } else {
+        let auth_started = Instant::now();
+        let verdict = gate.authenticate(req.headers()).await;
+        let seconds = auth_started.elapsed().as_secs_f64();
+        match verdict {
+            Ok((principal, method)) => {
+                gate.metrics.observe_auth(method, Reason::Ok, seconds);
+                let decision = gate.authorize(&principal, route.access, req.path());
+                req.extensions_mut().insert(principal.clone());
+                outcome = Some((method, Reason::Ok, Some(principal)));
+                decision
+            }
+            Err(denial) => {
+                gate.metrics.observe_auth(denial.method, denial.reason, seconds);
+                outcome = Some((denial.method, denial.reason, None));
+                Err(denial.error)
+            }
+        }
+    };
+
+    let method = req.method().clone();
+    let mut res = match decision {
+        // Handler errors arrive here as responses; an Err is a service-level failure that
+        // actix turns into a response itself (holding a clone of the request across the call
+        // is not allowed: routing needs the request uniquely).
+        Ok(()) => next.call(req).await?.map_into_left_body(),
+        Err(err) => req.error_response(err).map_into_right_body(),
+    };
+    res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+
+    let status = res.status();
+    let seconds = started.elapsed().as_secs_f64();
+    gate.metrics.observe_http(&method, route.id, status, seconds);
+    let path = res.request().path();
+    match &outcome {
+        None => tracing::debug!(
+            target: "portcullis::access",
+            request_id = ?request_id,
+            method = %method,
+            route = route.template(),
+            path = ?path,
+            status = status.as_u16(),
+            micros = (seconds * 1e6) as u64,
+        ),
+        Some((auth_method, reason, principal)) => tracing::info!(
+            target: "portcullis::access",
+            request_id = ?request_id,
+            method = %method,
+            route = route.template(),
+            path = ?path,
+            status = status.as_u16(),
+            auth = auth_method.as_str(),
+            outcome = reason.result(),
+            reason = reason.as_str(),
+            principal = principal.as_ref().map(|p| p.kind().as_str()).unwrap_or("none"),
+            user = ?principal.as_ref().map(|p| p.username()).unwrap_or(""),
+            micros = (seconds * 1e6) as u64,
+        ),
+    }
+    Ok(res)
+}
+
+/// The authenticated caller, for handlers behind the gate.
+pub struct Caller(pub Principal);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let principal = req.extensions().get::<Principal>().cloned();
+        std::future::ready(principal.map(Caller).ok_or_else(|| {
+            tracing::error!(path = ?req.path(), "handler reached without a principal");
+            ApiError::Internal
+        }))
+    }
+}

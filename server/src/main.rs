@@ -1,0 +1,80 @@
+//! The `portcullis` binary: read settings, set up logging, run the server.
+
+use std::process::ExitCode;
+
+use portcullis_config::{LogFormat, LogSettings, Settings};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(log: &LogSettings) {
+    // LOG_LEVEL sets the default; RUST_LOG, when set, refines it per module.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(log.level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// `portcullis healthcheck`: exits 0 when `/v1/.well-known/live` answers 200 on the configured
+/// HTTP address (for container health checks, where no curl is installed).
+fn healthcheck() -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let configured = std::env::var("PORTCULLIS_HTTP_ADDR")
+        .ok()
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let ip = match configured.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, configured.port());
+    let probe = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(
+            b"GET /v1/.well-known/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck();
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("portcullis: invalid configuration\n{err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&settings.log);
+    for notice in &settings.notices {
+        tracing::warn!("{notice}");
+    }
+    for (name, value) in settings.describe() {
+        tracing::info!(setting = name, value = %value, "configuration");
+    }
+    match actix_web::rt::System::new().block_on(portcullis_server::run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("portcullis: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

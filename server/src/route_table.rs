@@ -1,0 +1,187 @@
+//! The route table: every path the server answers is classified here before any handler runs,
+//! with the access it needs and the template used as its metric label. Nothing is open by
+//! omission: a path the table does not know is answered 404 by the gate after authentication,
+//! without reaching a handler.
+//!
+//! To add a route: add a row to [`ROUTES`] (more specific rows before less specific ones) and
+//! register the handler in the module that serves it.
+
+use actix_web::http::Method;
+use portcullis_auth::Verb;
+
+/// What a route requires of the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No credential is read (health probes).
+    Public,
+    /// Any authenticated principal, including anonymous where it is on; no verb is checked
+    /// (`/v1`, `/v1/meta`, `/v1/users/own-info`, as in Weaviate).
+    Authenticated,
+    /// An authenticated principal allowed to perform this verb.
+    Verb(Verb),
+    /// Not a route of ours: authenticate, then answer 404 without a handler.
+    Unrouted,
+}
+
+/// How a row decides the access of a request.
+#[derive(Clone, Copy, Debug)]
+pub enum Rule {
+    /// No credential is read.
+    Public,
+    /// Any authenticated principal.
+    Authenticated,
+    /// GET and HEAD read; every other method writes.
+    ByMethod,
+    /// Every method reads (queries sent with POST, such as GraphQL).
+    Read,
+}
+
+/// One row: a template whose `{name}` segments match any one non-empty segment, and whose
+/// final `{path*}` segment matches the rest of the path.
+#[derive(Debug)]
+pub struct Route {
+    /// The template, also the metric label.
+    pub template: &'static str,
+    /// The access rule.
+    pub rule: Rule,
+}
+
+const fn route(template: &'static str, rule: Rule) -> Route {
+    Route { template, rule }
+}
+
+/// Every route, first match wins.
+pub const ROUTES: &[Route] = &[
+    route("/", Rule::Public),
+    route("/v1/.well-known/live", Rule::Public),
+    route("/v1/.well-known/ready", Rule::Public),
+    route("/v1", Rule::Authenticated),
+    route("/v1/meta", Rule::Authenticated),
+    route("/v1/users/own-info", Rule::Authenticated),
+    route("/v1/graphql", Rule::Read),
+    // Everything else under /v1 (the database API): verb by method.
+    route("/v1/{path*}", Rule::ByMethod),
+];
+
+/// Number of label slots: every row plus `unrouted`.
+pub const ROUTE_SLOTS: usize = ROUTES.len() + 1;
+
+/// A classified request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// Row index in [`ROUTES`], or `ROUTES.len()` for unrouted paths.
+    pub id: usize,
+    /// What the caller needs.
+    pub access: Access,
+}
+
+impl RouteMatch {
+    /// The route template, the only form of the path used as a label.
+    pub fn template(&self) -> &'static str {
+        template_of(self.id)
+    }
+}
+
+/// The label for a slot id.
+pub fn template_of(id: usize) -> &'static str {
+    ROUTES.get(id).map(|r| r.template).unwrap_or("unrouted")
+}
+
+fn matches(template: &str, path: &str) -> bool {
+    if template == path {
+        return true;
+    }
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') && ts.ends_with("*}") => {
+                // The tail matches any non-empty rest.
+                return !ps.is_empty() || p.next().is_some();
+            }
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                if ps.is_empty() {
+                    return false;
+                }
+            }
+            (Some(ts), Some(ps)) => {
+                if ts != ps {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Classifies a request by method and path (the path without its query string).
+pub fn classify(method: &Method, path: &str) -> RouteMatch {
+    // "/v1/" is the index, as "/v1".
+    let path = if path == "/v1/" { "/v1" } else { path };
+    for (id, row) in ROUTES.iter().enumerate() {
+        if matches(row.template, path) {
+            let access = match row.rule {
+                Rule::Public => Access::Public,
+                Rule::Authenticated => Access::Authenticated,
+                Rule::Read => Access::Verb(Verb::Read),
+                Rule::ByMethod if method == Method::GET || method == Method::HEAD => {
+                    Access::Verb(Verb::Read)
+                }
+                Rule::ByMethod => Access::Verb(Verb::Write),
+            };
+            return RouteMatch { id, access };
+        }
+    }
+    RouteMatch {
+        id: ROUTES.len(),
+        access: Access::Unrouted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_every_kind_of_route() {
+        let cases = [
+            (Method::GET, "/v1/.well-known/live", "/v1/.well-known/live", Access::Public),
+            (Method::GET, "/v1/.well-known/ready", "/v1/.well-known/ready", Access::Public),
+            (Method::GET, "/v1/meta", "/v1/meta", Access::Authenticated),
+            (Method::GET, "/v1", "/v1", Access::Authenticated),
+            (Method::GET, "/v1/", "/v1", Access::Authenticated),
+            (Method::GET, "/v1/users/own-info", "/v1/users/own-info", Access::Authenticated),
+            (Method::GET, "/v1/objects", "/v1/{path*}", Access::Verb(Verb::Read)),
+            (Method::HEAD, "/v1/objects/C/1", "/v1/{path*}", Access::Verb(Verb::Read)),
+            (Method::POST, "/v1/graphql", "/v1/graphql", Access::Verb(Verb::Read)),
+            (Method::POST, "/v1/objects", "/v1/{path*}", Access::Verb(Verb::Write)),
+            (Method::DELETE, "/v1/schema/C", "/v1/{path*}", Access::Verb(Verb::Write)),
+            (Method::POST, "/v1/meta", "/v1/meta", Access::Authenticated),
+            (Method::GET, "/metrics", "unrouted", Access::Unrouted),
+            (Method::GET, "/v1x", "unrouted", Access::Unrouted),
+            (Method::GET, "/v1/", "/v1", Access::Authenticated),
+        ];
+        for (method, path, template, access) in cases {
+            let m = classify(&method, path);
+            assert_eq!((m.template(), m.access), (template, access), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn parameter_segments_match_one_non_empty_segment() {
+        assert!(matches("/v1/x/{id}", "/v1/x/abc"));
+        assert!(!matches("/v1/x/{id}", "/v1/x/"));
+        assert!(!matches("/v1/x/{id}", "/v1/x/abc/def"));
+        assert!(matches("/v1/x/{id}/rotate", "/v1/x/abc/rotate"));
+        assert!(!matches("/v1/x/{id}/rotate", "/v1/x/abc/other"));
+        assert!(matches("/v1/{path*}", "/v1/a/b/c"));
+        assert!(!matches("/v1/{path*}", "/v1"));
+    }
+
+    #[test]
+    fn templates_never_contain_raw_request_paths() {
+        let m = classify(&Method::GET, "/v1/objects/secret-looking-id");
+        assert_eq!(m.template(), "/v1/{path*}");
+    }
+}

@@ -1,0 +1,82 @@
+//! Portcullis' own routes: health, the `/v1` index, meta and own-info. Every route here must
+//! also be in the route table (`route_table.rs`), which decides who may reach it.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::gate::Caller;
+
+/// The Weaviate version `/v1/meta` reports. The official clients refuse servers below 1.27.0;
+/// this is the API level whose authentication routes Portcullis implements.
+pub const WEAVIATE_COMPAT_VERSION: &str = "1.30.0";
+
+/// Facts `/v1/meta` reports.
+pub struct MetaInfo {
+    /// `http://<bound address>`.
+    pub hostname: String,
+}
+
+/// Registers the routes on an application.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(redirect_root))
+        .route("/v1/.well-known/live", web::get().to(live))
+        .route("/v1/.well-known/ready", web::get().to(ready))
+        .route("/v1", web::get().to(index))
+        .route("/v1/", web::get().to(index))
+        .route("/v1/meta", web::get().to(meta))
+        .route("/v1/users/own-info", web::get().to(own_info))
+        .default_service(web::to(not_found));
+}
+
+async fn redirect_root() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/v1"))
+        .finish()
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+async fn ready() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+async fn index() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "links": [
+            { "name": "Meta information about this instance", "href": "/v1/meta" },
+            { "name": "The caller's own user information", "href": "/v1/users/own-info" },
+        ]
+    }))
+}
+
+/// `GET /v1/meta`: what clients read when they connect.
+pub async fn meta(info: web::Data<MetaInfo>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "hostname": info.hostname,
+        "version": WEAVIATE_COMPAT_VERSION,
+        "modules": {},
+        "portcullis": { "version": env!("CARGO_PKG_VERSION") },
+    }))
+}
+
+async fn own_info(caller: Caller) -> Result<HttpResponse, ApiError> {
+    let principal = caller.0;
+    if principal.is_anonymous() {
+        return Err(ApiError::NotAuthenticated(
+            "anonymous callers have no user information",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "username": principal.username(),
+        "groups": principal.groups(),
+        "roles": null,
+    })))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
