@@ -15,6 +15,6 @@ pub mod vars;
 pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
 pub use settings::{
-    AdminList, AuthenticationSettings, AuthorizationSettings, LogFormat, LogLevel, LogSettings,
-    MetricsSettings, Settings, StaticApiKeys,
+    AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
+    LogSettings, MetricsSettings, Settings, StaticApiKeys, UpstreamSettings,
 };

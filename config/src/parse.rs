@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use crate::error::{ConfigError, Problem};
 use crate::secret::Secret;
 use crate::settings::{
-    AdminList, AuthenticationSettings, AuthorizationSettings, LogFormat, LogLevel, LogSettings,
-    MetricsSettings, Settings, StaticApiKeys,
+    AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
+    LogSettings, MetricsSettings, Settings, StaticApiKeys, UpstreamSettings,
 };
 use crate::source::{self, Values};
 use crate::vars;
@@ -18,6 +18,8 @@ const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCAL
 const DEFAULT_METRICS_PORT: u16 = 2112;
 const DEFAULT_DATA_PATH: &str = "./data";
 const MAX_WORKERS: usize = 1024;
+const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+const DEFAULT_UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 const BOOLEAN_FIX: &str = "use true, on, enabled or 1 to enable; false, off, disabled or 0 to \
                            disable (any case)";
@@ -164,6 +166,7 @@ impl<'a> Parser<'a> {
             data_path: self.data_path(),
             authentication: self.authentication(),
             authorization: self.authorization(),
+            backend: self.backend(),
             notices: Vec::new(),
         }
     }
@@ -435,6 +438,72 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn backend(&mut self) -> BackendSettings {
+        let max_body = match self.get(vars::MAX_BODY) {
+            None => DEFAULT_MAX_BODY,
+            Some(raw) => match parse_size(raw) {
+                Some(n) if n > 0 => n,
+                _ => {
+                    self.report.problem(
+                        vars::MAX_BODY,
+                        format!("{raw:?} is not a positive size in bytes"),
+                        format!(
+                            "e.g. {}=10MiB or {}=1048576",
+                            vars::MAX_BODY,
+                            vars::MAX_BODY
+                        ),
+                    );
+                    DEFAULT_MAX_BODY
+                }
+            },
+        };
+        let forward_auth = self.boolean(vars::UPSTREAM_FORWARD_AUTH);
+        let timeout = self.duration(vars::UPSTREAM_TIMEOUT);
+        let upstream = match self.get(vars::UPSTREAM_URL) {
+            None => {
+                self.notice_ignored(
+                    &[vars::UPSTREAM_FORWARD_AUTH, vars::UPSTREAM_TIMEOUT],
+                    "PORTCULLIS_UPSTREAM_URL is not set (the embedded store serves requests)",
+                );
+                None
+            }
+            Some(raw) => match parse_upstream_url(raw) {
+                Ok(url) => Some(UpstreamSettings {
+                    url,
+                    forward_auth: forward_auth.or(false),
+                    timeout: timeout.or(DEFAULT_UPSTREAM_TIMEOUT),
+                }),
+                Err(why) => {
+                    self.report.problem(
+                        vars::UPSTREAM_URL,
+                        format!("{raw:?} {why}"),
+                        format!("e.g. {}=http://127.0.0.1:8081", vars::UPSTREAM_URL),
+                    );
+                    None
+                }
+            },
+        };
+        BackendSettings { max_body, upstream }
+    }
+
+    /// A duration like `60s`, `500ms`, `5m`, `24h`, or a plain number of seconds. Zero is refused.
+    fn duration(&mut self, name: &str) -> Field<std::time::Duration> {
+        let Some(raw) = self.get(name) else {
+            return Field::Unset;
+        };
+        match parse_duration(raw) {
+            Some(d) if !d.is_zero() => Field::Set(d),
+            _ => {
+                self.report.problem(
+                    name,
+                    format!("{raw:?} is not a positive duration"),
+                    format!("e.g. {name}=60s (units: ms, s, m, h; a bare number is seconds)"),
+                );
+                Field::Invalid
+            }
+        }
+    }
+
     fn authentication(&mut self) -> AuthenticationSettings {
         let apikey_enabled = self.boolean(vars::APIKEY_ENABLED);
         let api_key = self.static_keys(&apikey_enabled);
@@ -682,6 +751,60 @@ impl<'a> Parser<'a> {
 }
 
 /// Weaviate's boolean spellings (case-insensitive); anything else is `None`.
+/// A size in bytes: a number with an optional `KiB`, `MiB` or `GiB` (or `k`, `m`, `g`) suffix.
+fn parse_size(raw: &str) -> Option<usize> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+/// A duration: a number with `ms`, `s`, `m` or `h`, or a bare number of seconds.
+pub(crate) fn parse_duration(raw: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "" | "s" => Some(Duration::from_secs(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+/// Checks an upstream URL: `http` or `https`, a host, an optional port, no path, query,
+/// fragment or credentials. Returns it without a trailing slash.
+fn parse_upstream_url(raw: &str) -> Result<String, &'static str> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() {
+        return Err("has no host");
+    }
+    if rest.contains(['/', '?', '#', '@']) || rest.chars().any(|c| c.is_whitespace()) {
+        return Err("must be scheme://host[:port] without a path, query or credentials");
+    }
+    if let Some((_, port)) = rest.rsplit_once(':') {
+        if !rest.ends_with(']') && port.parse::<u16>().is_err() {
+            return Err("has an invalid port");
+        }
+    }
+    Ok(trimmed.to_owned())
+}
+
 fn parse_bool(raw: &str) -> Option<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "on" | "enabled" | "1" | "true" => Some(true),
@@ -1620,5 +1743,82 @@ mod tests {
             assert_eq!(variables(&problems), [LOG_LEVEL]);
             assert_eq!(pairs, [(WORKERS.to_owned(), "2".to_owned())]);
         }
+    }
+
+    #[test]
+    fn backend_defaults_to_the_embedded_store_with_a_10_mib_limit() {
+        let settings = ok(&open(&[]));
+        assert_eq!(settings.backend.max_body, 10 * 1024 * 1024);
+        assert_eq!(settings.backend.upstream, None);
+    }
+
+    #[test]
+    fn parses_body_sizes_with_units() {
+        for (raw, bytes) in [
+            ("1024", 1024),
+            ("64KiB", 65536),
+            ("2MiB", 2 << 20),
+            ("1g", 1 << 30),
+        ] {
+            assert_eq!(
+                ok(&open(&[(MAX_BODY, raw)])).backend.max_body,
+                bytes,
+                "{raw}"
+            );
+        }
+        for raw in ["0", "ten", "5 parsecs", "-1"] {
+            only_problem(&open(&[(MAX_BODY, raw)]), MAX_BODY);
+        }
+    }
+
+    #[test]
+    fn reads_the_upstream_with_its_options() {
+        let settings = ok(&open(&[
+            (UPSTREAM_URL, "http://127.0.0.1:9000/"),
+            (UPSTREAM_FORWARD_AUTH, "true"),
+            (UPSTREAM_TIMEOUT, "1500ms"),
+        ]));
+        let up = settings.backend.upstream.expect("upstream");
+        assert_eq!(up.url, "http://127.0.0.1:9000");
+        assert!(up.forward_auth);
+        assert_eq!(up.timeout, std::time::Duration::from_millis(1500));
+        let up = ok(&open(&[(UPSTREAM_URL, "https://db.internal")]))
+            .backend
+            .upstream
+            .expect("upstream");
+        assert_eq!((up.forward_auth, up.timeout.as_secs()), (false, 60));
+    }
+
+    #[test]
+    fn rejects_upstream_urls_that_are_not_scheme_host_port() {
+        for raw in [
+            "127.0.0.1:9000",
+            "ftp://host",
+            "http://",
+            "http://host/v1",
+            "http://user:pw@host",
+            "http://host:notaport",
+        ] {
+            only_problem(&open(&[(UPSTREAM_URL, raw)]), UPSTREAM_URL);
+        }
+    }
+
+    #[test]
+    fn rejects_zero_or_unitless_garbage_timeouts() {
+        for raw in ["0", "0s", "soon", "5 min"] {
+            only_problem(
+                &open(&[(UPSTREAM_URL, "http://h:1"), (UPSTREAM_TIMEOUT, raw)]),
+                UPSTREAM_TIMEOUT,
+            );
+        }
+    }
+
+    #[test]
+    fn upstream_options_without_an_upstream_are_noticed() {
+        let settings = ok(&open(&[(UPSTREAM_FORWARD_AUTH, "true")]));
+        assert!(settings
+            .notices
+            .iter()
+            .any(|n| n.contains(UPSTREAM_FORWARD_AUTH)));
     }
 }

@@ -24,6 +24,8 @@ pub struct Settings {
     pub authentication: AuthenticationSettings,
     /// What authenticated principals may do.
     pub authorization: AuthorizationSettings,
+    /// The database behind the gate.
+    pub backend: BackendSettings,
     /// Things worth a warning line at start-up (ignored variables, overrides). Never contains secrets.
     pub notices: Vec<String>,
 }
@@ -92,6 +94,27 @@ impl LogFormat {
             Self::Text => "text",
         }
     }
+}
+
+/// The database behind the gate: the embedded store, or an upstream HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSettings {
+    /// `PORTCULLIS_MAX_BODY`, default 10 MiB: larger request bodies get 413.
+    pub max_body: usize,
+    /// `PORTCULLIS_UPSTREAM_URL`: when set, requests are proxied there instead of served by
+    /// the embedded store.
+    pub upstream: Option<UpstreamSettings>,
+}
+
+/// Where and how requests are proxied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// `http(s)://host[:port]`, without a trailing slash or path.
+    pub url: String,
+    /// `PORTCULLIS_UPSTREAM_FORWARD_AUTH`, default false.
+    pub forward_auth: bool,
+    /// `PORTCULLIS_UPSTREAM_TIMEOUT`, default 60 s.
+    pub timeout: std::time::Duration,
 }
 
 /// The enabled authentication methods.
@@ -213,6 +236,14 @@ impl Settings {
             lines.push((vars::APIKEY_USERS, keys.users.join(",")));
         }
         lines.push((vars::DB_USERS_ENABLED, auth.db_users_enabled.to_string()));
+        lines.push((vars::MAX_BODY, self.backend.max_body.to_string()));
+        if let Some(up) = &self.backend.upstream {
+            lines.extend([
+                (vars::UPSTREAM_URL, up.url.clone()),
+                (vars::UPSTREAM_FORWARD_AUTH, up.forward_auth.to_string()),
+                (vars::UPSTREAM_TIMEOUT, format!("{:?}", up.timeout)),
+            ]);
+        }
         let admin = &self.authorization.admin_list;
         lines.push((vars::ADMINLIST_ENABLED, admin.is_some().to_string()));
         if let Some(admin) = admin {

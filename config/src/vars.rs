@@ -9,6 +9,15 @@ pub const WORKERS: &str = "PORTCULLIS_WORKERS";
 /// The metrics listen address, `IP:port`.
 pub const METRICS_ADDR: &str = "PORTCULLIS_METRICS_ADDR";
 
+/// The largest request body the server reads, in bytes (suffixes KiB, MiB, GiB allowed).
+pub const MAX_BODY: &str = "PORTCULLIS_MAX_BODY";
+/// The upstream database HTTP API to proxy to; unset means the embedded store.
+pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
+/// Whether the client's `Authorization` header is forwarded upstream.
+pub const UPSTREAM_FORWARD_AUTH: &str = "PORTCULLIS_UPSTREAM_FORWARD_AUTH";
+/// How long the upstream may take to answer (e.g. `60s`, `500ms`, `2m`).
+pub const UPSTREAM_TIMEOUT: &str = "PORTCULLIS_UPSTREAM_TIMEOUT";
+
 /// Where the embedded store keeps its files (Weaviate's name).
 pub const PERSISTENCE_DATA_PATH: &str = "PERSISTENCE_DATA_PATH";
 /// Log level (Weaviate's name and values).
@@ -54,7 +63,16 @@ pub const ENABLE_RBAC: &str = "AUTHORIZATION_ENABLE_RBAC";
 pub const FILE_SUFFIX: &str = "_FILE";
 
 /// Every `PORTCULLIS_*` variable. Any other `PORTCULLIS_*` name is an error; features add theirs here.
-pub const PORTCULLIS_VARIABLES: &[&str] = &[CONFIG_FILE, HTTP_ADDR, WORKERS, METRICS_ADDR];
+pub const PORTCULLIS_VARIABLES: &[&str] = &[
+    CONFIG_FILE,
+    HTTP_ADDR,
+    WORKERS,
+    METRICS_ADDR,
+    MAX_BODY,
+    UPSTREAM_URL,
+    UPSTREAM_FORWARD_AUTH,
+    UPSTREAM_TIMEOUT,
+];
 
 /// Secret variables: never echoed, and each also accepted as `NAME_FILE`.
 pub const SECRET_VARIABLES: &[&str] = &[APIKEY_ALLOWED_KEYS];
