@@ -25,10 +25,6 @@ const BOOLEAN_FIX: &str = "use true, on, enabled or 1 to enable; false, off, dis
                            disable (any case)";
 const ADDR_FIX: &str = "give an IP address and a port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or \
                         [::1]:8080 (host names are not resolved)";
-const NO_METHOD_FIX: &str = "to require API keys set AUTHENTICATION_APIKEY_ENABLED=true \
-                             AUTHENTICATION_APIKEY_ALLOWED_KEYS=<key> \
-                             AUTHENTICATION_APIKEY_USERS=<user>; to serve every request without \
-                             a credential set AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true";
 
 /// Problems and notices found so far.
 #[derive(Debug, Default)]
@@ -524,29 +520,24 @@ impl<'a> Parser<'a> {
         let methods = [&apikey_enabled, &db_users, &oidc];
         let methods_known = !methods.iter().any(|m| m.is_invalid());
         let any_method = methods.iter().any(|m| m.is_true());
-        if methods_known && !any_method {
-            match anonymous {
-                Field::Unset => self.report.problem(
-                    vars::ANONYMOUS_ACCESS_ENABLED,
-                    "is not set and no authentication method is enabled; Weaviate would then \
-                     open the database to every request silently, Portcullis refuses to start \
-                     instead",
-                    NO_METHOD_FIX,
-                ),
-                Field::Set(false) => self.report.problem(
-                    vars::ANONYMOUS_ACCESS_ENABLED,
-                    "is false and no authentication method is enabled, so no request could ever \
-                     authenticate",
-                    NO_METHOD_FIX,
-                ),
-                Field::Set(true) | Field::Invalid => {}
-            }
+        // Weaviate opens the database to everyone when no method is enabled. Portcullis
+        // instead enables database users and has the server create an `admin` user with a
+        // generated key on first start, unless anonymous access was explicitly chosen.
+        let bootstrap = methods_known && !any_method && !anonymous.is_true();
+        if bootstrap {
+            self.report.notice(format!(
+                "no authentication method is enabled: database users are turned on and an \
+                 `admin` user is created on first start (set {}=true to serve every request \
+                 without a credential instead)",
+                vars::ANONYMOUS_ACCESS_ENABLED
+            ));
         }
 
         AuthenticationSettings {
             anonymous_access: anonymous.or(false),
             api_key,
-            db_users_enabled: db_users.or(false),
+            db_users_enabled: db_users.or(false) || bootstrap,
+            bootstrap_admin: bootstrap,
         }
     }
 
@@ -1344,32 +1335,36 @@ mod tests {
     }
 
     #[test]
-    fn requires_an_explicit_choice_when_no_method_is_enabled() {
-        let problem = only_problem(&[], ANONYMOUS_ACCESS_ENABLED);
-        assert!(problem.message.contains("refuses"), "{problem}");
-        for recipe in [
-            "AUTHENTICATION_APIKEY_ENABLED=true AUTHENTICATION_APIKEY_ALLOWED_KEYS=<key> \
-             AUTHENTICATION_APIKEY_USERS=<user>",
-            "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true",
+    fn bootstraps_database_users_when_no_method_is_enabled() {
+        for vars in [
+            &[][..],
+            &[(ANONYMOUS_ACCESS_ENABLED, "false")][..],
+            &[(APIKEY_ENABLED, "false"), (DB_USERS_ENABLED, "false")][..],
         ] {
-            assert!(problem.fix.contains(recipe), "{problem}");
+            let settings = ok(vars);
+            let auth = &settings.authentication;
+            assert!(auth.bootstrap_admin, "{vars:?}");
+            assert!(auth.db_users_enabled, "{vars:?}");
+            assert!(!auth.anonymous_access, "{vars:?}");
+            assert!(
+                settings.notices.iter().any(|n| n.contains("admin")),
+                "{vars:?}"
+            );
         }
-        // Switching methods off explicitly is no choice either.
-        only_problem(
-            &[(APIKEY_ENABLED, "false"), (DB_USERS_ENABLED, "false")],
-            ANONYMOUS_ACCESS_ENABLED,
-        );
     }
 
     #[test]
-    fn rejects_anonymous_off_with_no_method_enabled() {
-        let problem = only_problem(
-            &[(ANONYMOUS_ACCESS_ENABLED, "false")],
-            ANONYMOUS_ACCESS_ENABLED,
+    fn does_not_bootstrap_when_a_method_or_anonymous_is_chosen() {
+        assert!(!ok(&open(&[])).authentication.bootstrap_admin);
+        assert!(
+            !ok(&keyed(KEY_A, "alice", &[]))
+                .authentication
+                .bootstrap_admin
         );
         assert!(
-            problem.message.contains("no request could ever"),
-            "{problem}"
+            !ok(&[(DB_USERS_ENABLED, "true")])
+                .authentication
+                .bootstrap_admin
         );
     }
 

@@ -124,8 +124,11 @@ pub struct AuthenticationSettings {
     pub anonymous_access: bool,
     /// Some iff `AUTHENTICATION_APIKEY_ENABLED` is true.
     pub api_key: Option<StaticApiKeys>,
-    /// `AUTHENTICATION_DB_USERS_ENABLED` (parsed only; used by a later feature).
+    /// `AUTHENTICATION_DB_USERS_ENABLED`, or implied by `bootstrap_admin`.
     pub db_users_enabled: bool,
+    /// No method was enabled and anonymous access was not turned on: database users are on,
+    /// and the server creates an `admin` user with a generated key on first start.
+    pub bootstrap_admin: bool,
 }
 
 /// Static API keys from `AUTHENTICATION_APIKEY_ALLOWED_KEYS` and the users they stand for.
