@@ -4,11 +4,16 @@
 //! it answers with a [`Principal`] or a [`Reason`], and the server maps those to responses.
 
 pub mod authz;
+pub mod db_key;
 pub mod key_registry;
 pub mod outcome;
 pub mod principal;
+pub mod user_store;
 
 pub use authz::{Authorizer, Verb};
-pub use key_registry::{digest, KeyDigest, KeyRegistry, KeyRegistryHandle};
+pub use key_registry::{
+    digest, valid_user_name, KeyDigest, KeyRegistry, KeyRegistryHandle, UserError, UserInfo,
+};
+pub use user_store::{StoreError, UserStore};
 pub use outcome::{AuthMethod, Reason};
 pub use principal::{Principal, PrincipalKind};
