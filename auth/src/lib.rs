@@ -6,6 +6,7 @@
 pub mod authz;
 pub mod db_key;
 pub mod key_registry;
+pub mod oidc;
 pub mod outcome;
 pub mod principal;
 pub mod user_store;
@@ -15,5 +16,6 @@ pub use key_registry::{
     digest, valid_user_name, KeyDigest, KeyRegistry, KeyRegistryHandle, UserError, UserInfo,
 };
 pub use user_store::{StoreError, UserStore};
+pub use oidc::OidcHandle;
 pub use outcome::{AuthMethod, Reason};
 pub use principal::{Principal, PrincipalKind};

@@ -79,13 +79,16 @@ pub enum Reason {
     MissingClaim,
     /// The token could not be judged because no issuer keys are available.
     IssuerUnavailable,
+    /// The bearer token is not an acceptable JWT: over 8 KiB, not strict base64url, not
+    /// duplicate-free JSON objects, or a header with `crit`, a nested `cty` or a wrong `typ`.
+    MalformedToken,
     /// Something inside the server failed (an actor did not answer).
     Internal,
 }
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::Ok,
         Reason::Missing,
         Reason::Malformed,
@@ -102,6 +105,7 @@ impl Reason {
         Reason::DisallowedAlg,
         Reason::MissingClaim,
         Reason::IssuerUnavailable,
+        Reason::MalformedToken,
         Reason::Internal,
     ];
 
@@ -124,6 +128,7 @@ impl Reason {
             Reason::DisallowedAlg => "disallowed_alg",
             Reason::MissingClaim => "missing_claim",
             Reason::IssuerUnavailable => "issuer_unavailable",
+            Reason::MalformedToken => "malformed_token",
             Reason::Internal => "internal",
         }
     }

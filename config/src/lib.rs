@@ -16,5 +16,5 @@ pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
 pub use settings::{
     AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
-    LogSettings, MetricsSettings, Settings, StaticApiKeys, UpstreamSettings,
+    LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, UpstreamSettings,
 };

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::secret::Secret;
@@ -129,6 +130,56 @@ pub struct AuthenticationSettings {
     /// No method was enabled and anonymous access was not turned on: database users are on,
     /// and the server creates an `admin` user with a generated key on first start.
     pub bootstrap_admin: bool,
+    /// Some iff `AUTHENTICATION_OIDC_ENABLED` is true.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// OpenID Connect bearer tokens: Weaviate's `AUTHENTICATION_OIDC_*` variables and ours.
+///
+/// Validated: an `http(s)://` issuer, a username claim, a client id unless its check is
+/// skipped, and a certificate never together with skipping TLS verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `AUTHENTICATION_OIDC_ISSUER`, kept exactly as given: the discovery document's `issuer`
+    /// and the tokens' `iss` must equal it (a trailing `/` matters).
+    pub issuer: String,
+    /// `AUTHENTICATION_OIDC_CLIENT_ID`: expected in `aud` unless `skip_client_id_check`.
+    pub client_id: Option<String>,
+    /// `AUTHENTICATION_OIDC_SKIP_CLIENT_ID_CHECK`, default false.
+    pub skip_client_id_check: bool,
+    /// `AUTHENTICATION_OIDC_USERNAME_CLAIM` (required; Weaviate has no default).
+    pub username_claim: String,
+    /// `AUTHENTICATION_OIDC_GROUPS_CLAIM` (optional).
+    pub groups_claim: Option<String>,
+    /// `AUTHENTICATION_OIDC_SCOPES`: advertised to clients, never checked.
+    pub scopes: Vec<String>,
+    /// `AUTHENTICATION_OIDC_CERTIFICATE`: PEM text (read from the file when a path was given),
+    /// trusted in addition to the system roots for the issuer's TLS.
+    pub certificate: Option<String>,
+    /// `AUTHENTICATION_OIDC_JWKS_URL`: when set, discovery is skipped.
+    pub jwks_url: Option<String>,
+    /// `AUTHENTICATION_OIDC_INSECURE_SKIP_TLS_VERIFY`, default false.
+    pub insecure_skip_tls_verify: bool,
+    /// `PORTCULLIS_OIDC_REFRESH_INTERVAL`, default 5 minutes.
+    pub refresh_interval: Duration,
+    /// `PORTCULLIS_OIDC_KID_MISS_COOLDOWN`, default 10 seconds.
+    pub kid_miss_cooldown: Duration,
+    /// `PORTCULLIS_OIDC_MAX_STALENESS`, default 24 hours.
+    pub max_staleness: Duration,
+    /// `PORTCULLIS_OIDC_LEEWAY`, default 60 seconds (zero allowed).
+    pub leeway: Duration,
+    /// `PORTCULLIS_OIDC_FETCH_TIMEOUT`, default 5 seconds.
+    pub fetch_timeout: Duration,
+}
+
+impl OidcSettings {
+    /// `<issuer>/.well-known/openid-configuration`, as Weaviate advertises and fetches it.
+    pub fn discovery_url(&self) -> String {
+        format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        )
+    }
 }
 
 /// Static API keys from `AUTHENTICATION_APIKEY_ALLOWED_KEYS` and the users they stand for.
@@ -239,6 +290,10 @@ impl Settings {
             lines.push((vars::APIKEY_USERS, keys.users.join(",")));
         }
         lines.push((vars::DB_USERS_ENABLED, auth.db_users_enabled.to_string()));
+        lines.push((vars::OIDC_ENABLED, auth.oidc.is_some().to_string()));
+        if let Some(oidc) = &auth.oidc {
+            lines.extend(describe_oidc(oidc));
+        }
         lines.push((vars::MAX_BODY, self.backend.max_body.to_string()));
         if let Some(up) = &self.backend.upstream {
             lines.extend([
@@ -265,6 +320,68 @@ impl Settings {
         }
         lines
     }
+}
+
+/// The OIDC lines of [`Settings::describe`]. Nothing here is a secret; the certificate is
+/// summarised, not printed.
+fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
+    let mut lines = vec![
+        (vars::OIDC_ISSUER, oidc.issuer.clone()),
+        (
+            vars::OIDC_CLIENT_ID,
+            oidc.client_id.clone().unwrap_or_default(),
+        ),
+        (
+            vars::OIDC_SKIP_CLIENT_ID_CHECK,
+            oidc.skip_client_id_check.to_string(),
+        ),
+        (vars::OIDC_USERNAME_CLAIM, oidc.username_claim.clone()),
+        (
+            vars::OIDC_GROUPS_CLAIM,
+            oidc.groups_claim.clone().unwrap_or_default(),
+        ),
+        (vars::OIDC_SCOPES, oidc.scopes.join(",")),
+        (
+            vars::OIDC_CERTIFICATE,
+            match &oidc.certificate {
+                Some(pem) => count(
+                    pem.matches("-----BEGIN CERTIFICATE-----").count(),
+                    "certificate",
+                ),
+                None => "none".to_owned(),
+            },
+        ),
+        (
+            vars::OIDC_JWKS_URL,
+            oidc.jwks_url
+                .clone()
+                .unwrap_or_else(|| "discovery".to_owned()),
+        ),
+        (
+            vars::OIDC_INSECURE_SKIP_TLS_VERIFY,
+            oidc.insecure_skip_tls_verify.to_string(),
+        ),
+    ];
+    lines.extend([
+        (
+            vars::OIDC_REFRESH_INTERVAL,
+            format!("{:?}", oidc.refresh_interval),
+        ),
+        (
+            vars::OIDC_KID_MISS_COOLDOWN,
+            format!("{:?}", oidc.kid_miss_cooldown),
+        ),
+        (
+            vars::OIDC_MAX_STALENESS,
+            format!("{:?}", oidc.max_staleness),
+        ),
+        (vars::OIDC_LEEWAY, format!("{:?}", oidc.leeway)),
+        (
+            vars::OIDC_FETCH_TIMEOUT,
+            format!("{:?}", oidc.fetch_timeout),
+        ),
+    ]);
+    lines
 }
 
 fn count(n: usize, noun: &str) -> String {

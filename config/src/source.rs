@@ -117,7 +117,9 @@ fn check_name(name: &str, only_in_file: bool, report: &mut Report) {
             "{name} is ignored: RBAC is not supported yet (use AUTHORIZATION_ADMINLIST_*)"
         ));
     } else if name.starts_with(vars::OIDC_PREFIX) {
-        // Weaviate's OIDC settings: read by the OIDC feature, ignored while it is off.
+        report.notice(format!(
+            "{name} is not an OpenID Connect setting Portcullis supports; it is ignored (check the spelling)"
+        ));
     } else if name.starts_with("AUTHENTICATION_") || name.starts_with("AUTHORIZATION_") {
         report.notice(format!(
             "{name} is not a variable Portcullis or Weaviate reads; it is ignored (check the spelling)"

@@ -43,6 +43,34 @@ pub const DB_USERS_ENABLED: &str = "AUTHENTICATION_DB_USERS_ENABLED";
 pub const OIDC_ENABLED: &str = "AUTHENTICATION_OIDC_ENABLED";
 /// The prefix of Weaviate's OpenID Connect variables.
 pub const OIDC_PREFIX: &str = "AUTHENTICATION_OIDC_";
+/// The issuer URL, exactly as the provider's discovery document spells it.
+pub const OIDC_ISSUER: &str = "AUTHENTICATION_OIDC_ISSUER";
+/// The client id expected in the token's `aud`.
+pub const OIDC_CLIENT_ID: &str = "AUTHENTICATION_OIDC_CLIENT_ID";
+/// Whether the `aud` check is skipped.
+pub const OIDC_SKIP_CLIENT_ID_CHECK: &str = "AUTHENTICATION_OIDC_SKIP_CLIENT_ID_CHECK";
+/// The claim holding the user name.
+pub const OIDC_USERNAME_CLAIM: &str = "AUTHENTICATION_OIDC_USERNAME_CLAIM";
+/// The claim holding the groups.
+pub const OIDC_GROUPS_CLAIM: &str = "AUTHENTICATION_OIDC_GROUPS_CLAIM";
+/// Scopes advertised to clients at `/v1/.well-known/openid-configuration`, comma-separated.
+pub const OIDC_SCOPES: &str = "AUTHENTICATION_OIDC_SCOPES";
+/// A CA certificate (inline PEM or a file path) added to the roots for the issuer's TLS.
+pub const OIDC_CERTIFICATE: &str = "AUTHENTICATION_OIDC_CERTIFICATE";
+/// The JWKS URL; when set, discovery is skipped.
+pub const OIDC_JWKS_URL: &str = "AUTHENTICATION_OIDC_JWKS_URL";
+/// Whether the issuer's TLS certificate is not verified (for tests only).
+pub const OIDC_INSECURE_SKIP_TLS_VERIFY: &str = "AUTHENTICATION_OIDC_INSECURE_SKIP_TLS_VERIFY";
+/// How often the issuer's keys are refetched (e.g. `5m`).
+pub const OIDC_REFRESH_INTERVAL: &str = "PORTCULLIS_OIDC_REFRESH_INTERVAL";
+/// The least time between two key fetches caused by tokens naming unknown key ids.
+pub const OIDC_KID_MISS_COOLDOWN: &str = "PORTCULLIS_OIDC_KID_MISS_COOLDOWN";
+/// How long after the last successful fetch the issuer's keys are still used.
+pub const OIDC_MAX_STALENESS: &str = "PORTCULLIS_OIDC_MAX_STALENESS";
+/// Clock skew allowed when checking `exp`, `nbf` and `iat` (`0s` allowed).
+pub const OIDC_LEEWAY: &str = "PORTCULLIS_OIDC_LEEWAY";
+/// How long one discovery or key fetch may take.
+pub const OIDC_FETCH_TIMEOUT: &str = "PORTCULLIS_OIDC_FETCH_TIMEOUT";
 
 /// Whether the admin list authorizes requests.
 pub const ADMINLIST_ENABLED: &str = "AUTHORIZATION_ADMINLIST_ENABLED";
@@ -72,6 +100,11 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     UPSTREAM_URL,
     UPSTREAM_FORWARD_AUTH,
     UPSTREAM_TIMEOUT,
+    OIDC_REFRESH_INTERVAL,
+    OIDC_KID_MISS_COOLDOWN,
+    OIDC_MAX_STALENESS,
+    OIDC_LEEWAY,
+    OIDC_FETCH_TIMEOUT,
 ];
 
 /// Secret variables: never echoed, and each also accepted as `NAME_FILE`.
@@ -94,6 +127,15 @@ pub const AUTH_VARIABLES: &[&str] = &[
     APIKEY_USERS,
     DB_USERS_ENABLED,
     OIDC_ENABLED,
+    OIDC_ISSUER,
+    OIDC_CLIENT_ID,
+    OIDC_SKIP_CLIENT_ID_CHECK,
+    OIDC_USERNAME_CLAIM,
+    OIDC_GROUPS_CLAIM,
+    OIDC_SCOPES,
+    OIDC_CERTIFICATE,
+    OIDC_JWKS_URL,
+    OIDC_INSECURE_SKIP_TLS_VERIFY,
     ADMINLIST_ENABLED,
     ADMINLIST_USERS,
     ADMINLIST_READONLY_USERS,

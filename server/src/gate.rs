@@ -29,7 +29,13 @@ pub struct Gate {
     missing_message: String,
     anonymous_principal: Principal,
     request_ids: RequestIds,
+    /// Set by [`Gate::with_oidc`] when OpenID Connect is on.
+    oidc: Option<portcullis_auth::OidcHandle>,
 }
+
+/// The 503 message while no issuer key set has loaded (the token could not be judged).
+const OIDC_UNAVAILABLE: &str =
+    "the OpenID Connect issuer's signing keys are not available yet; retry later";
 
 /// A refused authentication: what to count and what to answer.
 struct Denial {
@@ -52,6 +58,9 @@ impl Gate {
         if api_keys_enabled {
             methods.push("API-keys");
         }
+        if auth.oidc.is_some() {
+            methods.push("OIDC");
+        }
         let missing_message = format!(
             "unauthorized: anonymous access not enabled. Please authenticate through one of the available methods: [{}]",
             methods.join(", ")
@@ -65,7 +74,45 @@ impl Gate {
             missing_message,
             anonymous_principal: Principal::anonymous(),
             request_ids: RequestIds::new(),
+            oidc: None,
         }
+    }
+
+    /// Routes JWT-shaped bearer tokens to OpenID Connect (`None`: OIDC is off).
+    pub fn with_oidc(mut self, oidc: Option<portcullis_auth::OidcHandle>) -> Self {
+        self.oidc = oidc;
+        self
+    }
+
+    /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`):
+    /// anonymous access and API keys always can; OIDC once its issuer's keys have loaded.
+    pub fn can_serve(&self) -> bool {
+        self.anonymous
+            || self.api_keys_enabled
+            || self.oidc.as_ref().is_some_and(|oidc| oidc.is_ready())
+    }
+
+    /// Judges a bearer token on the OIDC path; no fallback to API keys.
+    async fn authenticate_oidc(
+        &self,
+        oidc: &portcullis_auth::OidcHandle,
+        token: &str,
+    ) -> Result<(Principal, AuthMethod), Denial> {
+        oidc.authenticate(token)
+            .await
+            .map(|principal| (principal, AuthMethod::Oidc))
+            .map_err(|reason| Denial {
+                method: AuthMethod::Oidc,
+                reason,
+                error: match reason {
+                    Reason::IssuerUnavailable => ApiError::ServiceUnavailable {
+                        message: OIDC_UNAVAILABLE,
+                        retry_after: oidc.retry_after_seconds(),
+                    },
+                    Reason::Internal => ApiError::Internal,
+                    _ => ApiError::InvalidCredential,
+                },
+            })
     }
 
     async fn authenticate(&self, headers: &HeaderMap) -> Result<(Principal, AuthMethod), Denial> {
@@ -89,6 +136,13 @@ impl Gate {
                 })
             }
         };
+        if let Some(oidc) = &self.oidc {
+            // Three base64url segments with a JSON-object header: a JWT. With OIDC the only
+            // method, every token is judged as one.
+            if !self.api_keys_enabled || portcullis_auth::oidc::is_jwt_shaped(token) {
+                return self.authenticate_oidc(oidc, token).await;
+            }
+        }
         if !self.api_keys_enabled {
             return Err(Denial {
                 method: AuthMethod::None,
@@ -96,8 +150,8 @@ impl Gate {
                 error: ApiError::NoSchemeConfigured,
             });
         }
-        self.keys.authenticate(token).await.map_err(|reason| Denial {
-            method: AuthMethod::ApiKeyStatic,
+        self.keys.authenticate(token).await.map_err(|(method, reason)| Denial {
+            method,
             reason,
             error: match reason {
                 Reason::Internal => ApiError::Internal,
@@ -108,7 +162,7 @@ impl Gate {
 
     fn authorize(&self, principal: &Principal, access: Access, path: &str) -> Result<(), ApiError> {
         match access {
-            Access::Public | Access::Authenticated => Ok(()),
+            Access::Public | Access::CredentialOptional | Access::Authenticated => Ok(()),
             Access::Unrouted => Err(ApiError::NotFound),
             Access::Verb(verb) => {
                 let allowed = self.authorizer.allows(principal, verb);
@@ -141,7 +195,13 @@ pub async fn gate(
     let route = classify(req.method(), req.path());
 
     let mut outcome: Option<(AuthMethod, Reason, Option<Principal>)> = None;
-    let decision = if route.access == Access::Public {
+    // A route that needs no credential still refuses a bad one that is sent.
+    let skip_authentication = match route.access {
+        Access::Public => true,
+        Access::CredentialOptional => matches!(credential::extract(req.headers()), Ok(None)),
+        Access::Authenticated | Access::Verb(_) | Access::Unrouted => false,
+    };
+    let decision = if skip_authentication {
         Ok(())
     } else {
         let auth_started = Instant::now();

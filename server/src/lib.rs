@@ -5,16 +5,19 @@ pub mod credential;
 pub mod error;
 pub mod gate;
 pub mod metrics;
+pub mod proxy;
 pub mod request_id;
 pub mod route_table;
 pub mod routes;
+pub mod store;
+pub mod users;
 
 use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use portcullis_auth::{Authorizer, KeyRegistry};
+use portcullis_auth::{key_registry, Authorizer, KeyRegistry, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
 use crate::gate::Gate;
@@ -26,9 +29,49 @@ use crate::routes::MetaInfo;
 /// output once the sockets are bound.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new().context("while registering metrics")?);
-    let keys = KeyRegistry::new(settings.authentication.api_key.as_ref()).start_with_handle();
+    let keys = start_key_registry(&settings).await?;
     let authorizer = Arc::new(Authorizer::from_settings(&settings.authorization));
-    let gate = web::Data::new(Gate::new(&settings, keys, authorizer, metrics.clone()));
+    let users = web::Data::new(users::UsersApi {
+        keys: keys.clone(),
+        authorizer: authorizer.clone(),
+        metrics: users::UserMetrics::new(metrics.registry())
+            .context("while registering user metrics")?,
+    });
+    users.metrics.set_counts(&keys);
+    // OpenID Connect: the JwksRefresher starts on this (the System) arbiter; the first key
+    // fetch runs in the background, so start-up never waits for the issuer.
+    let oidc = match &settings.authentication.oidc {
+        Some(oidc) => {
+            let handle = portcullis_auth::oidc::start(oidc)
+                .context("while starting OpenID Connect (AUTHENTICATION_OIDC_*)")?;
+            metrics
+                .register_oidc(handle.stats())
+                .context("while registering the OIDC metrics")?;
+            Some(handle)
+        }
+        None => None,
+    };
+    let oidc_well_known = web::Data::new(routes::OidcWellKnown::from_settings(&settings));
+    let gate = web::Data::new(
+        Gate::new(&settings, keys, authorizer, metrics.clone()).with_oidc(oidc),
+    );
+    let proxy = match &settings.backend.upstream {
+        Some(upstream) => Some(web::Data::new(
+            proxy::Proxy::new(upstream, metrics.clone())
+                .context("while building the HTTP client for PORTCULLIS_UPSTREAM_URL")?,
+        )),
+        None => None,
+    };
+    // Without an upstream, the embedded document store is the database.
+    let store = match settings.backend.upstream {
+        Some(_) => None,
+        None => Some(web::Data::new(
+            store::Store::open(&settings.data_path)
+                .await
+                .context("while opening the document store")?,
+        )),
+    };
+    let max_body = settings.backend.max_body;
 
     // Bind first with a placeholder hostname, then report the real bound address.
     let listener = std::net::TcpListener::bind(settings.http_addr).with_context(|| {
@@ -46,7 +89,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         App::new()
             .app_data(gate.clone())
             .app_data(meta.clone())
+            .app_data(oidc_well_known.clone())
+            .app_data(users.clone())
             .wrap(from_fn(gate::gate))
+            // Before Portcullis' own routes: with an upstream it claims every /v1 path they
+            // do not own, and answers readiness for the upstream.
+            .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))
+            .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
+            .configure(users::configure)
             .configure(routes::configure)
     })
     .workers(settings.workers)
@@ -90,6 +140,59 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("portcullis stopped");
     Ok(())
+}
+
+/// Opens the user store (when database users are on), loads every key into the KeyRegistry,
+/// creates the bootstrap admin on a first start, and starts the actor.
+async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHandle> {
+    let auth = &settings.authentication;
+    let store = if auth.db_users_enabled {
+        Some(
+            UserStore::open(&settings.data_path)
+                .await
+                .context("while opening the user store (PERSISTENCE_DATA_PATH)")?,
+        )
+    } else {
+        None
+    };
+    let started = std::time::Instant::now();
+    let mut registry = KeyRegistry::load(auth.api_key.as_ref(), store)
+        .await
+        .context("while loading database users")?;
+    tracing::info!(
+        millis = started.elapsed().as_millis() as u64,
+        "keys loaded"
+    );
+    if auth.bootstrap_admin {
+        match registry.bootstrap_admin().await {
+            Ok(Some(key)) => {
+                // Shown once, on standard output, never logged.
+                println!(
+                    "portcullis: no authentication method was configured, so database users are \
+                     on and an admin user was created.\n\
+                     portcullis: its API key, shown only this once:\n\n    {}\n\n\
+                     portcullis: use it as  curl -H 'Authorization: Bearer <key>' http://<addr>/v1/meta\n\
+                     portcullis: create more users with  POST /v1/users/db/<name>",
+                    key.expose()
+                );
+            }
+            Ok(None) => tracing::info!("bootstrap admin was created on an earlier start"),
+            Err(err) => {
+                return Err(anyhow::anyhow!(err)).context("while creating the bootstrap admin")
+            }
+        }
+        if settings
+            .authorization
+            .admin_list
+            .as_ref()
+            .is_some_and(|list| !list.users.iter().any(|u| u == key_registry::BOOTSTRAP_ADMIN))
+        {
+            tracing::warn!(
+                "the admin list is on but does not name the bootstrap user `admin`; it cannot manage users"
+            );
+        }
+    }
+    Ok(registry.start_with_handle())
 }
 
 async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {

@@ -14,6 +14,9 @@ use portcullis_auth::Verb;
 pub enum Access {
     /// No credential is read (health probes).
     Public,
+    /// No credential is needed, but one that is sent is validated (a bad one is refused):
+    /// `/v1/.well-known/openid-configuration`, which clients call before they have one.
+    CredentialOptional,
     /// Any authenticated principal, including anonymous where it is on; no verb is checked
     /// (`/v1`, `/v1/meta`, `/v1/users/own-info`, as in Weaviate).
     Authenticated,
@@ -28,6 +31,8 @@ pub enum Access {
 pub enum Rule {
     /// No credential is read.
     Public,
+    /// No credential is needed; one that is sent is validated.
+    CredentialOptional,
     /// Any authenticated principal.
     Authenticated,
     /// GET and HEAD read; every other method writes.
@@ -58,7 +63,24 @@ pub const ROUTES: &[Route] = &[
     route("/v1", Rule::Authenticated),
     route("/v1/meta", Rule::Authenticated),
     route("/v1/users/own-info", Rule::Authenticated),
+    route(
+        "/v1/.well-known/openid-configuration",
+        Rule::CredentialOptional,
+    ),
+    // Database users (users.rs): reads for GET, writes (admins only) for the rest.
+    route("/v1/users/db", Rule::ByMethod),
+    route("/v1/users/db/{id}", Rule::ByMethod),
+    route("/v1/users/db/{id}/rotate-key", Rule::ByMethod),
+    route("/v1/users/db/{id}/activate", Rule::ByMethod),
+    route("/v1/users/db/{id}/deactivate", Rule::ByMethod),
     route("/v1/graphql", Rule::Read),
+    // The embedded document store (store/routes.rs).
+    route("/v1/schema", Rule::ByMethod),
+    route("/v1/schema/{class}", Rule::ByMethod),
+    route("/v1/schema/{class}/properties", Rule::ByMethod),
+    route("/v1/objects", Rule::ByMethod),
+    route("/v1/objects/{class}/{id}", Rule::ByMethod),
+    route("/v1/batch/objects", Rule::ByMethod),
     // Everything else under /v1 (the database API): verb by method.
     route("/v1/{path*}", Rule::ByMethod),
 ];
@@ -123,6 +145,7 @@ pub fn classify(method: &Method, path: &str) -> RouteMatch {
         if matches(row.template, path) {
             let access = match row.rule {
                 Rule::Public => Access::Public,
+                Rule::CredentialOptional => Access::CredentialOptional,
                 Rule::Authenticated => Access::Authenticated,
                 Rule::Read => Access::Verb(Verb::Read),
                 Rule::ByMethod if method == Method::GET || method == Method::HEAD => {
@@ -148,16 +171,58 @@ mod tests {
         let cases = [
             (Method::GET, "/v1/.well-known/live", "/v1/.well-known/live", Access::Public),
             (Method::GET, "/v1/.well-known/ready", "/v1/.well-known/ready", Access::Public),
+            (
+                Method::GET,
+                "/v1/.well-known/openid-configuration",
+                "/v1/.well-known/openid-configuration",
+                Access::CredentialOptional,
+            ),
             (Method::GET, "/v1/meta", "/v1/meta", Access::Authenticated),
             (Method::GET, "/v1", "/v1", Access::Authenticated),
             (Method::GET, "/v1/", "/v1", Access::Authenticated),
             (Method::GET, "/v1/users/own-info", "/v1/users/own-info", Access::Authenticated),
-            (Method::GET, "/v1/objects", "/v1/{path*}", Access::Verb(Verb::Read)),
-            (Method::HEAD, "/v1/objects/C/1", "/v1/{path*}", Access::Verb(Verb::Read)),
+            (Method::GET, "/v1/objects", "/v1/objects", Access::Verb(Verb::Read)),
+            (Method::HEAD, "/v1/objects/C/1", "/v1/objects/{class}/{id}", Access::Verb(Verb::Read)),
+            (Method::GET, "/v1/objects/C/1", "/v1/objects/{class}/{id}", Access::Verb(Verb::Read)),
+            (Method::PUT, "/v1/objects/C/1", "/v1/objects/{class}/{id}", Access::Verb(Verb::Write)),
+            (
+                Method::PATCH,
+                "/v1/objects/C/1",
+                "/v1/objects/{class}/{id}",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::DELETE,
+                "/v1/objects/C/1",
+                "/v1/objects/{class}/{id}",
+                Access::Verb(Verb::Write),
+            ),
+            (Method::GET, "/v1/schema", "/v1/schema", Access::Verb(Verb::Read)),
+            (Method::POST, "/v1/schema", "/v1/schema", Access::Verb(Verb::Write)),
+            (Method::GET, "/v1/schema/C", "/v1/schema/{class}", Access::Verb(Verb::Read)),
+            (Method::PUT, "/v1/schema/C", "/v1/schema/{class}", Access::Verb(Verb::Write)),
+            (
+                Method::POST,
+                "/v1/schema/C/properties",
+                "/v1/schema/{class}/properties",
+                Access::Verb(Verb::Write),
+            ),
+            (Method::POST, "/v1/batch/objects", "/v1/batch/objects", Access::Verb(Verb::Write)),
+            (Method::GET, "/v1/objects/C/1/references/r", "/v1/{path*}", Access::Verb(Verb::Read)),
             (Method::POST, "/v1/graphql", "/v1/graphql", Access::Verb(Verb::Read)),
-            (Method::POST, "/v1/objects", "/v1/{path*}", Access::Verb(Verb::Write)),
-            (Method::DELETE, "/v1/schema/C", "/v1/{path*}", Access::Verb(Verb::Write)),
+            (Method::POST, "/v1/objects", "/v1/objects", Access::Verb(Verb::Write)),
+            (Method::DELETE, "/v1/schema/C", "/v1/schema/{class}", Access::Verb(Verb::Write)),
             (Method::POST, "/v1/meta", "/v1/meta", Access::Authenticated),
+            (Method::GET, "/v1/users/db", "/v1/users/db", Access::Verb(Verb::Read)),
+            (Method::GET, "/v1/users/db/u1", "/v1/users/db/{id}", Access::Verb(Verb::Read)),
+            (Method::POST, "/v1/users/db/u1", "/v1/users/db/{id}", Access::Verb(Verb::Write)),
+            (Method::DELETE, "/v1/users/db/u1", "/v1/users/db/{id}", Access::Verb(Verb::Write)),
+            (
+                Method::POST,
+                "/v1/users/db/u1/rotate-key",
+                "/v1/users/db/{id}/rotate-key",
+                Access::Verb(Verb::Write),
+            ),
             (Method::GET, "/metrics", "unrouted", Access::Unrouted),
             (Method::GET, "/v1x", "unrouted", Access::Unrouted),
             (Method::GET, "/v1/", "/v1", Access::Authenticated),

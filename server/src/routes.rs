@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::gate::Caller;
+use crate::gate::{Caller, Gate};
 
 /// The Weaviate version `/v1/meta` reports. The official clients refuse servers below 1.27.0;
 /// this is the API level whose authentication routes Portcullis implements.
@@ -22,10 +22,17 @@ pub struct MetaInfo {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(redirect_root))
         .route("/v1/.well-known/live", web::get().to(live))
+        .route("/v1/.well-known/live", web::head().to(live))
         .route("/v1/.well-known/ready", web::get().to(ready))
+        .route("/v1/.well-known/ready", web::head().to(ready))
+        .route(
+            "/v1/.well-known/openid-configuration",
+            web::get().to(openid_configuration),
+        )
         .route("/v1", web::get().to(index))
         .route("/v1/", web::get().to(index))
         .route("/v1/meta", web::get().to(meta))
+        .route("/v1/meta", web::head().to(meta))
         .route("/v1/users/own-info", web::get().to(own_info))
         .default_service(web::to(not_found));
 }
@@ -40,8 +47,40 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-async fn ready() -> HttpResponse {
-    HttpResponse::Ok().finish()
+/// 200 while at least one authentication method can serve (see [`Gate::can_serve`]), else
+/// 503 with an empty body, as Weaviate answers an unready node.
+async fn ready(gate: Option<web::Data<Gate>>) -> HttpResponse {
+    match gate {
+        Some(gate) if !gate.can_serve() => HttpResponse::ServiceUnavailable().finish(),
+        _ => HttpResponse::Ok().finish(),
+    }
+}
+
+/// What `GET /v1/.well-known/openid-configuration` tells clients; `None` when OIDC is off.
+pub struct OidcWellKnown(Option<serde_json::Value>);
+
+impl OidcWellKnown {
+    /// From the settings: Weaviate's `href`, `clientId` and `scopes` (omitted when empty).
+    pub fn from_settings(settings: &portcullis_config::Settings) -> Self {
+        OidcWellKnown(settings.authentication.oidc.as_ref().map(|oidc| {
+            let mut body = json!({
+                "href": oidc.discovery_url(),
+                "clientId": oidc.client_id.clone().unwrap_or_default(),
+            });
+            if !oidc.scopes.is_empty() {
+                body["scopes"] = json!(oidc.scopes);
+            }
+            body
+        }))
+    }
+}
+
+/// Where clients find the issuer: 404 with an empty body when OIDC is off (Weaviate).
+async fn openid_configuration(well_known: Option<web::Data<OidcWellKnown>>) -> HttpResponse {
+    match well_known.as_deref().and_then(|w| w.0.as_ref()) {
+        Some(body) => HttpResponse::Ok().json(body),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 async fn index() -> HttpResponse {

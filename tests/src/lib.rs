@@ -1,6 +1,10 @@
 //! Test harness: starts the real `portcullis` binary on 127.0.0.1:0 with a fresh data
 //! directory, waits until it reports its bound addresses, and reads its metrics.
 
+pub mod fault_issuer;
+pub mod oidc_provider;
+pub mod oidc_support;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,11 +12,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 /// How long a server may take to bind its sockets.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one raw HTTP exchange may take.
+const RAW_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The path of the `portcullis` binary, built once per test process with the same cargo that
 /// runs the tests, so `cargo test --workspace` alone always tests the current code.
@@ -21,12 +29,24 @@ pub fn binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = std::process::Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "portcullis-server", "--bin", "portcullis"]);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "portcullis-server",
+            "--bin",
+            "portcullis",
+        ]);
         if !cfg!(debug_assertions) {
             build.arg("--release");
         }
-        let status = build.status().expect("run cargo build for the portcullis binary");
-        assert!(status.success(), "cargo build of the portcullis binary failed");
+        let status = build
+            .status()
+            .expect("run cargo build for the portcullis binary");
+        assert!(
+            status.success(),
+            "cargo build of the portcullis binary failed"
+        );
         // The test executable lives in target/<profile>/deps/.
         let exe = std::env::current_exe().expect("current test executable");
         let profile_dir = exe
@@ -54,6 +74,8 @@ pub struct Server {
     pub metrics: Option<SocketAddr>,
     data_dir: PathBuf,
     _tempdir: Option<tempfile::TempDir>,
+    // Holds the standard-error log; removed when the server is dropped.
+    _log_dir: tempfile::TempDir,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr_path: PathBuf,
 }
@@ -149,8 +171,8 @@ impl ServerBuilder {
                 (Some(t), d)
             }
         };
-        let log_dir = tempfile::tempdir().expect("temp dir").keep();
-        let stderr_path = log_dir.join("stderr.log");
+        let log_dir = tempfile::tempdir().expect("temp dir");
+        let stderr_path = log_dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log file");
         let mut child = self
             .command(&data_dir, stderr)
@@ -186,7 +208,9 @@ impl ServerBuilder {
             }
             false
         };
-        let ready = tokio::time::timeout(START_TIMEOUT, wait).await.unwrap_or(false);
+        let ready = tokio::time::timeout(START_TIMEOUT, wait)
+            .await
+            .unwrap_or(false);
         if !ready {
             let _ = child.start_kill();
             let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
@@ -207,6 +231,7 @@ impl ServerBuilder {
             metrics,
             data_dir,
             _tempdir: tempdir,
+            _log_dir: log_dir,
             stdout: lines,
             stderr_path,
         })
@@ -224,6 +249,11 @@ impl Server {
         &self.data_dir
     }
 
+    /// The server's process id (`None` once it has exited), to read `/proc/<pid>/status`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Lines the server printed to standard output so far.
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().expect("stdout lines").clone()
@@ -237,12 +267,13 @@ impl Server {
     /// The metrics exposition text.
     pub async fn metrics_text(&self) -> String {
         let addr = self.metrics.expect("metrics are enabled");
-        reqwest::get(format!("http://{addr}/metrics"))
+        let response = client()
+            .get(format!("http://{addr}/metrics"))
+            .send()
             .await
-            .expect("metrics reachable")
-            .text()
-            .await
-            .expect("metrics text")
+            .expect("metrics reachable");
+        assert_eq!(response.status(), 200, "GET /metrics");
+        response.text().await.expect("metrics text")
     }
 
     /// The value of one series in the exposition (0 when the series does not exist yet).
@@ -250,10 +281,40 @@ impl Server {
         metric_value(&self.metrics_text().await, name, labels)
     }
 
-    /// Kills the process with SIGKILL and waits for it (a crash, not a shutdown).
+    /// `portcullis_auth_requests_total{method,result,reason}`.
+    pub async fn auth_requests(&self, method: &str, result: &str, reason: &str) -> f64 {
+        self.metric(
+            "portcullis_auth_requests_total",
+            &[("method", method), ("result", result), ("reason", reason)],
+        )
+        .await
+    }
+
+    /// Sends `method path` over a fresh TCP connection with exactly the given header lines
+    /// (`"Name: value"`, written byte for byte), for requests an HTTP client would refuse or
+    /// normalise. `Host` and `Connection: close` are added.
+    pub async fn raw(&self, method: &str, path: &str, header_lines: &[&[u8]]) -> RawResponse {
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.http).into_bytes();
+        for line in header_lines {
+            request.extend_from_slice(line);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"Connection: close\r\n\r\n");
+        raw_request(self.http, &request).await
+    }
+
+    /// Kills the process with SIGKILL and waits for it (a crash, not a shutdown), and returns
+    /// the data directory for a restart over the same store.
+    ///
+    /// A data directory the harness created is kept on disk from here on (it is left in the
+    /// system temp directory): dropping the server must not delete the store it returns.
     pub async fn kill9(mut self) -> PathBuf {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        if let Some(dir) = self._tempdir.take() {
+            let _ = dir.keep();
+        }
         self.data_dir.clone()
     }
 }
@@ -272,22 +333,132 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
             if series_name != name {
                 return None;
             }
-            let all = labels
-                .iter()
-                .all(|(k, v)| {
-                    rest.contains(&format!("{{{k}=\"{v}\"")) || rest.contains(&format!(",{k}=\"{v}\""))
-                });
+            let all = labels.iter().all(|(k, v)| {
+                rest.contains(&format!("{{{k}=\"{v}\"")) || rest.contains(&format!(",{k}=\"{v}\""))
+            });
             all.then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()
 }
 
-/// A reqwest client with a short timeout and no connection reuse surprises.
+/// A reqwest client with a short timeout that never goes through a proxy (the servers are
+/// local, and a proxy from the environment would see test credentials).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .no_proxy()
         .build()
         .expect("http client")
+}
+
+/// A response read from a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The only value of a header (case-insensitive name); panics if it appears twice.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        let mut values = self.headers.iter().filter(|(n, _)| *n == name);
+        let first = values.next().map(|(_, v)| v.as_str());
+        assert!(
+            values.next().is_none(),
+            "header {name} appears more than once"
+        );
+        first
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "body is not JSON ({err}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Writes `request` (a complete HTTP/1.1 request, which should ask for `Connection: close`) to
+/// `addr` and reads the whole response.
+pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("write request");
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.expect("read response");
+        bytes
+    };
+    let bytes = tokio::time::timeout(RAW_TIMEOUT, exchange)
+        .await
+        .expect("raw HTTP exchange timed out");
+    parse_response(&bytes)
+}
+
+fn parse_response(bytes: &[u8]) -> RawResponse {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(bytes)));
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let rest = &bytes[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let body = if chunked {
+        dechunk(rest)
+    } else if let Some(length) = length {
+        rest[..length.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return body;
+        };
+        let size_text = String::from_utf8_lossy(&rest[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let Ok(size) = usize::from_str_radix(size_text, 16) else {
+            return body;
+        };
+        rest = &rest[eol + 2..];
+        if size == 0 || rest.len() < size {
+            return body;
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = rest.get(size + 2..).unwrap_or_default();
+    }
 }
 
 #[cfg(test)]
@@ -296,10 +467,28 @@ mod tests {
 
     #[test]
     fn metric_value_matches_labels_and_sums() {
-        let text = "# HELP x y\nx_total{a=\"1\",b=\"2\"} 3\nx_total{a=\"1\",b=\"3\"} 4\nx_total 1\n";
-        assert_eq!(metric_value(text, "x_total", &[("a", "1"), ("b", "2")]), 3.0);
+        let text =
+            "# HELP x y\nx_total{a=\"1\",b=\"2\"} 3\nx_total{a=\"1\",b=\"3\"} 4\nx_total 1\n";
+        assert_eq!(
+            metric_value(text, "x_total", &[("a", "1"), ("b", "2")]),
+            3.0
+        );
         assert_eq!(metric_value(text, "x_total", &[("a", "1")]), 7.0);
         assert_eq!(metric_value(text, "x_total", &[("a", "9")]), 0.0);
         assert_eq!(metric_value(text, "y_total", &[]), 0.0);
+    }
+
+    #[test]
+    fn parses_sized_and_chunked_raw_responses() {
+        let sized = parse_response(
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\nX-Request-Id: a\r\n\r\n{}",
+        );
+        assert_eq!(sized.status, 401);
+        assert_eq!(sized.header("x-request-id"), Some("a"));
+        assert_eq!(sized.body, b"{}");
+        let chunked = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        );
+        assert_eq!(chunked.body, b"abcde");
     }
 }

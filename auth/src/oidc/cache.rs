@@ -1,0 +1,119 @@
+//! The cache of verified tokens: SHA-256 of the token -> principal, so a token already
+//! verified costs one hash and one map read. Bounded in size; an entry is used only until its
+//! token expires (`exp` plus the leeway) and only while the key that verified it is still
+//! published. The JwksRefresher also purges entries whose key left the JWKS.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+
+use super::keys::KeySet;
+use crate::Principal;
+
+/// The default bound on cached tokens.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// SHA-256 of a token.
+pub(crate) type TokenDigest = [u8; 32];
+
+/// SHA-256 of a token's bytes.
+pub(crate) fn digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[derive(Clone)]
+struct Entry {
+    principal: Principal,
+    /// Seconds since the epoch after which the entry is not used (`exp` + leeway).
+    valid_until: f64,
+    /// The verifying key.
+    key_uid: u64,
+}
+
+/// The shared cache. Cloning shares it.
+#[derive(Clone)]
+pub(crate) struct TokenCache {
+    entries: Arc<DashMap<TokenDigest, Entry>>,
+    capacity: usize,
+}
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens.
+    pub(crate) fn new(capacity: usize) -> Self {
+        TokenCache {
+            entries: Arc::new(DashMap::new()),
+            capacity,
+        }
+    }
+
+    /// The principal of a cached token still valid at `now` whose key `keys` still holds.
+    /// An expired entry is removed.
+    pub(crate) fn get(&self, digest: &TokenDigest, now: f64, keys: &KeySet) -> Option<Principal> {
+        let (principal, expired) = {
+            let entry = self.entries.get(digest)?;
+            if now >= entry.valid_until {
+                (None, true)
+            } else if keys.has_uid(entry.key_uid) {
+                (Some(entry.principal.clone()), false)
+            } else {
+                (None, false)
+            }
+        };
+        if expired {
+            self.entries.remove(digest);
+        }
+        principal
+    }
+
+    /// Remembers a verified token. At capacity, expired entries are dropped first, then an
+    /// arbitrary entry makes room.
+    pub(crate) fn insert(
+        &self,
+        digest: TokenDigest,
+        principal: Principal,
+        valid_until: f64,
+        key_uid: u64,
+        now: f64,
+    ) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&digest) {
+            let before = self.entries.len();
+            // Rare: a full sweep only when full, and it frees every expired entry at once.
+            self.entries.retain(|_, e| now < e.valid_until);
+            if self.entries.len() == before {
+                let victim = self.entries.iter().next().map(|e| *e.key());
+                if let Some(victim) = victim {
+                    self.entries.remove(&victim);
+                }
+            }
+        }
+        self.entries.insert(
+            digest,
+            Entry {
+                principal,
+                valid_until,
+                key_uid,
+            },
+        );
+    }
+
+    /// Drops every entry verified by a key not in `keep`.
+    pub(crate) fn retain_keys(&self, keep: &HashSet<u64>) {
+        self.entries.retain(|_, e| keep.contains(&e.key_uid));
+    }
+
+    /// Drops every entry no longer valid at `now`.
+    pub(crate) fn purge_expired(&self, now: f64) {
+        self.entries.retain(|_, e| now < e.valid_until);
+    }
+
+    /// The number of cached tokens.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}

@@ -1,0 +1,38 @@
+//! OpenID Connect bearer tokens: the JwksRefresher actor that owns the issuer's keys, and the
+//! verifier that judges tokens on the caller's thread against the keys it publishes.
+//!
+//! Start it with [`start`]; the returned [`OidcHandle`] authenticates tokens. Route a bearer
+//! token here when [`is_jwt_shaped`] says so (DESIGN.md "One request"). Every refusal is a
+//! [`crate::Reason`]; this module never names an HTTP status.
+
+mod alg;
+mod cache;
+mod fetch;
+mod keys;
+mod refresher;
+mod stats;
+mod token;
+mod verifier;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use alg::Alg;
+pub use cache::DEFAULT_CAPACITY as DEFAULT_TOKEN_CACHE_CAPACITY;
+pub use refresher::JwksRefresher;
+pub use stats::{FetchResult, FetchTrigger, OidcStats};
+pub use token::{is_jwt_shaped, MAX_TOKEN_BYTES};
+pub use verifier::{start, start_with_capacity, OidcHandle};
+
+/// Why OIDC could not start. Only local problems: the issuer is never contacted at start.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// `AUTHENTICATION_OIDC_CERTIFICATE` could not be parsed as PEM certificates.
+    #[error("AUTHENTICATION_OIDC_CERTIFICATE is not a usable PEM certificate: {0}")]
+    Certificate(String),
+    /// The HTTP client could not be built.
+    #[error("the HTTP client for the issuer could not be built: {0}")]
+    Client(String),
+}

@@ -1,0 +1,205 @@
+//! The verifier request handlers call: it runs on the caller's thread, reads the published
+//! keys and the verified-token cache without a message, and messages the JwksRefresher only
+//! when a token names a `kid` the published keys do not hold.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::{Actor, Addr};
+use portcullis_config::OidcSettings;
+
+use super::cache::{self, TokenCache};
+use super::fetch::{self, Source};
+use super::keys::Lookup;
+use super::refresher::{JwksRefresher, KidOutcome, Published, RefreshForKid, Timing};
+use super::stats::OidcStats;
+use super::token::{self, ClaimRules};
+use super::OidcError;
+use crate::{Principal, PrincipalKind, Reason};
+
+/// Seconds since the epoch, with fractions.
+pub(crate) fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// What request handlers hold to verify OIDC bearer tokens. Cloning shares everything.
+#[derive(Clone)]
+pub struct OidcHandle {
+    rules: Arc<ClaimRules>,
+    max_staleness: Duration,
+    published: Published,
+    cache: TokenCache,
+    stats: Arc<OidcStats>,
+    addr: Addr<JwksRefresher>,
+}
+
+/// Starts the JwksRefresher on the current arbiter and returns the handle. Needs no network:
+/// the first fetch runs in the background, and tokens get [`Reason::IssuerUnavailable`] until
+/// a key set has loaded. Fails only when the HTTP client cannot be built (a bad certificate).
+pub fn start(settings: &OidcSettings) -> Result<OidcHandle, OidcError> {
+    start_with_capacity(settings, cache::DEFAULT_CAPACITY)
+}
+
+/// [`start`] with a bound on the verified-token cache (0 disables it).
+pub fn start_with_capacity(
+    settings: &OidcSettings,
+    cache_capacity: usize,
+) -> Result<OidcHandle, OidcError> {
+    let client = fetch::client(
+        settings.fetch_timeout,
+        settings.certificate.as_deref(),
+        settings.insecure_skip_tls_verify,
+    )?;
+    let source = Source {
+        issuer: settings.issuer.clone(),
+        discovery_url: settings.discovery_url(),
+        jwks_url: settings.jwks_url.clone(),
+    };
+    let timing = Timing {
+        refresh_interval: settings.refresh_interval,
+        kid_miss_cooldown: settings.kid_miss_cooldown,
+    };
+    let published = Published::new();
+    let cache = TokenCache::new(cache_capacity);
+    let stats = Arc::new(OidcStats::new(
+        settings
+            .refresh_interval
+            .saturating_add(settings.fetch_timeout),
+    ));
+    let addr = JwksRefresher::new(
+        client,
+        source,
+        timing,
+        published.clone(),
+        cache.clone(),
+        stats.clone(),
+    )
+    .start();
+    Ok(OidcHandle {
+        rules: Arc::new(rules_of(settings)),
+        max_staleness: settings.max_staleness,
+        published,
+        cache,
+        stats,
+        addr,
+    })
+}
+
+fn rules_of(settings: &OidcSettings) -> ClaimRules {
+    ClaimRules {
+        issuer: settings.issuer.clone(),
+        audience: if settings.skip_client_id_check {
+            None
+        } else {
+            settings.client_id.clone()
+        },
+        username_claim: settings.username_claim.clone(),
+        groups_claim: settings.groups_claim.clone(),
+        leeway: settings.leeway.as_secs_f64(),
+    }
+}
+
+impl OidcHandle {
+    /// Verifies a bearer token. A token verified before and still valid costs one SHA-256 and
+    /// one map read; otherwise the checks run in this order, the cheap ones first and no key
+    /// work for a token they refuse: size, shape, header, claims, then (with a usable key
+    /// set) the key and its signature.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, Reason> {
+        if token.len() > token::MAX_TOKEN_BYTES {
+            return Err(Reason::MalformedToken);
+        }
+        let now = unix_now();
+        let digest = cache::digest(token);
+        let mut keys = self.published.load();
+        let usable = keys.is_usable(Instant::now(), self.max_staleness);
+        if usable {
+            if let Some(principal) = self.cache.get(&digest, now, &keys) {
+                self.stats.count_hit();
+                return Ok(principal);
+            }
+        }
+        self.stats.count_miss();
+
+        let segments = token::split(token)?;
+        let header = token::header(segments.header)?;
+        let claims = token::claims(segments.payload, &self.rules, now)?;
+        if !usable {
+            return Err(Reason::IssuerUnavailable);
+        }
+        if !keys.accepts(header.alg) {
+            return Err(Reason::DisallowedAlg);
+        }
+
+        let mut lookup = keys.find(header.kid.as_deref(), header.alg);
+        if let (Lookup::UnknownKid, Some(kid)) = (&lookup, &header.kid) {
+            match self.addr.send(RefreshForKid { kid: kid.clone() }).await {
+                Ok(KidOutcome::Known) => {
+                    keys = self.published.load();
+                    lookup = keys.find(Some(kid), header.alg);
+                }
+                Ok(KidOutcome::Unknown | KidOutcome::FetchFailed) => {
+                    return Err(Reason::UnknownKid)
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "JWKS refresher did not answer");
+                    return Err(Reason::Internal);
+                }
+            }
+        }
+        let candidates = match lookup {
+            Lookup::Found(candidates) => candidates,
+            Lookup::WrongAlg => return Err(Reason::DisallowedAlg),
+            Lookup::Ambiguous => return Err(Reason::BadSignature),
+            Lookup::UnknownKid | Lookup::NoKey => return Err(Reason::UnknownKid),
+        };
+        let signing_input = segments.signing_input.as_bytes();
+        let Some(key) = candidates
+            .iter()
+            .find(|key| key.verify(signing_input, segments.signature))
+        else {
+            return Err(Reason::BadSignature);
+        };
+        debug_assert_eq!(key.alg(), header.alg);
+
+        let principal = Principal::new(claims.username, claims.groups, PrincipalKind::Oidc);
+        self.cache.insert(
+            digest,
+            principal.clone(),
+            claims.exp + self.rules.leeway,
+            key.uid(),
+            now,
+        );
+        Ok(principal)
+    }
+
+    /// Whether tokens can be judged now: a key set has loaded and is within the staleness
+    /// bound. `/v1/.well-known/ready` uses it when OIDC is the only method.
+    pub fn is_ready(&self) -> bool {
+        self.published
+            .load()
+            .is_usable(Instant::now(), self.max_staleness)
+    }
+
+    /// The counters and gauges to export.
+    pub fn stats(&self) -> Arc<OidcStats> {
+        self.stats.clone()
+    }
+
+    /// Suggested `Retry-After` seconds while the issuer is unavailable: until the next
+    /// scheduled fetch, at least 1 and at most 300.
+    pub fn retry_after_seconds(&self) -> u32 {
+        u32::try_from(self.stats.seconds_to_next_fetch().min(300)).unwrap_or(300)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> Arc<super::keys::KeySet> {
+        self.published.load()
+    }
+}

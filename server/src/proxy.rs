@@ -1,0 +1,554 @@
+//! The upstream proxy: when an upstream database is configured, every `/v1` request that
+//! Portcullis does not serve itself is forwarded to it after the gate, bodies streamed both
+//! ways, with the caller's identity in `X-Portcullis-*` headers.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BodyStream, SizedStream};
+use actix_web::http::header::{self as actix_header, HeaderMap as ActixHeaderMap};
+use actix_web::http::{Method as ActixMethod, StatusCode as ActixStatus};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use portcullis_config::UpstreamSettings;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::ApiError;
+use crate::gate::Caller;
+use crate::metrics::Metrics;
+
+/// The readiness path, on Portcullis and on the upstream alike.
+const READY_PATH: &str = "/v1/.well-known/ready";
+
+/// How long the readiness probe waits for the upstream.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest a TCP connect to the upstream may take, when the request timeout is longer.
+const CONNECT_TIMEOUT_CAP: Duration = Duration::from_secs(5);
+
+/// Request-body chunks in flight between the client connection and the upstream connection.
+/// Bounds the memory a request body can take in the proxy (actix reads chunks of at most a
+/// few tens of KiB).
+const BODY_CHANNEL_CHUNKS: usize = 4;
+
+/// The user name the upstream receives.
+pub const X_PORTCULLIS_USER: &str = "x-portcullis-user";
+/// The caller's groups, comma-separated.
+pub const X_PORTCULLIS_GROUPS: &str = "x-portcullis-groups";
+/// Every client header with this prefix is removed before forwarding, so a client can never
+/// speak for Portcullis.
+const X_PORTCULLIS_PREFIX: &str = "x-portcullis-";
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), plus `Proxy-Connection`, which old clients send.
+/// They describe one connection and are never forwarded, in either direction.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// How a forwarded request ended, as far as the upstream is concerned (a closed label set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamResult {
+    /// The upstream answered with response headers (any status).
+    Ok,
+    /// No connection to the upstream could be made.
+    ConnectError,
+    /// The upstream did not answer within the timeout.
+    Timeout,
+    /// Any other failure (connection reset, malformed response, client body aborted).
+    Error,
+}
+
+impl UpstreamResult {
+    /// Every value, in [`UpstreamResult::index`] order.
+    pub const ALL: [UpstreamResult; 4] = [
+        UpstreamResult::Ok,
+        UpstreamResult::ConnectError,
+        UpstreamResult::Timeout,
+        UpstreamResult::Error,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamResult::Ok => "ok",
+            UpstreamResult::ConnectError => "connect_error",
+            UpstreamResult::Timeout => "timeout",
+            UpstreamResult::Error => "error",
+        }
+    }
+
+    /// A dense index for cached metric slots.
+    pub fn index(self) -> usize {
+        match self {
+            UpstreamResult::Ok => 0,
+            UpstreamResult::ConnectError => 1,
+            UpstreamResult::Timeout => 2,
+            UpstreamResult::Error => 3,
+        }
+    }
+}
+
+/// The proxy: one pooled HTTP client for the upstream, shared by all workers.
+pub struct Proxy {
+    client: reqwest::Client,
+    url: String,
+    ready_url: String,
+    forward_auth: bool,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Proxy {
+    /// Builds the proxy and its connection pool. Fails only if the HTTP client cannot be
+    /// built (start-up).
+    pub fn new(config: &UpstreamSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            // A proxy passes redirects to its client; it never follows them itself.
+            .redirect(reqwest::redirect::Policy::none())
+            // The upstream is addressed directly, whatever HTTP(S)_PROXY says.
+            .no_proxy()
+            .connect_timeout(config.timeout.min(CONNECT_TIMEOUT_CAP))
+            // Applies to every read, headers and each body chunk: a stalled response body
+            // fails after this long without data instead of holding the connection forever.
+            .read_timeout(config.timeout)
+            .build()?;
+        Ok(Proxy {
+            client,
+            ready_url: format!("{}{READY_PATH}", config.url),
+            url: config.url.clone(),
+            forward_auth: config.forward_auth,
+            timeout: config.timeout,
+            metrics,
+        })
+    }
+
+    /// Forwards one request and returns the upstream's answer, its body still streaming.
+    async fn forward(
+        &self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        caller: &Caller,
+    ) -> Result<HttpResponse, ApiError> {
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or_else(|| req.path());
+        let url = format!("{}{path_and_query}", self.url);
+        let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
+            .map_err(|_| ApiError::BadRequest("unsupported HTTP method".to_owned()))?;
+        let headers = self.request_headers(req, caller);
+        let mut request = self.client.request(method, url).headers(headers);
+        if has_body(req.headers()) {
+            request = request.body(stream_body(payload));
+        }
+
+        let started = Instant::now();
+        let sent = tokio::time::timeout(self.timeout, request.send()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
+                let (result, error) = classify_error(&err);
+                self.metrics.observe_upstream(result, seconds);
+                tracing::warn!(
+                    error = %err,
+                    result = result.as_str(),
+                    method = %req.method(),
+                    path = ?req.path(),
+                    "upstream request failed"
+                );
+                return Err(error);
+            }
+            Err(_elapsed) => {
+                self.metrics
+                    .observe_upstream(UpstreamResult::Timeout, seconds);
+                tracing::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    method = %req.method(),
+                    path = ?req.path(),
+                    "upstream did not answer in time"
+                );
+                return Err(ApiError::GatewayTimeout);
+            }
+        };
+        self.metrics.observe_upstream(UpstreamResult::Ok, seconds);
+        Ok(build_response(req.method(), response))
+    }
+
+    /// The headers the upstream receives: the client's end-to-end headers, minus the
+    /// `Authorization` header (unless forwarding it is on) and anything claiming to come from
+    /// Portcullis, plus `X-Forwarded-*` and the caller's identity.
+    fn request_headers(&self, req: &HttpRequest, caller: &Caller) -> HeaderMap {
+        let incoming = req.headers();
+        let connection_named = connection_tokens(
+            incoming
+                .get_all(actix_header::CONNECTION)
+                .map(|v| v.as_bytes()),
+        );
+        let mut out = HeaderMap::with_capacity(incoming.len() + 5);
+        let mut forwarded_for: Vec<&[u8]> = Vec::new();
+        for (name, value) in incoming.iter() {
+            let lower = name.as_str();
+            let skip = is_hop_by_hop(lower)
+                || connection_named.iter().any(|n| n == lower)
+                || lower.starts_with(X_PORTCULLIS_PREFIX)
+                // reqwest sets Host from the upstream URL; the client's goes in X-Forwarded-Host.
+                || lower == "host"
+                // actix has already answered `Expect: 100-continue`.
+                || lower == "expect"
+                || lower == "x-forwarded-host"
+                || lower == "x-forwarded-proto"
+                || (lower == "authorization" && !self.forward_auth);
+            if lower == "x-forwarded-for" {
+                forwarded_for.push(value.as_bytes());
+                continue;
+            }
+            if skip {
+                continue;
+            }
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(lower.as_bytes()),
+                HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                out.append(n, v);
+            }
+        }
+
+        // X-Forwarded-For: the client's chain, then the peer Portcullis itself saw.
+        let mut chain: Vec<u8> = forwarded_for.join(&b", "[..]);
+        if let Some(peer) = req.peer_addr() {
+            if !chain.is_empty() {
+                chain.extend_from_slice(b", ");
+            }
+            chain.extend_from_slice(peer.ip().to_string().as_bytes());
+        }
+        insert_bytes(&mut out, "x-forwarded-for", &chain);
+        let proto: &[u8] = if req.app_config().secure() {
+            b"https"
+        } else {
+            b"http"
+        };
+        insert_bytes(&mut out, "x-forwarded-proto", proto);
+        let host = incoming
+            .get(actix_header::HOST)
+            .map(|h| h.as_bytes().to_vec())
+            .or_else(|| {
+                req.uri()
+                    .authority()
+                    .map(|a| a.as_str().as_bytes().to_vec())
+            });
+        if let Some(host) = host {
+            insert_bytes(&mut out, "x-forwarded-host", &host);
+        }
+
+        let principal = &caller.0;
+        insert_bytes(&mut out, X_PORTCULLIS_USER, principal.username().as_bytes());
+        insert_bytes(
+            &mut out,
+            X_PORTCULLIS_GROUPS,
+            principal.groups().join(",").as_bytes(),
+        );
+        out
+    }
+
+    /// `200` when the upstream's readiness endpoint answers 2xx within [`READY_TIMEOUT`],
+    /// else `503` with an empty body.
+    async fn ready(&self) -> HttpResponse {
+        let probe = self
+            .client
+            .get(&self.ready_url)
+            .timeout(READY_TIMEOUT)
+            .send();
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(Ok(response)) if response.status().is_success() => HttpResponse::Ok().finish(),
+            Ok(Ok(response)) => {
+                tracing::info!(status = response.status().as_u16(), "upstream is not ready");
+                HttpResponse::ServiceUnavailable().finish()
+            }
+            Ok(Err(err)) => {
+                tracing::info!(error = %err, "upstream readiness probe failed");
+                HttpResponse::ServiceUnavailable().finish()
+            }
+            Err(_elapsed) => {
+                tracing::info!("upstream readiness probe timed out");
+                HttpResponse::ServiceUnavailable().finish()
+            }
+        }
+    }
+}
+
+/// Maps a failed upstream call to its label and the client's error.
+fn classify_error(err: &reqwest::Error) -> (UpstreamResult, ApiError) {
+    if err.is_connect() {
+        (
+            UpstreamResult::ConnectError,
+            ApiError::BadGateway("could not connect to the upstream"),
+        )
+    } else if err.is_timeout() {
+        (UpstreamResult::Timeout, ApiError::GatewayTimeout)
+    } else {
+        (
+            UpstreamResult::Error,
+            ApiError::BadGateway("the upstream request failed"),
+        )
+    }
+}
+
+/// Whether the client sent a body to forward. A request with neither `Content-Length` nor
+/// `Transfer-Encoding` has none, and must not reach the upstream with an empty chunked body.
+fn has_body(headers: &ActixHeaderMap) -> bool {
+    if headers.contains_key(actix_header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers
+        .get(actix_header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+}
+
+/// Streams the client's body to the upstream. The actix payload lives on its worker thread
+/// (it is not `Send`), so a local task feeds a small bounded channel that the HTTP client
+/// reads: memory stays at a few chunks however large the body, and a slow upstream slows the
+/// client down instead of filling a buffer.
+fn stream_body(mut payload: web::Payload) -> reqwest::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, io::Error>>(BODY_CHANNEL_CHUNKS);
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|err| io::Error::other(err.to_string()));
+            let failed = chunk.is_err();
+            // A send error means the upstream request is gone (answered early or failed).
+            if tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    reqwest::Body::wrap_stream(chunks)
+}
+
+/// The client's response: the upstream's status and end-to-end headers, its body streamed.
+fn build_response(method: &ActixMethod, response: reqwest::Response) -> HttpResponse {
+    let status =
+        ActixStatus::from_u16(response.status().as_u16()).unwrap_or(ActixStatus::BAD_GATEWAY);
+    let connection_named = connection_tokens(
+        response
+            .headers()
+            .get_all(reqwest::header::CONNECTION)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
+    let mut builder = HttpResponse::build(status);
+    let mut length = None;
+    for (name, value) in response.headers() {
+        let lower = name.as_str();
+        if lower == "content-length" {
+            // actix writes Content-Length itself from the sized body below.
+            length = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            continue;
+        }
+        if is_hop_by_hop(lower) || connection_named.iter().any(|n| n == lower) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            actix_header::HeaderName::from_bytes(lower.as_bytes()),
+            actix_header::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            builder.append_header((n, v));
+        }
+    }
+    let log_method = method.clone();
+    let body = response.bytes_stream().map(move |chunk| {
+        chunk.inspect_err(|err| {
+            tracing::warn!(error = %err, method = %log_method, "upstream response body failed");
+        })
+    });
+    match length {
+        Some(length) => builder.body(SizedStream::new(length, body)),
+        None => builder.body(BodyStream::new(body)),
+    }
+}
+
+/// Header names listed in `Connection` headers, lower-cased (they are hop-by-hop too).
+fn connection_tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn is_hop_by_hop(lower_name: &str) -> bool {
+    HOP_BY_HOP.contains(&lower_name)
+}
+
+/// Sets a header whose name is a valid constant and whose value may carry any non-control
+/// bytes (user names are UTF-8); an impossible value is logged and left out.
+fn insert_bytes(headers: &mut HeaderMap, name: &'static str, value: &[u8]) {
+    match HeaderValue::from_bytes(value) {
+        Ok(value) => {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        Err(_) => tracing::warn!(
+            header = name,
+            "value not representable in a header; left out"
+        ),
+    }
+}
+
+/// Whether a request path is forwarded: under `/v1`, not one of Portcullis' own namespaces
+/// (`/v1/users`, `/v1/.well-known`), and without dot segments. The check runs on the
+/// percent-decoded path with empty segments ignored, so `/v1/%75sers/x` or `/v1//users/x`
+/// cannot reach an upstream route that Portcullis owns, and `/v1/../x` cannot leave `/v1`.
+/// The upstream still receives the path exactly as the client sent it.
+pub fn is_forwarded(path: &str) -> bool {
+    let decoded = percent_decode(path);
+    let mut segments = decoded
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .peekable();
+    if segments.next() != Some(b"v1".as_slice()) {
+        return false;
+    }
+    if let Some(&first) = segments.peek() {
+        if first == b"users" || first == b".well-known" {
+            return false;
+        }
+    }
+    segments.all(|s| s != b"." && s != b"..")
+}
+
+fn percent_decode(path: &str) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Registers the proxy's routes when an upstream is configured (a no-op otherwise). Must be
+/// registered before Portcullis' own routes: it answers `/v1/.well-known/ready` with the
+/// upstream's readiness, and its catch-all claims every forwarded `/v1` path (including
+/// `/v1/meta` and any embedded-store route), leaving the rest to the routes after it.
+pub fn configure(cfg: &mut web::ServiceConfig, proxy: Option<&web::Data<Proxy>>) {
+    let Some(proxy) = proxy else {
+        return;
+    };
+    cfg.app_data(proxy.clone())
+        .route(READY_PATH, web::get().to(ready))
+        .service(
+            web::resource(["/v1", "/v1/{tail:.*}"])
+                // A routing guard, not an authorization one: the gate has already decided.
+                // A path it rejects falls through to the routes registered after this.
+                .guard(guard::fn_guard(|ctx| is_forwarded(ctx.head().uri.path())))
+                .route(web::route().to(forward)),
+        );
+}
+
+async fn ready(proxy: web::Data<Proxy>) -> HttpResponse {
+    proxy.ready().await
+}
+
+async fn forward(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    proxy: web::Data<Proxy>,
+) -> Result<HttpResponse, ApiError> {
+    proxy.forward(&req, payload, &caller).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_database_paths_but_not_portcullis_own() {
+        let cases = [
+            ("/v1", true),
+            ("/v1/", true),
+            ("/v1/meta", true),
+            ("/v1/schema", true),
+            ("/v1/schema/", true),
+            ("/v1/objects/Class/123", true),
+            ("/v1/graphql", true),
+            ("/v1/users", false),
+            ("/v1/users/own-info", false),
+            ("/v1/users/db/alice", false),
+            ("/v1/.well-known/ready", false),
+            ("/v1/.well-known/openid-configuration", false),
+            ("/v1/%75sers/own-info", false),
+            ("/v1/%2E%77ell-known/live", false),
+            ("/v1//users/own-info", false),
+            ("/v1/x/../users/own-info", false),
+            ("/v1/./schema", false),
+            ("/v1/%2e%2e/metrics", false),
+            ("/metrics", false),
+            ("/", false),
+            ("/v1x", false),
+            ("/v1/objects%", true),
+            ("/v1/objects/%zz", true),
+        ];
+        for (path, forwarded) in cases {
+            assert_eq!(is_forwarded(path), forwarded, "{path}");
+        }
+    }
+
+    #[test]
+    fn connection_tokens_are_lower_cased_and_split() {
+        let values: [&[u8]; 2] = [b"keep-alive, X-Secret", b"close"];
+        assert_eq!(
+            connection_tokens(values.into_iter()),
+            ["keep-alive", "x-secret", "close"]
+        );
+    }
+
+    #[test]
+    fn only_requests_with_a_declared_body_stream_one() {
+        let mut headers = ActixHeaderMap::new();
+        assert!(!has_body(&headers));
+        headers.insert(
+            actix_header::CONTENT_LENGTH,
+            actix_header::HeaderValue::from_static("0"),
+        );
+        assert!(!has_body(&headers));
+        headers.insert(
+            actix_header::CONTENT_LENGTH,
+            actix_header::HeaderValue::from_static("12"),
+        );
+        assert!(has_body(&headers));
+        let mut chunked = ActixHeaderMap::new();
+        chunked.insert(
+            actix_header::TRANSFER_ENCODING,
+            actix_header::HeaderValue::from_static("chunked"),
+        );
+        assert!(has_body(&chunked));
+    }
+}

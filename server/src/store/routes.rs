@@ -1,0 +1,374 @@
+//! The store's HTTP handlers, in the shapes and status codes of Weaviate's REST API. Every
+//! path here is also a row of the route table (`route_table.rs`), which decides who may call
+//! it; handlers only serve.
+
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::db::Store;
+use super::objects::{canonical_id, ObjectInput, Page};
+use super::schema::{class_name, ClassDef};
+use crate::error::ApiError;
+
+/// Registers the store's routes when the store is the backend (`store` is `None` with an
+/// upstream). Request bodies larger than `max_body` bytes are refused with 413.
+pub fn configure(cfg: &mut web::ServiceConfig, store: Option<&web::Data<Store>>, max_body: usize) {
+    let Some(store) = store else {
+        return;
+    };
+    let json = web::JsonConfig::default()
+        .limit(max_body)
+        // curl without -H sends no Content-Type; JSON is all these routes take.
+        .content_type_required(false)
+        .error_handler(move |err, _req| json_error(err, max_body).into());
+    let query = web::QueryConfig::default().error_handler(|err, _req| query_error(err).into());
+    let resource = |path: &str| {
+        web::resource(path)
+            .app_data(json.clone())
+            .app_data(query.clone())
+    };
+    cfg.app_data(store.clone())
+        .service(
+            resource("/v1/schema")
+                .route(web::get().to(list_classes))
+                .route(web::post().to(create_class)),
+        )
+        .service(
+            resource("/v1/schema/{class}")
+                .route(web::get().to(get_class))
+                .route(web::put().to(update_class))
+                .route(web::delete().to(delete_class)),
+        )
+        .service(resource("/v1/schema/{class}/properties").route(web::post().to(add_property)))
+        .service(
+            resource("/v1/objects")
+                .route(web::get().to(list_objects))
+                .route(web::post().to(create_object)),
+        )
+        .service(
+            resource("/v1/objects/{class}/{id}")
+                .route(web::get().to(get_object))
+                .route(web::head().to(head_object))
+                .route(web::put().to(replace_object))
+                .route(web::patch().to(merge_object))
+                .route(web::delete().to(delete_object)),
+        )
+        .service(resource("/v1/batch/objects").route(web::post().to(batch_objects)));
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        JsonPayloadError::ContentType => ApiError::BadRequest(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ),
+        // The parser's message describes the client's input (line, column, expectation).
+        JsonPayloadError::Deserialize(err) => {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {err}"))
+        }
+        other => {
+            tracing::debug!(error = %other, "could not read a request body");
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    }
+}
+
+fn query_error(err: QueryPayloadError) -> ApiError {
+    // go-swagger, in front of Weaviate, answers malformed parameters with 422.
+    ApiError::Unprocessable(format!("invalid query parameters: {err}"))
+}
+
+/// The canonical id from a path, or Weaviate's 422 for a malformed one.
+fn path_id(raw: &str) -> Result<String, ApiError> {
+    canonical_id(raw)
+        .ok_or_else(|| ApiError::Unprocessable(format!("id in path must be of type uuid: {raw:?}")))
+}
+
+/// Whether `include` asks for the vector (`include=vector`, comma-separated).
+fn wants_vector(include: Option<&str>) -> bool {
+    include.is_some_and(|i| i.split(',').any(|part| part.trim() == "vector"))
+}
+
+async fn list_classes(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
+    let classes = store.list_classes().await?;
+    Ok(HttpResponse::Ok().json(json!({ "classes": classes })))
+}
+
+async fn create_class(
+    store: web::Data<Store>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let class = ClassDef::from_request(body.into_inner())?;
+    let class = store.create_class(class).await?;
+    Ok(HttpResponse::Ok().json(class.to_json()))
+}
+
+async fn get_class(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = class_name(&path.into_inner());
+    match store.get_class(&name).await? {
+        Some(class) => Ok(HttpResponse::Ok().json(class.to_json())),
+        None => Err(ApiError::NotFoundWith(format!(
+            "class '{name}' not found in the schema"
+        ))),
+    }
+}
+
+async fn update_class(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let name = class_name(&path.into_inner());
+    let mut body = body.into_inner();
+    // Weaviate takes the class from the path when the body leaves it out.
+    if let Value::Object(map) = &mut body {
+        map.entry("class")
+            .or_insert_with(|| Value::String(name.clone()));
+    }
+    let class = ClassDef::from_request(body)?;
+    let class = store.update_class(&name, class).await?;
+    Ok(HttpResponse::Ok().json(class.to_json()))
+}
+
+async fn delete_class(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    store.delete_class(&class_name(&path.into_inner())).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn add_property(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let name = class_name(&path.into_inner());
+    let property = store.add_property(&name, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(property))
+}
+
+/// `GET /v1/objects` parameters; others Weaviate knows (`sort`, `order`, `tenant`) are
+/// ignored.
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    class: Option<String>,
+    after: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+    include: Option<String>,
+}
+
+async fn list_objects(
+    store: web::Data<Store>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let page = Page::new(
+        params.class.as_deref(),
+        params.after.as_deref(),
+        params.offset,
+        params.limit,
+    )?;
+    let with_vector = wants_vector(params.include.as_deref());
+    let objects: Vec<Value> = store
+        .list_objects(&page)
+        .await?
+        .iter()
+        .map(|o| o.to_json(with_vector))
+        .collect();
+    // Weaviate's totalResults is the number of objects on this page.
+    Ok(HttpResponse::Ok().json(json!({
+        "objects": objects,
+        "totalResults": objects.len(),
+        "deprecations": null,
+    })))
+}
+
+async fn create_object(
+    store: web::Data<Store>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let input = ObjectInput::from_json(&body).map_err(ApiError::Unprocessable)?;
+    let object = store.create_object(input).await?;
+    Ok(HttpResponse::Ok().json(object.to_json(true)))
+}
+
+/// `GET /v1/objects/{class}/{id}` parameters.
+#[derive(Debug, Deserialize)]
+struct GetParams {
+    include: Option<String>,
+}
+
+async fn get_object(
+    store: web::Data<Store>,
+    path: web::Path<(String, String)>,
+    params: web::Query<GetParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (class, raw_id) = path.into_inner();
+    let class = class_name(&class);
+    let id = path_id(&raw_id)?;
+    match store.get_object(&class, &id).await? {
+        Some(object) => {
+            Ok(HttpResponse::Ok().json(object.to_json(wants_vector(params.include.as_deref()))))
+        }
+        None => Err(ApiError::NotFoundWith(format!(
+            "object {class}/{id} not found"
+        ))),
+    }
+}
+
+async fn head_object(
+    store: web::Data<Store>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (class, raw_id) = path.into_inner();
+    let id = path_id(&raw_id)?;
+    if store.object_exists(&class_name(&class), &id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Ok(HttpResponse::NotFound().finish())
+    }
+}
+
+async fn replace_object(
+    store: web::Data<Store>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (class, raw_id) = path.into_inner();
+    let id = path_id(&raw_id)?;
+    let input = ObjectInput::from_json(&body).map_err(ApiError::Unprocessable)?;
+    let object = store
+        .replace_object(&class_name(&class), &id, input)
+        .await?;
+    Ok(HttpResponse::Ok().json(object.to_json(true)))
+}
+
+async fn merge_object(
+    store: web::Data<Store>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (class, raw_id) = path.into_inner();
+    let id = path_id(&raw_id)?;
+    let input = ObjectInput::from_json(&body).map_err(ApiError::Unprocessable)?;
+    store.merge_object(&class_name(&class), &id, input).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn delete_object(
+    store: web::Data<Store>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (class, raw_id) = path.into_inner();
+    let class = class_name(&class);
+    let id = path_id(&raw_id)?;
+    if store.delete_object(&class, &id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFoundWith(format!(
+            "object {class}/{id} not found"
+        )))
+    }
+}
+
+async fn batch_objects(
+    store: web::Data<Store>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let objects = match body.into_inner() {
+        Value::Object(mut map) => map.remove("objects"),
+        _ => None,
+    };
+    let Some(Value::Array(objects)) = objects else {
+        return Err(ApiError::Unprocessable(
+            "the batch body must be {\"objects\": [...]}".into(),
+        ));
+    };
+    let inputs = objects.iter().map(ObjectInput::from_json).collect();
+    let outcomes = store.batch_objects(inputs).await?;
+    let results: Vec<Value> = objects
+        .into_iter()
+        .zip(outcomes)
+        .map(|(sent, outcome)| match outcome {
+            Ok(object) => with_result(object.to_json(true), json!({})),
+            Err(message) => {
+                // Echo what was sent, as Weaviate does, with the reason.
+                let echoed = match sent {
+                    Value::Object(map) => Value::Object(map),
+                    _ => Value::Object(Map::new()),
+                };
+                with_result(
+                    echoed,
+                    json!({ "errors": { "error": [{ "message": message }] } }),
+                )
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(results))
+}
+
+fn with_result(mut object: Value, result: Value) -> Value {
+    if let Value::Object(map) = &mut object {
+        map.insert("result".into(), result);
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_vector_is_read_from_a_comma_list() {
+        let cases = [
+            (None, false),
+            (Some(""), false),
+            (Some("vector"), true),
+            (Some("classification, vector"), true),
+            (Some("vectors"), false),
+        ];
+        for (include, expected) in cases {
+            assert_eq!(wants_vector(include), expected, "{include:?}");
+        }
+    }
+
+    #[test]
+    fn body_errors_map_to_api_errors() {
+        assert!(matches!(
+            json_error(JsonPayloadError::Overflow { limit: 10 }, 10),
+            ApiError::PayloadTooLarge { limit: 10 }
+        ));
+        assert!(matches!(
+            json_error(
+                JsonPayloadError::OverflowKnownLength {
+                    length: 20,
+                    limit: 10
+                },
+                10
+            ),
+            ApiError::PayloadTooLarge { limit: 10 }
+        ));
+        assert!(matches!(
+            json_error(JsonPayloadError::ContentType, 10),
+            ApiError::BadRequest(_)
+        ));
+    }
+
+    #[test]
+    fn malformed_path_ids_are_422() {
+        assert!(matches!(path_id("nope"), Err(ApiError::Unprocessable(_))));
+        assert_eq!(
+            path_id("5F2B1C2E-8B7A-4C55-9A8F-3F9B2D1E0C4A").unwrap(),
+            "5f2b1c2e-8b7a-4c55-9a8f-3f9b2d1e0c4a"
+        );
+    }
+}
