@@ -3,17 +3,19 @@
 //!
 //! The actor is the only writer and the authority. What it has decided it publishes in a
 //! shared map (SHA-256 digest of the key -> principal) that request handlers read without a
-//! message; a key the map has no answer for is sent to the actor, which judges it. Every change
+//! message. Static keys never change at runtime, so every one of them is published before the
+//! first request and the map's silence about a static-shaped key is itself the answer (no
+//! message, so a flood of wrong keys costs a hash and a map read). A well-formed database key
+//! the map has no answer for is sent to the actor, which judges it. Every change
 //! (create, rotate, activate, deactivate, delete) is committed to the user store first, then
 //! applied in memory, and any published answer it withdraws is removed before the reply, so no
 //! request that starts after the acknowledgement can see the old answer.
 //!
 //! Why a digest lookup is not a timing oracle: the map is keyed by SHA-256 of the presented
 //! key, so how long a lookup takes depends on digest bytes of the guess, which tell an attacker
-//! nothing about a stored key's preimage. The actor's authoritative checks compare digests in
-//! constant time (`subtle`), scan every static key without an early exit, and compare against
-//! a dummy digest when a database key id is unknown, so an unknown id and a wrong secret cost
-//! the same.
+//! nothing about a stored key's preimage. The actor compares database keys' digests in
+//! constant time (`subtle`), against a dummy digest when the key id is unknown, so an unknown
+//! id and a wrong secret cost the same.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -24,7 +26,7 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use portcullis_config::StaticApiKeys;
 use sha2::{Digest, Sha256};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::ConstantTimeEq;
 
 use crate::db_key::{self, NewKey};
 use crate::user_store::{StoreError, UserRecord, UserStore};
@@ -178,7 +180,8 @@ pub struct UserInfo {
 
 /// The actor. Build it with [`KeyRegistry::load`], then [`KeyRegistry::start_with_handle`].
 pub struct KeyRegistry {
-    statics: Vec<(KeyDigest, Principal)>,
+    /// How many static keys are published (they never change at runtime).
+    static_keys: usize,
     static_users: Vec<String>,
     db: Option<DbUsers>,
     published: Published,
@@ -218,7 +221,7 @@ impl KeyRegistry {
             );
         }
         KeyRegistry {
-            statics,
+            static_keys: statics.len(),
             static_users,
             db: None,
             published,
@@ -297,17 +300,6 @@ impl KeyRegistry {
             counts,
             db_enabled,
         }
-    }
-
-    /// Constant-time search of the static keys: every entry is compared, no early exit.
-    fn find_static(&self, presented: &KeyDigest) -> Option<&Principal> {
-        let mut found = u32::MAX;
-        for (i, (stored, _)) in self.statics.iter().enumerate() {
-            // The index is bounded by the number of configured keys, far below u32::MAX.
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            found.conditional_assign(&index, stored.ct_eq(presented));
-        }
-        self.statics.get(found as usize).map(|(_, p)| p)
     }
 
     fn is_static_user(&self, name: &str) -> bool {
@@ -442,7 +434,7 @@ impl Actor for KeyRegistry {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(
-            static_keys = self.statics.len(),
+            static_keys = self.static_keys,
             db_users = self.db.as_ref().map(|db| db.users.len()),
             "key registry started"
         );
@@ -452,37 +444,22 @@ impl Actor for KeyRegistry {
     }
 }
 
-/// Judge a key the published answers did not cover.
+/// Judge a well-formed database key the published answers did not cover.
 #[derive(Message)]
 #[rtype(result = "Result<(Principal, AuthMethod), Reason>")]
 pub struct Authenticate {
     /// SHA-256 of the presented key.
     pub digest: KeyDigest,
-    /// For well-formed database keys, the key id.
-    pub db_key_id: Option<String>,
+    /// The key id the key carries.
+    pub key_id: String,
 }
 
 impl Handler<Authenticate> for KeyRegistry {
     type Result = Result<(Principal, AuthMethod), Reason>;
 
     fn handle(&mut self, msg: Authenticate, _ctx: &mut Self::Context) -> Self::Result {
-        if let Some(key_id) = msg.db_key_id {
-            return self
-                .judge_db_key(&msg.digest, &key_id)
-                .map(|a| (a.principal, a.method));
-        }
-        match self.find_static(&msg.digest) {
-            Some(principal) => {
-                let answer = Answer {
-                    principal: principal.clone(),
-                    method: AuthMethod::ApiKeyStatic,
-                    last_used: None,
-                };
-                self.published.0.insert(msg.digest, answer.clone());
-                Ok((answer.principal, answer.method))
-            }
-            None => Err(Reason::InvalidKey),
-        }
+        self.judge_db_key(&msg.digest, &msg.key_id)
+            .map(|a| (a.principal, a.method))
     }
 }
 
@@ -793,13 +770,13 @@ impl KeyRegistryHandle {
         &self,
         key: &str,
     ) -> Result<(Principal, AuthMethod), (AuthMethod, Reason)> {
-        let (method, db_key_id) = if self.db_enabled && db_key::looks_like_db_key(key) {
+        let db_key_id = if self.db_enabled && db_key::looks_like_db_key(key) {
             match db_key::parse(key) {
-                Ok(id) => (AuthMethod::ApiKeyDb, Some(id)),
+                Ok(id) => Some(id),
                 Err(_) => return Err((AuthMethod::ApiKeyDb, Reason::InvalidKey)),
             }
         } else {
-            (AuthMethod::ApiKeyStatic, None)
+            None
         };
         let presented = digest(key.as_bytes());
         if let Some(answer) = self.published.0.get(&presented) {
@@ -808,10 +785,15 @@ impl KeyRegistryHandle {
             }
             return Ok((answer.principal.clone(), answer.method));
         }
+        // Every static key is published: a miss on a static-shaped key is final.
+        let Some(key_id) = db_key_id else {
+            return Err((AuthMethod::ApiKeyStatic, Reason::InvalidKey));
+        };
         let msg = Authenticate {
             digest: presented,
-            db_key_id: db_key_id.map(str::to_owned),
+            key_id: key_id.to_owned(),
         };
+        let method = AuthMethod::ApiKeyDb;
         match self.addr.send(msg).await {
             Ok(verdict) => verdict.map_err(|reason| (method, reason)),
             Err(err) => {
@@ -909,13 +891,14 @@ mod tests {
     }
 
     #[actix::test]
-    async fn actor_finds_a_key_that_was_not_published() {
-        let registry = KeyRegistry::new(Some(&static_keys("k-one,k-two", "alice,bob")));
-        registry.published.0.clear();
-        let handle = registry.start_with_handle();
-        let (p, _) = handle.authenticate("k-two").await.expect("actor judges it");
-        assert_eq!(p.username(), "bob");
-        assert!(handle.published.0.contains_key(&digest(b"k-two")));
+    async fn database_keys_are_judged_by_the_actor_then_published() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let h = with_db(dir.path(), None).await;
+        let key = create(&h, "hank").await;
+        let d = digest(key.as_bytes());
+        assert!(!h.published.0.contains_key(&d), "not published before first use");
+        assert_eq!(user_of(h.authenticate(&key).await), "hank");
+        assert!(h.published.0.contains_key(&d), "published after the actor accepted it");
     }
 
     #[actix::test]
