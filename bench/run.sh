@@ -3,45 +3,60 @@
 #
 # Builds release, starts the server with ONE worker pinned to CPU 0, drives it with `wrk -t1`
 # pinned to CPU 1, and prints one table: requests/s and p99 per row, and each row's ratio to
-# the anonymous row (the same route, the whole gate, no credential check). The anonymous row is
-# also compared with a bare actix-web handler (no middleware at all).
+# the anonymous row (the same route through the whole gate, no credential check). The anonymous
+# row is also compared with a bare actix-web handler (no middleware at all), and the row with a
+# new OIDC token per request with the single-core RS256 verify rate.
 #
-# Needs: wrk (Debian package `wrk`), taskset (util-linux). Knobs: DURATION (default 10s),
+# Needs: wrk (Debian package `wrk`), taskset (util-linux), python3. Knobs: DURATION (10s),
 # CONNECTIONS (32), RUNS (3, the median is reported), STATIC_KEYS (1000 keys configured),
-# DB_USERS (100000 database users loaded), BENCH_LOG_LEVEL (warn: no per-request log line).
+# DB_USERS (100000 database users loaded), OIDC_TOKENS (100000 pre-minted tokens),
+# FRESH_DURATION (3s: the new-token row must not run out of tokens), BENCH_LOG_LEVEL (warn: no
+# per-request log line; `info` measures with the access log on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
+FRESH_DURATION=${FRESH_DURATION:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 RUNS=${RUNS:-3}
 STATIC_KEYS=${STATIC_KEYS:-1000}
 DB_USERS=${DB_USERS:-100000}
+OIDC_TOKENS=${OIDC_TOKENS:-100000}
+LOG=${BENCH_LOG_LEVEL:-warn}
 ROUTE=/v1/meta
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --quiet -p portcullis-server --bin portcullis --example bare
+cargo build --release --quiet -p portcullis-tests --bin bench_issuer
 BIN=target/release/portcullis
 BARE=target/release/examples/bare
+ISSUER=target/release/bench_issuer
 
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-# Wait for "http listening on ADDR" in a log file; print ADDR.
-wait_addr() {
-  local log=$1
-  for _ in $(seq 1 100); do
-    local a
-    a=$(sed -n 's/^http listening on //p' "$log" | head -n1)
-    if [ -n "$a" ]; then echo "$a"; return 0; fi
+# Wait until a line starting with $2 appears in file $1; print the rest of that line.
+wait_line() {
+  local file=$1 prefix=$2
+  for _ in $(seq 1 1800); do
+    local v
+    v=$(sed -n "s/^$prefix //p" "$file" | head -n1)
+    if [ -n "$v" ]; then echo "$v"; return 0; fi
     sleep 0.1
   done
-  echo "bench: server did not start; log: $log" >&2; cat "$log" >&2; exit 1
+  echo "bench: no '$prefix' line in $file:" >&2; cat "$file" >&2; exit 1
 }
 
-# Keys k0000..kNNNN (all 40 characters), all mapped to one user; the benchmark uses the last.
+echo "bench: minting $OIDC_TOKENS OIDC tokens and measuring RS256 verification..." >&2
+"$ISSUER" "$work/tokens" "$OIDC_TOKENS" >"$work/issuer.out" 2>&1 &
+pids+=($!)
+issuer=$(wait_line "$work/issuer.out" issuer)
+verify_rate=$(wait_line "$work/issuer.out" rs256_verify_per_sec)
+one_token=$(head -n1 "$work/tokens")
+
+# Static keys, all 40 characters, all mapped to one user; the benchmark uses the last.
 keys=$(python3 -c "import sys; n=int(sys.argv[1]); print(','.join('bench-key-%030d' % i for i in range(n)))" "$STATIC_KEYS")
 good_key=$(python3 -c "import sys; print('bench-key-%030d' % (int(sys.argv[1]) - 1))" "$STATIC_KEYS")
 wrong_key=bench-key-wrong-000000000000000000000000
@@ -50,30 +65,55 @@ server_env=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
   PORTCULLIS_WORKERS=1 PERSISTENCE_DATA_PATH="$work/data"
   AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true AUTHENTICATION_APIKEY_ENABLED=true
   AUTHENTICATION_APIKEY_ALLOWED_KEYS="$keys" AUTHENTICATION_APIKEY_USERS=bench
-  AUTHENTICATION_DB_USERS_ENABLED=true)
+  AUTHENTICATION_DB_USERS_ENABLED=true
+  AUTHENTICATION_OIDC_ENABLED=true AUTHENTICATION_OIDC_ISSUER="$issuer"
+  AUTHENTICATION_OIDC_CLIENT_ID=portcullis AUTHENTICATION_OIDC_USERNAME_CLAIM=preferred_username
+  AUTHENTICATION_OIDC_GROUPS_CLAIM=groups)
 
-# First start creates the user store; then seed it with DB_USERS users and restart, reading
-# how long the restart took to load them.
+# First start creates the user store; seed it with DB_USERS users before the measured start.
 env -i "${server_env[@]}" LOG_LEVEL=warn "$BIN" >"$work/seed.out" 2>&1 &
 seed_pid=$!
-wait_addr "$work/seed.out" >/dev/null
+wait_line "$work/seed.out" "http listening on" >/dev/null
 kill "$seed_pid"; wait "$seed_pid" 2>/dev/null || true
 db_key=$(python3 bench/seed_users.py "$work/data/users.db" "$DB_USERS")
 
-taskset -c 0 env -i "${server_env[@]}" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
-  RUST_LOG="${BENCH_LOG_LEVEL:-warn},portcullis_server=info" LOG_FORMAT=text \
-  "$BIN" >"$work/server.out" 2>"$work/server.err" &
-pids+=($!)
+server_pid=
+server=
+# (Re)starts the measured server; a restart empties its verified-token cache.
+start_server() {
+  if [ -n "$server_pid" ]; then kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; fi
+  : >"$work/server.out"
+  taskset -c 0 env -i "${server_env[@]}" LOG_LEVEL="$LOG" RUST_LOG="$LOG,portcullis_server=info" \
+    LOG_FORMAT=text "$BIN" >"$work/server.out" 2>"$work/server.err" &
+  server_pid=$!
+  pids+=($server_pid)
+  server=$(wait_line "$work/server.out" "http listening on")
+  # Wait for the issuer's keys, so OIDC rows do not start on 503s.
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $one_token" "http://$server$ROUTE")" = 200 ] && break
+    sleep 0.1
+  done
+}
+start_server
+load_ms=$(sed -n 's/.*keys loaded.*millis=\([0-9]*\).*/\1/p' "$work/server.err" | head -n1)
 taskset -c 0 "$BARE" 127.0.0.1:0 >"$work/bare.out" 2>&1 &
 pids+=($!)
-server=$(wait_addr "$work/server.out")
-bare=$(wait_addr "$work/bare.out")
-load_ms=$(sed -n 's/.*keys loaded.*millis=\([0-9]*\).*/\1/p' "$work/server.err" | head -n1)
+bare=$(wait_line "$work/bare.out" "http listening on")
 
-# One wrk run; prints "<req/s> <p99 in ms>".
+cat >"$work/tokens.lua" <<LUA
+local tokens = {}
+for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[(i - 1) % #tokens + 1] })
+end
+LUA
+
+# One wrk run; prints "<req/s> <p99 in ms> <non-2xx> <requests>".
 measure() {
-  local url=$1; shift
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" >"$work/wrk.out"
+  local url=$1 duration=$2; shift 2
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$duration" --latency "$@" "$url" >"$work/wrk.out"
   python3 - "$work/wrk.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -81,40 +121,60 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 m = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", text)
 p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-print(f"{rps:.0f} {p99:.3f} {non2xx.group(1) if non2xx else 0}")
+total = re.search(r"(\d+) requests in", text)
+print(f"{rps:.0f} {p99:.3f} {non2xx.group(1) if non2xx else 0} {total.group(1)}")
 PY
 }
 
-rows=("bare actix-web handler, no middleware" "anonymous (no credential)" "static API key (1 of $STATIC_KEYS)" "database-user key (1 of $DB_USERS)" "wrong API key (401)")
+rows=("bare actix-web handler, no middleware"
+  "anonymous (no credential)"
+  "static API key (1 of $STATIC_KEYS)"
+  "database-user key (1 of $DB_USERS)"
+  "OIDC token, reused (cache hit)"
+  "OIDC token, new per request (RS256 verify)"
+  "wrong API key (401)")
 : >"$work/results"
 for run in $(seq 1 "$RUNS"); do
-  echo "0 $(measure "http://$bare$ROUTE")" >>"$work/results"
-  echo "1 $(measure "http://$server$ROUTE")" >>"$work/results"
-  echo "2 $(measure "http://$server$ROUTE" -H "Authorization: Bearer $good_key")" >>"$work/results"
-  echo "3 $(measure "http://$server$ROUTE" -H "Authorization: Bearer $db_key")" >>"$work/results"
-  echo "4 $(measure "http://$server$ROUTE" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
+  echo "bench: run $run of $RUNS" >&2
+  echo "0 $(measure "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
+  echo "1 $(measure "http://$server$ROUTE" "$DURATION")" >>"$work/results"
+  echo "2 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
+  echo "3 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $db_key")" >>"$work/results"
+  echo "4 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+  echo "6 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
+  start_server   # empty the token cache: every token below is new to the server
+  echo "5 $(measure "http://$server$ROUTE" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
 done
 
-python3 - "$work/results" "$RUNS" "$DURATION" "$CONNECTIONS" "$load_ms" "${rows[@]}" <<'PY'
+python3 - "$work/results" "$RUNS" "$DURATION" "$CONNECTIONS" "$load_ms" "$verify_rate" "$OIDC_TOKENS" "$FRESH_DURATION" "${rows[@]}" <<'PY'
 import statistics, sys
-path, runs, duration, conns, load_ms, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
+path, runs, duration, conns, load_ms, verify, ntokens, fresh = sys.argv[1:9]
+names = sys.argv[9:]
 raw = {}
 for line in open(path):
-    row, rps, p99, errs = line.split()
-    raw.setdefault(int(row), []).append((float(rps), float(p99), int(errs)))
-med = {r: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v), sum(x[2] for x in v))
-       for r, v in raw.items()}
+    row, rps, p99, errs, total = line.split()
+    raw.setdefault(int(row), []).append((float(rps), float(p99), int(errs), int(total)))
+med = {r: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+           sum(x[2] for x in v), max(x[3] for x in v)) for r, v in raw.items()}
 anon = med[1][0]
-print(f"wrk -t1 -c{conns} -d{duration}, 1 server worker (CPU 0), wrk on CPU 1, median of {runs} runs, GET /v1/meta")
+print(f"wrk -t1 -c{conns} -d{duration} (new-token row: -d{fresh}), 1 server worker (CPU 0), "
+      f"wrk on CPU 1, median of {runs} runs, GET /v1/meta")
 print()
 print("| row | req/s | p99 ms | ratio to anonymous | non-2xx |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for r, name in enumerate(names):
-    rps, p99, errs = med[r]
+    rps, p99, errs, _ = med[r]
     print(f"| {name} | {rps:,.0f} | {p99:.2f} | {rps / anon:.2f} | {errs} |")
 print()
-print(f"gate cost: anonymous / bare = {anon / med[0][0]:.2f} (aim >= 0.85)")
-print(f"static key / anonymous = {med[2][0] / anon:.2f} (bar >= 0.90)")
-print(f"database-user key / anonymous = {med[3][0] / anon:.2f} (bar >= 0.90)")
-print(f"database users loaded at start-up in {load_ms or '?'} ms")
+verify = float(verify)
+print(f"- gate cost: anonymous / bare = {anon / med[0][0]:.2f} (aim >= 0.85)")
+print(f"- static key / anonymous = {med[2][0] / anon:.2f} (bar >= 0.90)")
+print(f"- database-user key / anonymous = {med[3][0] / anon:.2f} (bar >= 0.90)")
+print(f"- OIDC cache hit / anonymous = {med[4][0] / anon:.2f} (bar >= 0.90)")
+print(f"- OIDC new token per request / single-core RS256 verify rate ({verify:,.0f}/s) = "
+      f"{med[5][0] / verify:.2f} (bar >= 0.80)")
+if med[5][3] > int(ntokens):
+    print(f"- WARNING: the new-token row sent {med[5][3]} requests but only {ntokens} tokens "
+          f"exist, so some were cache hits; raise OIDC_TOKENS or lower FRESH_DURATION")
+print(f"- {names[3].split('(')[1].rstrip(')').split(' of ')[1]} database users loaded at start-up in {load_ms or '?'} ms")
 PY

@@ -662,7 +662,9 @@ impl Handler<DeleteUser> for KeyRegistry {
     fn handle(&mut self, msg: DeleteUser, _ctx: &mut Self::Context) -> Self::Result {
         let store = match self.db_user(&msg.id) {
             Err(err) => return reply_now(Err(err)),
-            Ok(_) if msg.caller == msg.id => return reply_now(Err(UserError::SelfAction("delete"))),
+            Ok(_) if msg.caller == msg.id => {
+                return reply_now(Err(UserError::SelfAction("delete")))
+            }
             Ok((db, _)) => db.store.clone(),
         };
         let id = msg.id;
@@ -878,9 +880,15 @@ mod tests {
 
     #[actix::test]
     async fn rejects_unknown_and_near_miss_keys() {
-        let handle = KeyRegistry::new(Some(&static_keys("secret-key-0001", "alice")))
-            .start_with_handle();
-        for key in ["", "secret-key-0002", "secret-key-000", "secret-key-00011", "SECRET-KEY-0001"] {
+        let handle =
+            KeyRegistry::new(Some(&static_keys("secret-key-0001", "alice"))).start_with_handle();
+        for key in [
+            "",
+            "secret-key-0002",
+            "secret-key-000",
+            "secret-key-00011",
+            "SECRET-KEY-0001",
+        ] {
             assert_eq!(
                 handle.authenticate(key).await.err(),
                 Some((AuthMethod::ApiKeyStatic, Reason::InvalidKey)),
@@ -896,9 +904,15 @@ mod tests {
         let h = with_db(dir.path(), None).await;
         let key = create(&h, "hank").await;
         let d = digest(key.as_bytes());
-        assert!(!h.published.0.contains_key(&d), "not published before first use");
+        assert!(
+            !h.published.0.contains_key(&d),
+            "not published before first use"
+        );
         assert_eq!(user_of(h.authenticate(&key).await), "hank");
-        assert!(h.published.0.contains_key(&d), "published after the actor accepted it");
+        assert!(
+            h.published.0.contains_key(&d),
+            "published after the actor accepted it"
+        );
     }
 
     #[actix::test]
@@ -907,7 +921,10 @@ mod tests {
         let h = with_db(dir.path(), None).await;
         let key = create(&h, "carol").await;
         assert_eq!(user_of(h.authenticate(&key).await), "carol");
-        assert_eq!(h.authenticate(&key).await.map(|a| a.1), Ok(AuthMethod::ApiKeyDb));
+        assert_eq!(
+            h.authenticate(&key).await.map(|a| a.1),
+            Ok(AuthMethod::ApiKeyDb)
+        );
 
         let rotated = h
             .addr()
@@ -919,7 +936,11 @@ mod tests {
             h.authenticate(&key).await.err(),
             Some((AuthMethod::ApiKeyDb, Reason::InvalidKey))
         );
-        assert_ne!(&rotated.id()[..3], &key[4..7], "first letters change (almost surely)");
+        assert_ne!(
+            &rotated.id()[..3],
+            &key[4..7],
+            "first letters change (almost surely)"
+        );
         assert_eq!(user_of(h.authenticate(rotated.expose()).await), "carol");
 
         let deactivate = DeactivateUser {
@@ -927,7 +948,11 @@ mod tests {
             revoke_key: false,
             caller: "root".into(),
         };
-        h.addr().send(deactivate).await.expect("actor").expect("deactivated");
+        h.addr()
+            .send(deactivate)
+            .await
+            .expect("actor")
+            .expect("deactivated");
         assert_eq!(
             h.authenticate(rotated.expose()).await.err(),
             Some((AuthMethod::ApiKeyDb, Reason::UserInactive))
@@ -943,7 +968,11 @@ mod tests {
             id: "carol".into(),
             caller: "root".into(),
         };
-        h.addr().send(delete).await.expect("actor").expect("deleted");
+        h.addr()
+            .send(delete)
+            .await
+            .expect("actor")
+            .expect("deleted");
         assert_eq!(
             h.authenticate(rotated.expose()).await.err(),
             Some((AuthMethod::ApiKeyDb, Reason::InvalidKey))
@@ -960,7 +989,11 @@ mod tests {
             revoke_key: true,
             caller: "root".into(),
         };
-        h.addr().send(deactivate).await.expect("actor").expect("deactivated");
+        h.addr()
+            .send(deactivate)
+            .await
+            .expect("actor")
+            .expect("deactivated");
         h.addr()
             .send(ActivateUser { id: "dave".into() })
             .await
@@ -985,26 +1018,55 @@ mod tests {
         let h = with_db(dir.path(), Some(&static_keys("static-key", "envuser"))).await;
         create(&h, "erin").await;
         let send_create = |id: &str| h.addr().send(CreateUser { id: id.into() });
-        assert_eq!(send_create("erin").await.expect("actor").err(), Some(UserError::Exists("erin".into())));
+        assert_eq!(
+            send_create("erin").await.expect("actor").err(),
+            Some(UserError::Exists("erin".into()))
+        );
         assert_eq!(
             send_create("envuser").await.expect("actor").err(),
             Some(UserError::StaticUser("envuser".into()))
         );
         for bad in ["", "1abc", "a b", "a:b", "аdmin", &"a".repeat(129)] {
-            assert_eq!(send_create(bad).await.expect("actor").err(), Some(UserError::BadName), "{bad:?}");
+            assert_eq!(
+                send_create(bad).await.expect("actor").err(),
+                Some(UserError::BadName),
+                "{bad:?}"
+            );
         }
-        let rotate = h.addr().send(RotateKey { id: "nobody".into() }).await.expect("actor");
+        let rotate = h
+            .addr()
+            .send(RotateKey {
+                id: "nobody".into(),
+            })
+            .await
+            .expect("actor");
         assert_eq!(rotate.err(), Some(UserError::NotFound("nobody".into())));
-        let rotate = h.addr().send(RotateKey { id: "envuser".into() }).await.expect("actor");
+        let rotate = h
+            .addr()
+            .send(RotateKey {
+                id: "envuser".into(),
+            })
+            .await
+            .expect("actor");
         assert_eq!(rotate.err(), Some(UserError::StaticUser("envuser".into())));
         let own = DeactivateUser {
             id: "erin".into(),
             revoke_key: false,
             caller: "erin".into(),
         };
-        assert_eq!(h.addr().send(own).await.expect("actor").err(), Some(UserError::SelfAction("deactivate")));
-        let activate = h.addr().send(ActivateUser { id: "erin".into() }).await.expect("actor");
-        assert_eq!(activate.err(), Some(UserError::AlreadyActive("erin".into())));
+        assert_eq!(
+            h.addr().send(own).await.expect("actor").err(),
+            Some(UserError::SelfAction("deactivate"))
+        );
+        let activate = h
+            .addr()
+            .send(ActivateUser { id: "erin".into() })
+            .await
+            .expect("actor");
+        assert_eq!(
+            activate.err(),
+            Some(UserError::AlreadyActive("erin".into()))
+        );
     }
 
     #[actix::test]
@@ -1044,8 +1106,14 @@ mod tests {
     async fn bootstrap_creates_admin_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = UserStore::open(dir.path()).await.expect("store");
-        let mut registry = KeyRegistry::load(None, Some(store.clone())).await.expect("load");
-        let key = registry.bootstrap_admin().await.expect("bootstrap").expect("a key");
+        let mut registry = KeyRegistry::load(None, Some(store.clone()))
+            .await
+            .expect("load");
+        let key = registry
+            .bootstrap_admin()
+            .await
+            .expect("bootstrap")
+            .expect("a key");
         let h = registry.start_with_handle();
         assert_eq!(user_of(h.authenticate(key.expose()).await), BOOTSTRAP_ADMIN);
         let mut again = KeyRegistry::load(None, Some(store)).await.expect("load");
@@ -1057,7 +1125,16 @@ mod tests {
         for good in ["a", "Alice", "a-b_c@d.e", &"a".repeat(128)] {
             assert!(valid_user_name(good), "{good:?}");
         }
-        for bad in ["", "_a", "9a", "a b", "a:b", "a\u{0}", "аdmin", &"a".repeat(129)] {
+        for bad in [
+            "",
+            "_a",
+            "9a",
+            "a b",
+            "a:b",
+            "a\u{0}",
+            "аdmin",
+            &"a".repeat(129),
+        ] {
             assert!(!valid_user_name(bad), "{bad:?}");
         }
     }

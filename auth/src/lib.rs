@@ -15,7 +15,7 @@ pub use authz::{Authorizer, Verb};
 pub use key_registry::{
     digest, valid_user_name, KeyDigest, KeyRegistry, KeyRegistryHandle, UserError, UserInfo,
 };
-pub use user_store::{StoreError, UserStore};
 pub use oidc::OidcHandle;
 pub use outcome::{AuthMethod, Reason};
 pub use principal::{Principal, PrincipalKind};
+pub use user_store::{StoreError, UserStore};

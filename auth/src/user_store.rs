@@ -144,12 +144,11 @@ impl UserStore {
             .map(|row| {
                 let id: String = row.try_get("id")?;
                 let digest: Vec<u8> = row.try_get("key_digest")?;
-                let key_digest = KeyDigest::try_from(digest.as_slice()).map_err(|_| {
-                    StoreError::BadRow {
+                let key_digest =
+                    KeyDigest::try_from(digest.as_slice()).map_err(|_| StoreError::BadRow {
                         user: id.clone(),
                         what: "key digest is not 32 bytes",
-                    }
-                })?;
+                    })?;
                 Ok(UserRecord {
                     key_id: row.try_get("key_id")?,
                     key_digest,
@@ -328,7 +327,9 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         let garbage = b"this is not a sqlite database, but it is somebody's file".repeat(100);
         std::fs::write(&path, &garbage).expect("write");
-        let err = UserStore::open(dir.path()).await.expect_err("corrupt store refused");
+        let err = UserStore::open(dir.path())
+            .await
+            .expect_err("corrupt store refused");
         assert!(err.to_string().contains("users.db"), "{err}");
         assert_eq!(std::fs::read(&path).expect("read"), garbage);
     }

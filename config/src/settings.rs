@@ -156,7 +156,8 @@ pub struct OidcSettings {
     /// `AUTHENTICATION_OIDC_CERTIFICATE`: PEM text (read from the file when a path was given),
     /// trusted in addition to the system roots for the issuer's TLS.
     pub certificate: Option<String>,
-    /// `AUTHENTICATION_OIDC_JWKS_URL`: when set, discovery is skipped.
+    /// `AUTHENTICATION_OIDC_JWKS_URL`: when set, discovery is skipped and, as in Weaviate,
+    /// only RS256 tokens are accepted.
     pub jwks_url: Option<String>,
     /// `AUTHENTICATION_OIDC_INSECURE_SKIP_TLS_VERIFY`, default false.
     pub insecure_skip_tls_verify: bool,

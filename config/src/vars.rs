@@ -57,7 +57,7 @@ pub const OIDC_GROUPS_CLAIM: &str = "AUTHENTICATION_OIDC_GROUPS_CLAIM";
 pub const OIDC_SCOPES: &str = "AUTHENTICATION_OIDC_SCOPES";
 /// A CA certificate (inline PEM or a file path) added to the roots for the issuer's TLS.
 pub const OIDC_CERTIFICATE: &str = "AUTHENTICATION_OIDC_CERTIFICATE";
-/// The JWKS URL; when set, discovery is skipped.
+/// The JWKS URL; when set, discovery is skipped (and only RS256 is accepted, as in Weaviate).
 pub const OIDC_JWKS_URL: &str = "AUTHENTICATION_OIDC_JWKS_URL";
 /// Whether the issuer's TLS certificate is not verified (for tests only).
 pub const OIDC_INSECURE_SKIP_TLS_VERIFY: &str = "AUTHENTICATION_OIDC_INSECURE_SKIP_TLS_VERIFY";

@@ -51,7 +51,10 @@ pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(CredentialError::Empty);
     }
-    if bytes.iter().any(|&b| b == b'\t' || !(0x20..0x7f).contains(&b)) {
+    if bytes
+        .iter()
+        .any(|&b| b == b'\t' || !(0x20..0x7f).contains(&b))
+    {
         return Err(CredentialError::Malformed);
     }
     // Visible ASCII and spaces only from here, so str conversion cannot fail.
@@ -78,7 +81,10 @@ mod tests {
     fn headers(values: &[&[u8]]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for v in values {
-            map.append(AUTHORIZATION, HeaderValue::from_bytes(v).expect("header value"));
+            map.append(
+                AUTHORIZATION,
+                HeaderValue::from_bytes(v).expect("header value"),
+            );
         }
         map
     }
@@ -96,14 +102,24 @@ mod tests {
         ];
         for (value, token) in cases {
             let map = headers(&[value]);
-            assert_eq!(extract(&map), Ok(Some(*token)), "{:?}", String::from_utf8_lossy(value));
+            assert_eq!(
+                extract(&map),
+                Ok(Some(*token)),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
         }
     }
 
     #[test]
     fn other_schemes_and_no_header_are_no_credential() {
         assert_eq!(extract(&HeaderMap::new()), Ok(None));
-        for value in [&b"Basic dXNlcjpwYXNz"[..], b"Token abc", b"ApiKey abc", b"Bearerabc"] {
+        for value in [
+            &b"Basic dXNlcjpwYXNz"[..],
+            b"Token abc",
+            b"ApiKey abc",
+            b"Bearerabc",
+        ] {
             assert_eq!(extract(&headers(&[value])), Ok(None));
         }
     }

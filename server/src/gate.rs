@@ -137,6 +137,10 @@ impl Gate {
             }
         };
         if let Some(oidc) = &self.oidc {
+            // A token verified before needs no routing: it is a JWT.
+            if let Some(principal) = oidc.cached(token) {
+                return Ok((principal, AuthMethod::Oidc));
+            }
             // Three base64url segments with a JSON-object header: a JWT. With OIDC the only
             // method, every token is judged as one.
             if !self.api_keys_enabled || portcullis_auth::oidc::is_jwt_shaped(token) {
@@ -150,14 +154,17 @@ impl Gate {
                 error: ApiError::NoSchemeConfigured,
             });
         }
-        self.keys.authenticate(token).await.map_err(|(method, reason)| Denial {
-            method,
-            reason,
-            error: match reason {
-                Reason::Internal => ApiError::Internal,
-                _ => ApiError::InvalidCredential,
-            },
-        })
+        self.keys
+            .authenticate(token)
+            .await
+            .map_err(|(method, reason)| Denial {
+                method,
+                reason,
+                error: match reason {
+                    Reason::Internal => ApiError::Internal,
+                    _ => ApiError::InvalidCredential,
+                },
+            })
     }
 
     fn authorize(&self, principal: &Principal, access: Access, path: &str) -> Result<(), ApiError> {
@@ -216,7 +223,8 @@ pub async fn gate(
                 decision
             }
             Err(denial) => {
-                gate.metrics.observe_auth(denial.method, denial.reason, seconds);
+                gate.metrics
+                    .observe_auth(denial.method, denial.reason, seconds);
                 outcome = Some((denial.method, denial.reason, None));
                 Err(denial.error)
             }
@@ -235,7 +243,8 @@ pub async fn gate(
 
     let status = res.status();
     let seconds = started.elapsed().as_secs_f64();
-    gate.metrics.observe_http(&method, route.id, status, seconds);
+    gate.metrics
+        .observe_http(&method, route.id, status, seconds);
     let path = res.request().path();
     match &outcome {
         None => tracing::debug!(

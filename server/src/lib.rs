@@ -52,9 +52,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
     let oidc_well_known = web::Data::new(routes::OidcWellKnown::from_settings(&settings));
-    let gate = web::Data::new(
-        Gate::new(&settings, keys, authorizer, metrics.clone()).with_oidc(oidc),
-    );
+    let gate =
+        web::Data::new(Gate::new(&settings, keys, authorizer, metrics.clone()).with_oidc(oidc));
     let proxy = match &settings.backend.upstream {
         Some(upstream) => Some(web::Data::new(
             proxy::Proxy::new(upstream, metrics.clone())
@@ -80,7 +79,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             settings.http_addr
         )
     })?;
-    let http_addr = listener.local_addr().context("while reading the bound address")?;
+    let http_addr = listener
+        .local_addr()
+        .context("while reading the bound address")?;
     let meta = web::Data::new(MetaInfo {
         hostname: format!("http://{http_addr}"),
     });
@@ -112,7 +113,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 settings.metrics.addr
             )
         })?;
-        let addr = listener.local_addr().context("while reading the bound address")?;
+        let addr = listener
+            .local_addr()
+            .context("while reading the bound address")?;
         let metrics = web::Data::from(metrics);
         let server = HttpServer::new(move || {
             App::new()
@@ -159,10 +162,7 @@ async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHa
     let mut registry = KeyRegistry::load(auth.api_key.as_ref(), store)
         .await
         .context("while loading database users")?;
-    tracing::info!(
-        millis = started.elapsed().as_millis() as u64,
-        "keys loaded"
-    );
+    tracing::info!(millis = started.elapsed().as_millis() as u64, "keys loaded");
     if auth.bootstrap_admin {
         match registry.bootstrap_admin().await {
             Ok(Some(key)) => {
@@ -185,7 +185,12 @@ async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHa
             .authorization
             .admin_list
             .as_ref()
-            .is_some_and(|list| !list.users.iter().any(|u| u == key_registry::BOOTSTRAP_ADMIN))
+            .is_some_and(|list| {
+                !list
+                    .users
+                    .iter()
+                    .any(|u| u == key_registry::BOOTSTRAP_ADMIN)
+            })
         {
             tracing::warn!(
                 "the admin list is on but does not name the bootstrap user `admin`; it cannot manage users"

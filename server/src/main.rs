@@ -7,8 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 fn init_tracing(log: &LogSettings) {
     // LOG_LEVEL sets the default; RUST_LOG, when set, refines it per module.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(log.level.as_str()));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log.level.as_str()));
     // Colour only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

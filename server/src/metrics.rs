@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use actix_web::http::{Method, StatusCode};
 use portcullis_auth::{AuthMethod, Reason};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::proxy::UpstreamResult;
@@ -22,7 +22,9 @@ use prometheus::{Gauge, IntGauge};
 use std::sync::{Arc, Mutex};
 
 /// HTTP method label values.
-const HTTP_METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"];
+const HTTP_METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+];
 
 /// Status codes that get a cached slot; others are looked up by label each time.
 const CACHED_STATUSES: [u16; 16] = [
@@ -36,8 +38,8 @@ const AUTH_BUCKETS: [f64; 14] = [
 
 /// Buckets for whole requests (25 us to 10 s).
 const HTTP_BUCKETS: [f64; 16] = [
-    2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0,
-    2.5, 10.0,
+    2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0, 2.5,
+    10.0,
 ];
 
 /// Buckets for requests forwarded to the upstream (100 us to 60 s, the default timeout).
@@ -154,7 +156,7 @@ impl Metrics {
         registry.register(Box::new(upstream_duration.clone()))?;
         registry.register(Box::new(build_info))?;
 
-                Ok(Metrics {
+        Ok(Metrics {
             registry,
             auth_requests,
             auth_request_slots: slots(AuthMethod::ALL.len() * Reason::ALL.len()),
@@ -177,8 +179,11 @@ impl Metrics {
         let slot = method.index() * Reason::ALL.len() + reason.index();
         self.auth_request_slots[slot]
             .get_or_init(|| {
-                self.auth_requests
-                    .with_label_values(&[method.as_str(), reason.result(), reason.as_str()])
+                self.auth_requests.with_label_values(&[
+                    method.as_str(),
+                    reason.result(),
+                    reason.as_str(),
+                ])
             })
             .inc();
         self.auth_duration_slots[method.index()]

@@ -472,7 +472,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, proxy: Option<&web::Data<Proxy>>)
         );
 }
 
-async fn ready(proxy: web::Data<Proxy>) -> HttpResponse {
+async fn ready(
+    proxy: web::Data<Proxy>,
+    gate: Option<web::Data<crate::gate::Gate>>,
+) -> HttpResponse {
+    // Ready only when the upstream is, and when some authentication method can serve.
+    if gate.is_some_and(|gate| !gate.can_serve()) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     proxy.ready().await
 }
 

@@ -169,8 +169,18 @@ mod tests {
     #[test]
     fn classifies_every_kind_of_route() {
         let cases = [
-            (Method::GET, "/v1/.well-known/live", "/v1/.well-known/live", Access::Public),
-            (Method::GET, "/v1/.well-known/ready", "/v1/.well-known/ready", Access::Public),
+            (
+                Method::GET,
+                "/v1/.well-known/live",
+                "/v1/.well-known/live",
+                Access::Public,
+            ),
+            (
+                Method::GET,
+                "/v1/.well-known/ready",
+                "/v1/.well-known/ready",
+                Access::Public,
+            ),
             (
                 Method::GET,
                 "/v1/.well-known/openid-configuration",
@@ -180,11 +190,36 @@ mod tests {
             (Method::GET, "/v1/meta", "/v1/meta", Access::Authenticated),
             (Method::GET, "/v1", "/v1", Access::Authenticated),
             (Method::GET, "/v1/", "/v1", Access::Authenticated),
-            (Method::GET, "/v1/users/own-info", "/v1/users/own-info", Access::Authenticated),
-            (Method::GET, "/v1/objects", "/v1/objects", Access::Verb(Verb::Read)),
-            (Method::HEAD, "/v1/objects/C/1", "/v1/objects/{class}/{id}", Access::Verb(Verb::Read)),
-            (Method::GET, "/v1/objects/C/1", "/v1/objects/{class}/{id}", Access::Verb(Verb::Read)),
-            (Method::PUT, "/v1/objects/C/1", "/v1/objects/{class}/{id}", Access::Verb(Verb::Write)),
+            (
+                Method::GET,
+                "/v1/users/own-info",
+                "/v1/users/own-info",
+                Access::Authenticated,
+            ),
+            (
+                Method::GET,
+                "/v1/objects",
+                "/v1/objects",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::HEAD,
+                "/v1/objects/C/1",
+                "/v1/objects/{class}/{id}",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::GET,
+                "/v1/objects/C/1",
+                "/v1/objects/{class}/{id}",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::PUT,
+                "/v1/objects/C/1",
+                "/v1/objects/{class}/{id}",
+                Access::Verb(Verb::Write),
+            ),
             (
                 Method::PATCH,
                 "/v1/objects/C/1",
@@ -197,26 +232,91 @@ mod tests {
                 "/v1/objects/{class}/{id}",
                 Access::Verb(Verb::Write),
             ),
-            (Method::GET, "/v1/schema", "/v1/schema", Access::Verb(Verb::Read)),
-            (Method::POST, "/v1/schema", "/v1/schema", Access::Verb(Verb::Write)),
-            (Method::GET, "/v1/schema/C", "/v1/schema/{class}", Access::Verb(Verb::Read)),
-            (Method::PUT, "/v1/schema/C", "/v1/schema/{class}", Access::Verb(Verb::Write)),
+            (
+                Method::GET,
+                "/v1/schema",
+                "/v1/schema",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::POST,
+                "/v1/schema",
+                "/v1/schema",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::GET,
+                "/v1/schema/C",
+                "/v1/schema/{class}",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::PUT,
+                "/v1/schema/C",
+                "/v1/schema/{class}",
+                Access::Verb(Verb::Write),
+            ),
             (
                 Method::POST,
                 "/v1/schema/C/properties",
                 "/v1/schema/{class}/properties",
                 Access::Verb(Verb::Write),
             ),
-            (Method::POST, "/v1/batch/objects", "/v1/batch/objects", Access::Verb(Verb::Write)),
-            (Method::GET, "/v1/objects/C/1/references/r", "/v1/{path*}", Access::Verb(Verb::Read)),
-            (Method::POST, "/v1/graphql", "/v1/graphql", Access::Verb(Verb::Read)),
-            (Method::POST, "/v1/objects", "/v1/objects", Access::Verb(Verb::Write)),
-            (Method::DELETE, "/v1/schema/C", "/v1/schema/{class}", Access::Verb(Verb::Write)),
+            (
+                Method::POST,
+                "/v1/batch/objects",
+                "/v1/batch/objects",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::GET,
+                "/v1/objects/C/1/references/r",
+                "/v1/{path*}",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::POST,
+                "/v1/graphql",
+                "/v1/graphql",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::POST,
+                "/v1/objects",
+                "/v1/objects",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::DELETE,
+                "/v1/schema/C",
+                "/v1/schema/{class}",
+                Access::Verb(Verb::Write),
+            ),
             (Method::POST, "/v1/meta", "/v1/meta", Access::Authenticated),
-            (Method::GET, "/v1/users/db", "/v1/users/db", Access::Verb(Verb::Read)),
-            (Method::GET, "/v1/users/db/u1", "/v1/users/db/{id}", Access::Verb(Verb::Read)),
-            (Method::POST, "/v1/users/db/u1", "/v1/users/db/{id}", Access::Verb(Verb::Write)),
-            (Method::DELETE, "/v1/users/db/u1", "/v1/users/db/{id}", Access::Verb(Verb::Write)),
+            (
+                Method::GET,
+                "/v1/users/db",
+                "/v1/users/db",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::GET,
+                "/v1/users/db/u1",
+                "/v1/users/db/{id}",
+                Access::Verb(Verb::Read),
+            ),
+            (
+                Method::POST,
+                "/v1/users/db/u1",
+                "/v1/users/db/{id}",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::DELETE,
+                "/v1/users/db/u1",
+                "/v1/users/db/{id}",
+                Access::Verb(Verb::Write),
+            ),
             (
                 Method::POST,
                 "/v1/users/db/u1/rotate-key",
@@ -229,7 +329,11 @@ mod tests {
         ];
         for (method, path, template, access) in cases {
             let m = classify(&method, path);
-            assert_eq!((m.template(), m.access), (template, access), "{method} {path}");
+            assert_eq!(
+                (m.template(), m.access),
+                (template, access),
+                "{method} {path}"
+            );
         }
     }
 

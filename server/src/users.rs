@@ -98,7 +98,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/users/db/{id}", web::delete().to(delete_user))
         .route("/v1/users/db/{id}/rotate-key", web::post().to(rotate_key))
         .route("/v1/users/db/{id}/activate", web::post().to(activate_user))
-        .route("/v1/users/db/{id}/deactivate", web::post().to(deactivate_user));
+        .route(
+            "/v1/users/db/{id}/deactivate",
+            web::post().to(deactivate_user),
+        );
 }
 
 fn user_error(err: UserError) -> ApiError {
@@ -178,8 +181,9 @@ fn optional_json<T: Default + for<'de> Deserialize<'de>>(body: &[u8]) -> Result<
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|_| ApiError::BadRequest("request body is not valid JSON for this operation".into()))
+    serde_json::from_slice(body).map_err(|_| {
+        ApiError::BadRequest("request body is not valid JSON for this operation".into())
+    })
 }
 
 async fn create_user(
@@ -462,8 +466,13 @@ mod tests {
             first_letters: Some("abc".into()),
         };
         assert_eq!(user_json(&info, true, false)["apiKeyFirstLetters"], "abc");
-        assert!(user_json(&info, false, false).get("apiKeyFirstLetters").is_none());
+        assert!(user_json(&info, false, false)
+            .get("apiKeyFirstLetters")
+            .is_none());
         assert!(user_json(&info, true, false).get("lastUsedAt").is_none());
-        assert_eq!(user_json(&info, true, true)["lastUsedAt"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(
+            user_json(&info, true, true)["lastUsedAt"],
+            "1970-01-01T00:00:01.000Z"
+        );
     }
 }

@@ -263,11 +263,10 @@ pub(crate) async fn fetch(
 ) -> Result<Fetched, FetchFailure> {
     let discovered = match (known, &source.jwks_url) {
         (Some(known), _) => known,
-        // Without discovery nothing is advertised: every accepted algorithm, each key still
-        // bound to exactly one by its type and `alg`.
+        // Without discovery nothing is advertised: RS256 only, as Weaviate (go-oidc) does.
         (None, Some(jwks_url)) => Discovered {
             jwks_uri: jwks_url.clone(),
-            algorithms: Alg::ALL.to_vec(),
+            algorithms: vec![Alg::Rs256],
         },
         (None, None) => discover(&client, &source).await?,
     };

@@ -1020,7 +1020,8 @@ async fn cache_control_shortens_the_refresh_but_not_below_the_cooldown() {
 #[actix::test]
 async fn a_jwks_url_skips_discovery() {
     let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
+    let ec = TestKey::ec("ec");
+    let issuer = FakeIssuer::start(jwks(&[key.jwk(), ec.jwk()]));
     let jwks_url = format!("{}/jwks", issuer.url);
     let handle = start(&settings(
         &issuer.url,
@@ -1033,6 +1034,15 @@ async fn a_jwks_url_skips_discovery() {
         .await
         .is_ok());
     assert_eq!(issuer.state().discovery_hits, 0);
+    // Nothing is advertised without discovery: RS256 only, as in Weaviate.
+    assert_eq!(handle.keys().len(), 1, "the ES256 key is not loaded");
+    assert_eq!(
+        handle
+            .authenticate(&ec.token(&claims(&issuer.url)))
+            .await
+            .err(),
+        Some(Reason::DisallowedAlg)
+    );
 }
 
 #[actix::test]

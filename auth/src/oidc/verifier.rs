@@ -174,6 +174,23 @@ impl OidcHandle {
         Ok(principal)
     }
 
+    /// The principal of a token verified before and still valid (a cache hit, counted), or
+    /// `None`. Costs one SHA-256 and one map read, so a caller may ask before routing: a hit
+    /// is a JWT that [`OidcHandle::authenticate`] would accept.
+    pub fn cached(&self, token: &str) -> Option<Principal> {
+        // Not a JWT (an API key): no hash spent on it here.
+        if token.len() > token::MAX_TOKEN_BYTES || !token.as_bytes().contains(&b'.') {
+            return None;
+        }
+        let keys = self.published.load();
+        if !keys.is_usable(Instant::now(), self.max_staleness) {
+            return None;
+        }
+        let principal = self.cache.get(&cache::digest(token), unix_now(), &keys)?;
+        self.stats.count_hit();
+        Some(principal)
+    }
+
     /// Whether tokens can be judged now: a key set has loaded and is within the staleness
     /// bound. `/v1/.well-known/ready` uses it when OIDC is the only method.
     pub fn is_ready(&self) -> bool {

@@ -1,0 +1,91 @@
+//! The benchmark's OpenID issuer: serves discovery and a JWKS (one RS256 key) on 127.0.0.1,
+//! mints valid tokens for the load generator, and measures the single-core RS256 verify rate
+//! with the same library and crypto backend the server uses (jsonwebtoken + aws-lc-rs).
+//!
+//! Usage: `bench_issuer <tokens-file> <count>`. Prints `issuer <url>`, `tokens <n>` and
+//! `rs256_verify_per_sec <rate>`, then serves until killed.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis_tests::fault_issuer::{FaultIssuer, TestKey, CLIENT_ID};
+use serde_json::{json, Value};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .expect("usage: bench_issuer <tokens-file> <count>");
+    let count: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("usage: bench_issuer <tokens-file> <count>");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let key = TestKey::rsa_a();
+        let issuer = FaultIssuer::start(&[&key]).await;
+        println!("issuer {}", issuer.url());
+
+        // Tokens valid for an hour, each distinct (random jti), minted on two threads.
+        let halves: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|part| {
+                    let issuer = &issuer;
+                    let key = &key;
+                    let n = count / 2 + if part == 0 { count % 2 } else { 0 };
+                    scope.spawn(move || {
+                        (0..n)
+                            .map(|_| {
+                                issuer.token_with(key, |_, claims| {
+                                    let exp = claims["iat"].as_i64().unwrap_or(0) + 3600;
+                                    claims.insert("exp".into(), json!(exp));
+                                })
+                            })
+                            .collect::<Vec<String>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("minting thread"))
+                .collect()
+        });
+        let tokens: Vec<String> = halves.into_iter().flatten().collect();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("tokens file"));
+        for token in &tokens {
+            writeln!(file, "{token}").expect("write token");
+        }
+        file.flush().expect("flush tokens");
+        println!("tokens {}", tokens.len());
+
+        // Single-core RS256 verification rate, signature and claims, like the server's check.
+        let jwk: Jwk = serde_json::from_value(key.jwk()).expect("jwk");
+        let decoding = DecodingKey::from_jwk(&jwk).expect("decoding key");
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[CLIENT_ID]);
+        validation.set_issuer(&[issuer.url()]);
+        let sample = &tokens[..tokens.len().min(2000)];
+        let started = Instant::now();
+        let mut verified = 0usize;
+        while started.elapsed() < Duration::from_secs(2) {
+            for token in sample {
+                if jsonwebtoken::decode::<Value>(token, &decoding, &validation).is_ok() {
+                    verified += 1;
+                }
+            }
+        }
+        let rate = verified as f64 / started.elapsed().as_secs_f64();
+        assert!(
+            verified > 0,
+            "no token verified: the benchmark tokens are wrong"
+        );
+        println!("rs256_verify_per_sec {rate:.0}");
+        std::io::stdout().flush().expect("flush stdout");
+        std::future::pending::<()>().await;
+    });
+}
