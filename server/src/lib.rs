@@ -96,9 +96,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             // Before Portcullis' own routes: with an upstream it claims every /v1 path they
             // do not own, and answers readiness for the upstream.
             .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))
-            .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
-            .configure(users::configure)
+            // actix matches resources in registration order, and each pattern with a
+            // parameter costs a regex match: the static routes go first.
             .configure(routes::configure)
+            .configure(users::configure)
+            .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
     })
     .workers(settings.workers)
     .listen(listener)

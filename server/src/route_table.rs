@@ -110,8 +110,9 @@ pub fn template_of(id: usize) -> &'static str {
 }
 
 fn matches(template: &str, path: &str) -> bool {
-    if template == path {
-        return true;
+    // Most rows are literal: one comparison, no splitting.
+    if !template.contains('{') {
+        return template == path;
     }
     let mut t = template.split('/');
     let mut p = path.split('/');
