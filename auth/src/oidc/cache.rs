@@ -4,6 +4,7 @@
 //! published. The JwksRefresher also purges entries whose key left the JWKS.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -37,6 +38,8 @@ struct Entry {
 pub(crate) struct TokenCache {
     entries: Arc<DashMap<TokenDigest, Entry>>,
     capacity: usize,
+    /// When a full cache was last swept for expired entries (whole seconds since the epoch).
+    last_sweep: Arc<AtomicU64>,
 }
 
 impl TokenCache {
@@ -45,6 +48,7 @@ impl TokenCache {
         TokenCache {
             entries: Arc::new(DashMap::new()),
             capacity,
+            last_sweep: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -81,10 +85,20 @@ impl TokenCache {
             return;
         }
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&digest) {
-            let before = self.entries.len();
-            // Rare: a full sweep only when full, and it frees every expired entry at once.
-            self.entries.retain(|_, e| now < e.valid_until);
-            if self.entries.len() == before {
+            // A full sweep frees every expired entry at once, but it walks the whole cache:
+            // at most one a second, or a full cache of live tokens would make every new token
+            // pay for a walk over all of them.
+            let second = now as u64;
+            let last = self.last_sweep.load(Ordering::Relaxed);
+            if second > last
+                && self
+                    .last_sweep
+                    .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.entries.retain(|_, e| now < e.valid_until);
+            }
+            if self.entries.len() >= self.capacity {
                 let victim = self.entries.iter().next().map(|e| *e.key());
                 if let Some(victim) = victim {
                     self.entries.remove(&victim);
@@ -115,5 +129,37 @@ impl TokenCache {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+    use crate::PrincipalKind;
+
+    fn principal() -> Principal {
+        Principal::new("u", Vec::new(), PrincipalKind::Oidc)
+    }
+
+    #[test]
+    fn a_full_cache_of_live_tokens_stays_at_its_bound() {
+        let cache = TokenCache::new(3);
+        for i in 0..10u8 {
+            cache.insert([i; 32], principal(), 2e9, 1, 1e9);
+            assert!(cache.entries.len() <= 3, "bound exceeded after {i}");
+            assert!(cache.entries.contains_key(&[i; 32]), "newest entry kept");
+        }
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_in_one_sweep() {
+        let cache = TokenCache::new(3);
+        cache.insert([1; 32], principal(), 10.0, 1, 5.0);
+        cache.insert([2; 32], principal(), 10.0, 1, 5.0);
+        cache.insert([3; 32], principal(), 100.0, 1, 5.0);
+        // At t=20 the first two have expired: one sweep frees both.
+        cache.insert([4; 32], principal(), 100.0, 1, 20.0);
+        assert_eq!(cache.entries.len(), 2);
+        assert!(cache.entries.contains_key(&[3; 32]) && cache.entries.contains_key(&[4; 32]));
     }
 }
