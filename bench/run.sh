@@ -101,6 +101,32 @@ taskset -c 0 "$BARE" 127.0.0.1:0 >"$work/bare.out" 2>&1 &
 pids+=($!)
 bare=$(wait_line "$work/bare.out" "http listening on")
 
+# The embedded store: one class and one object to read back.
+OBJECT_ID=5b6a9c2e-0000-4000-8000-000000000001
+OBJECT_PATH=/v1/objects/Bench/$OBJECT_ID
+curl -sf -o /dev/null -H "Authorization: Bearer $good_key" -H 'Content-Type: application/json' \
+  -d '{"class":"Bench","properties":[{"name":"title","dataType":["text"]}]}' "http://$server/v1/schema"
+curl -sf -o /dev/null -H "Authorization: Bearer $good_key" -H 'Content-Type: application/json' \
+  -d "{\"class\":\"Bench\",\"id\":\"$OBJECT_ID\",\"properties\":{\"title\":\"hello\"}}" "http://$server/v1/objects"
+
+# An upstream (a second Portcullis, embedded, anonymous) and a proxy in front of it, both with
+# one worker on CPU 0: the proxied row pays for both processes on the one core.
+mkdir -p "$work/upstream" "$work/proxy"
+taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
+  PERSISTENCE_DATA_PATH="$work/upstream" AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true LOG_LEVEL=warn \
+  "$BIN" >"$work/upstream.out" 2>&1 &
+pids+=($!)
+upstream=$(wait_line "$work/upstream.out" "http listening on")
+curl -sf -o /dev/null -H 'Content-Type: application/json' \
+  -d '{"class":"Bench","properties":[{"name":"title","dataType":["text"]}]}' "http://$upstream/v1/schema"
+curl -sf -o /dev/null -H 'Content-Type: application/json' \
+  -d "{\"class\":\"Bench\",\"id\":\"$OBJECT_ID\",\"properties\":{\"title\":\"hello\"}}" "http://$upstream/v1/objects"
+taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
+  PERSISTENCE_DATA_PATH="$work/proxy" AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true LOG_LEVEL=warn \
+  PORTCULLIS_UPSTREAM_URL="http://$upstream" "$BIN" >"$work/proxy.out" 2>&1 &
+pids+=($!)
+proxy=$(wait_line "$work/proxy.out" "http listening on")
+
 cat >"$work/tokens.lua" <<LUA
 local tokens = {}
 for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
@@ -133,7 +159,11 @@ rows=("bare actix-web handler, no middleware"
   "database-user key (1 of $DB_USERS)"
   "OIDC token, reused (cache hit)"
   "OIDC token, new per request (RS256 verify)"
-  "wrong API key (401)")
+  "wrong API key (401)"
+  "store: GET $OBJECT_PATH, anonymous"
+  "store: GET $OBJECT_PATH, static API key"
+  "upstream Portcullis direct: GET object"
+  "through the proxy: GET object")
 : >"$work/results"
 for run in $(seq 1 "$RUNS"); do
   echo "bench: run $run of $RUNS" >&2
@@ -143,6 +173,10 @@ for run in $(seq 1 "$RUNS"); do
   echo "3 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $db_key")" >>"$work/results"
   echo "4 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
   echo "6 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
+  echo "7 $(measure "http://$server$OBJECT_PATH" "$DURATION")" >>"$work/results"
+  echo "8 $(measure "http://$server$OBJECT_PATH" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
+  echo "9 $(measure "http://$upstream$OBJECT_PATH" "$DURATION")" >>"$work/results"
+  echo "10 $(measure "http://$proxy$OBJECT_PATH" "$DURATION")" >>"$work/results"
   start_server   # empty the token cache: every token below is new to the server
   echo "5 $(measure "http://$server$ROUTE" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
 done
@@ -159,7 +193,9 @@ med = {r: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v
            sum(x[2] for x in v), max(x[3] for x in v)) for r, v in raw.items()}
 anon = med[1][0]
 print(f"wrk -t1 -c{conns} -d{duration} (new-token row: -d{fresh}), 1 server worker (CPU 0), "
-      f"wrk on CPU 1, median of {runs} runs, GET /v1/meta")
+      f"wrk on CPU 1, median of {runs} runs")
+print()
+print("The first seven rows request GET /v1/meta; every ratio column is to the anonymous /v1/meta row.")
 print()
 print("| row | req/s | p99 ms | ratio to anonymous | non-2xx |")
 print("| --- | ---: | ---: | ---: | ---: |")
@@ -169,6 +205,8 @@ for r, name in enumerate(names):
 print()
 verify = float(verify)
 print(f"- gate cost: anonymous / bare = {anon / med[0][0]:.2f} (aim >= 0.85)")
+print(f"- store object, static key / anonymous = {med[8][0] / med[7][0]:.2f} (bar >= 0.90)")
+print(f"- proxy / direct to the same upstream = {med[10][0] / med[9][0]:.2f} (reported; no bar)")
 print(f"- static key / anonymous = {med[2][0] / anon:.2f} (bar >= 0.90)")
 print(f"- database-user key / anonymous = {med[3][0] / anon:.2f} (bar >= 0.90)")
 print(f"- OIDC cache hit / anonymous = {med[4][0] / anon:.2f} (bar >= 0.90)")
