@@ -124,6 +124,10 @@ pub enum UserError {
     /// The name does not match `^[A-Za-z][-_0-9A-Za-z@.]{0,127}$`.
     #[error("user name must start with a letter and contain only letters, digits and -_@. (at most 128 characters)")]
     BadName,
+    /// The name is reserved (`anonymous`, which admin lists use for callers without a
+    /// credential: a database user of that name would share their permissions).
+    #[error("user name '{0}' is reserved")]
+    Reserved(String),
     /// The name belongs to a static (environment) user.
     #[error("user '{0}' is a static user from the environment and cannot be managed here")]
     StaticUser(String),
@@ -486,6 +490,9 @@ impl Handler<CreateUser> for KeyRegistry {
         };
         if !valid_user_name(&msg.id) {
             return reply_now(Err(UserError::BadName));
+        }
+        if msg.id == crate::principal::ANONYMOUS_USERNAME {
+            return reply_now(Err(UserError::Reserved(msg.id)));
         }
         if self.is_static_user(&msg.id) {
             return reply_now(Err(UserError::StaticUser(msg.id)));
@@ -1025,6 +1032,10 @@ mod tests {
         assert_eq!(
             send_create("envuser").await.expect("actor").err(),
             Some(UserError::StaticUser("envuser".into()))
+        );
+        assert_eq!(
+            send_create("anonymous").await.expect("actor").err(),
+            Some(UserError::Reserved("anonymous".into()))
         );
         for bad in ["", "1abc", "a b", "a:b", "аdmin", &"a".repeat(129)] {
             assert_eq!(

@@ -109,6 +109,7 @@ fn user_error(err: UserError) -> ApiError {
     match err {
         UserError::Disabled
         | UserError::BadName
+        | UserError::Reserved(_)
         | UserError::StaticUser(_)
         | UserError::SelfAction(_) => ApiError::Unprocessable(message),
         UserError::Exists(_) | UserError::AlreadyActive(_) | UserError::AlreadyInactive(_) => {
@@ -440,6 +441,7 @@ mod tests {
         let cases = [
             (UserError::Disabled, 422),
             (UserError::BadName, 422),
+            (UserError::Reserved("anonymous".into()), 422),
             (UserError::StaticUser("s".into()), 422),
             (UserError::SelfAction("delete"), 422),
             (UserError::Exists("x".into()), 409),
