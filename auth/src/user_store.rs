@@ -164,19 +164,7 @@ impl UserStore {
 
     /// Stores a new user.
     pub async fn insert(&self, user: &UserRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, key_id, key_digest, active, revoked, created_at_ms, last_used_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&user.id)
-        .bind(&user.key_id)
-        .bind(&user.key_digest[..])
-        .bind(i64::from(user.active))
-        .bind(i64::from(user.revoked))
-        .bind(user.created_at_ms)
-        .bind(user.last_used_ms)
-        .execute(&self.pool)
-        .await?;
+        insert_query(user).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -256,19 +244,7 @@ impl UserStore {
         value: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, key_id, key_digest, active, revoked, created_at_ms, last_used_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&user.id)
-        .bind(&user.key_id)
-        .bind(&user.key_digest[..])
-        .bind(i64::from(user.active))
-        .bind(i64::from(user.revoked))
-        .bind(user.created_at_ms)
-        .bind(user.last_used_ms)
-        .execute(&mut *tx)
-        .await?;
+        insert_query(user).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
             .bind(name)
             .bind(value)
@@ -277,6 +253,23 @@ impl UserStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The statement that stores a new user.
+fn insert_query(
+    user: &UserRecord,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO users (id, key_id, key_digest, active, revoked, created_at_ms, last_used_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&user.id)
+    .bind(&user.key_id)
+    .bind(&user.key_digest[..])
+    .bind(i64::from(user.active))
+    .bind(i64::from(user.revoked))
+    .bind(user.created_at_ms)
+    .bind(user.last_used_ms)
 }
 
 #[cfg(test)]

@@ -187,6 +187,46 @@ fn optional_json<T: Default + for<'de> Deserialize<'de>>(body: &[u8]) -> Result<
     })
 }
 
+impl UsersApi {
+    /// One management operation: the admin check, then the message `build` makes (it may
+    /// refuse the request body), sent to the KeyRegistry; counted and audited.
+    async fn manage<M, T>(
+        &self,
+        op: Op,
+        caller: &Principal,
+        path: &str,
+        build: impl FnOnce() -> Result<M, ApiError>,
+    ) -> Result<T, ApiError>
+    where
+        M: actix::Message<Result = Result<T, UserError>> + Send + 'static,
+        T: Send + 'static,
+        portcullis_auth::KeyRegistry: actix::Handler<M>,
+    {
+        let result = async {
+            self.require_admin(caller, path)?;
+            let msg = build()?;
+            self.keys
+                .addr()
+                .send(msg)
+                .await
+                .map_err(mailbox_error)?
+                .map_err(user_error)
+        }
+        .await;
+        self.count(op, &result);
+        if result.is_ok() {
+            tracing::info!(
+                target: "portcullis::audit",
+                actor = ?caller.username(),
+                op = op.as_str(),
+                path = ?path,
+                "database user changed"
+            );
+        }
+        result
+    }
+}
+
 async fn create_user(
     api: web::Data<UsersApi>,
     caller: Caller,
@@ -194,28 +234,20 @@ async fn create_user(
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
-        api.require_admin(&caller.0, req.path())?;
-        let body: CreateBody = optional_json(&body)?;
-        if body.import {
-            return Err(ApiError::Unprocessable(
-                "importing static keys is not supported".into(),
-            ));
-        }
-        let id = id.into_inner();
-        let key = api
-            .keys
-            .addr()
-            .send(CreateUser { id: id.clone() })
-            .await
-            .map_err(mailbox_error)?
-            .map_err(user_error)?;
-        tracing::info!(target: "portcullis::audit", actor = ?caller.0.username(), user = ?id, "database user created");
-        Ok(with_key(actix_web::http::StatusCode::CREATED, key.expose()))
-    }
-    .await;
-    api.count(Op::Create, &result);
-    result
+    let key = api
+        .manage(Op::Create, &caller.0, req.path(), || {
+            let body: CreateBody = optional_json(&body)?;
+            if body.import {
+                return Err(ApiError::Unprocessable(
+                    "importing static keys is not supported".into(),
+                ));
+            }
+            Ok(CreateUser {
+                id: id.into_inner(),
+            })
+        })
+        .await?;
+    Ok(with_key(actix_web::http::StatusCode::CREATED, key.expose()))
 }
 
 async fn rotate_key(
@@ -224,22 +256,14 @@ async fn rotate_key(
     id: web::Path<String>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
-        api.require_admin(&caller.0, req.path())?;
-        let id = id.into_inner();
-        let key = api
-            .keys
-            .addr()
-            .send(RotateKey { id: id.clone() })
-            .await
-            .map_err(mailbox_error)?
-            .map_err(user_error)?;
-        tracing::info!(target: "portcullis::audit", actor = ?caller.0.username(), user = ?id, "database user key rotated");
-        Ok(with_key(actix_web::http::StatusCode::OK, key.expose()))
-    }
-    .await;
-    api.count(Op::Rotate, &result);
-    result
+    let key = api
+        .manage(Op::Rotate, &caller.0, req.path(), || {
+            Ok(RotateKey {
+                id: id.into_inner(),
+            })
+        })
+        .await?;
+    Ok(with_key(actix_web::http::StatusCode::OK, key.expose()))
 }
 
 async fn deactivate_user(
@@ -249,27 +273,17 @@ async fn deactivate_user(
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
-        api.require_admin(&caller.0, req.path())?;
+    let caller_name = caller.0.username().to_owned();
+    api.manage(Op::Deactivate, &caller.0, req.path(), || {
         let body: DeactivateBody = optional_json(&body)?;
-        let id = id.into_inner();
-        let msg = DeactivateUser {
-            id: id.clone(),
+        Ok(DeactivateUser {
+            id: id.into_inner(),
             revoke_key: body.revoke_key,
-            caller: caller.0.username().to_owned(),
-        };
-        api.keys
-            .addr()
-            .send(msg)
-            .await
-            .map_err(mailbox_error)?
-            .map_err(user_error)?;
-        tracing::info!(target: "portcullis::audit", actor = ?caller.0.username(), user = ?id, revoke_key = body.revoke_key, "database user deactivated");
-        Ok(HttpResponse::Ok().finish())
-    }
-    .await;
-    api.count(Op::Deactivate, &result);
-    result
+            caller: caller_name,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
 }
 
 async fn activate_user(
@@ -278,21 +292,13 @@ async fn activate_user(
     id: web::Path<String>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
-        api.require_admin(&caller.0, req.path())?;
-        let id = id.into_inner();
-        api.keys
-            .addr()
-            .send(ActivateUser { id: id.clone() })
-            .await
-            .map_err(mailbox_error)?
-            .map_err(user_error)?;
-        tracing::info!(target: "portcullis::audit", actor = ?caller.0.username(), user = ?id, "database user activated");
-        Ok(HttpResponse::Ok().finish())
-    }
-    .await;
-    api.count(Op::Activate, &result);
-    result
+    api.manage(Op::Activate, &caller.0, req.path(), || {
+        Ok(ActivateUser {
+            id: id.into_inner(),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
 }
 
 async fn delete_user(
@@ -301,25 +307,15 @@ async fn delete_user(
     id: web::Path<String>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
-        api.require_admin(&caller.0, req.path())?;
-        let id = id.into_inner();
-        let msg = DeleteUser {
-            id: id.clone(),
-            caller: caller.0.username().to_owned(),
-        };
-        api.keys
-            .addr()
-            .send(msg)
-            .await
-            .map_err(mailbox_error)?
-            .map_err(user_error)?;
-        tracing::info!(target: "portcullis::audit", actor = ?caller.0.username(), user = ?id, "database user deleted");
-        Ok(HttpResponse::NoContent().finish())
-    }
-    .await;
-    api.count(Op::Delete, &result);
-    result
+    let caller_name = caller.0.username().to_owned();
+    api.manage(Op::Delete, &caller.0, req.path(), || {
+        Ok(DeleteUser {
+            id: id.into_inner(),
+            caller: caller_name,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `?includeLastUsedTime=true`.
