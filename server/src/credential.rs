@@ -44,21 +44,26 @@ pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
     if values.next().is_some() {
         return Err(CredentialError::Duplicate);
     }
+    // One pass over the value (a JWT is hundreds of bytes and this runs on every request):
+    // classify, then decide in order of precedence.
     let bytes = value.as_bytes();
-    if bytes.contains(&b',') {
+    let (mut comma, mut all_whitespace, mut invalid) = (false, true, false);
+    for &b in bytes {
+        comma |= b == b',';
+        all_whitespace &= b.is_ascii_whitespace();
+        invalid |= b == b'\t' || !(0x20..0x7f).contains(&b);
+    }
+    if comma {
         return Err(CredentialError::CommaJoined);
     }
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+    if all_whitespace {
         return Err(CredentialError::Empty);
     }
-    if bytes
-        .iter()
-        .any(|&b| b == b'\t' || !(0x20..0x7f).contains(&b))
-    {
+    if invalid {
         return Err(CredentialError::Malformed);
     }
     // Visible ASCII and spaces only from here, so str conversion cannot fail.
-    let text = value.to_str().map_err(|_| CredentialError::Malformed)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| CredentialError::Malformed)?;
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
@@ -67,7 +72,7 @@ pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
     if token.is_empty() {
         return Err(CredentialError::EmptyBearer);
     }
-    if token.contains(' ') {
+    if token.as_bytes().contains(&b' ') {
         return Err(CredentialError::Malformed);
     }
     Ok(Some(token))
