@@ -39,6 +39,27 @@ pub struct StoredObject {
 }
 
 impl StoredObject {
+    /// A new object created now from checked input: the client's id if it gave one, else a
+    /// fresh v4 UUID.
+    fn created(
+        class: String,
+        id: Option<String>,
+        properties: Map<String, Value>,
+        vector: Option<Value>,
+        vectors: Option<Value>,
+    ) -> Self {
+        let now = now_ms();
+        StoredObject {
+            class,
+            id: id.unwrap_or_else(|| Uuid::new_v4().hyphenated().to_string()),
+            properties,
+            vector,
+            vectors,
+            created_ms: now,
+            updated_ms: now,
+        }
+    }
+
     /// The object in Weaviate's shape. Vectors are included when asked for
     /// (`include=vector`) and in the answers to writes.
     pub fn to_json(&self, with_vector: bool) -> Value {
@@ -284,18 +305,13 @@ impl Store {
             )));
         };
         let properties = checked_properties(&class, input.properties)?;
-        let now = now_ms();
-        let object = StoredObject {
-            class: class_name,
-            id: input
-                .id
-                .unwrap_or_else(|| Uuid::new_v4().hyphenated().to_string()),
+        let object = StoredObject::created(
+            class_name,
+            input.id,
             properties,
-            vector: input.vector,
-            vectors: input.vectors,
-            created_ms: now,
-            updated_ms: now,
-        };
+            input.vector,
+            input.vectors,
+        );
         let inserted = sqlx::query(
             "INSERT INTO objects (class, id, properties, vector, vectors, created_ms, updated_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (class, id) DO NOTHING",
@@ -504,18 +520,13 @@ impl Store {
                     continue;
                 }
             };
-            let now = now_ms();
-            let object = StoredObject {
-                class: class_name,
-                id: input
-                    .id
-                    .unwrap_or_else(|| Uuid::new_v4().hyphenated().to_string()),
+            let object = StoredObject::created(
+                class_name,
+                input.id,
                 properties,
-                vector: input.vector,
-                vectors: input.vectors,
-                created_ms: now,
-                updated_ms: now,
-            };
+                input.vector,
+                input.vectors,
+            );
             write_object(&mut tx, &object).await?;
             outcomes.push(Ok(object));
         }
