@@ -137,13 +137,18 @@ impl Gate {
             }
         };
         if let Some(oidc) = &self.oidc {
+            // Only a token with exactly two dots can be a JWT: API keys skip the token cache
+            // (and the SHA-256 it would cost them on top of the key registry's own).
+            let two_dots = token.bytes().filter(|&b| b == b'.').count() == 2;
             // A token verified before needs no routing: it is a JWT.
-            if let Some(principal) = oidc.cached(token) {
-                return Ok((principal, AuthMethod::Oidc));
+            if two_dots {
+                if let Some(principal) = oidc.cached(token) {
+                    return Ok((principal, AuthMethod::Oidc));
+                }
             }
             // Three base64url segments with a JSON-object header: a JWT. With OIDC the only
             // method, every token is judged as one.
-            if !self.api_keys_enabled || portcullis_auth::oidc::is_jwt_shaped(token) {
+            if !self.api_keys_enabled || (two_dots && portcullis_auth::oidc::is_jwt_shaped(token)) {
                 return self.authenticate_oidc(oidc, token).await;
             }
         }
