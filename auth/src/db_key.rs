@@ -80,17 +80,19 @@ fn random_base62(n: usize, out: &mut String) -> Result<(), getrandom::Error> {
     Ok(())
 }
 
-fn base62_fixed(mut value: u64, len: usize) -> String {
-    let mut chars = vec![b'0'; len];
+/// `value` as exactly `N` base62 digits (no allocation: the check runs on every request
+/// with a database key).
+fn base62_fixed<const N: usize>(mut value: u64) -> [u8; N] {
+    let mut chars = [b'0'; N];
     for slot in chars.iter_mut().rev() {
         *slot = ALPHABET[(value % 62) as usize];
         value /= 62;
     }
-    chars.into_iter().map(char::from).collect()
+    chars
 }
 
-fn check_of(body: &str) -> String {
-    base62_fixed(u64::from(crc32fast::hash(body.as_bytes())), CHECK_LEN)
+fn check_of(body: &str) -> [u8; CHECK_LEN] {
+    base62_fixed(u64::from(crc32fast::hash(body.as_bytes())))
 }
 
 /// Generates a new key.
@@ -101,7 +103,7 @@ pub fn generate() -> Result<NewKey, getrandom::Error> {
     text.push('_');
     random_base62(SECRET_LEN, &mut text)?;
     let check = check_of(&text);
-    text.push_str(&check);
+    text.extend(check.iter().copied().map(char::from));
     Ok(NewKey { text })
 }
 
@@ -125,7 +127,7 @@ pub fn parse(token: &str) -> Result<&str, KeyShapeError> {
         return Err(KeyShapeError::Shape);
     }
     let (body, check) = token.split_at(KEY_LEN - CHECK_LEN);
-    if check_of(body) != check {
+    if check_of(body) != check.as_bytes() {
         return Err(KeyShapeError::Checksum);
     }
     Ok(&token[PREFIX.len()..id_end])
@@ -188,8 +190,8 @@ mod tests {
 
     #[test]
     fn base62_is_fixed_width() {
-        assert_eq!(base62_fixed(0, 6), "000000");
-        assert_eq!(base62_fixed(61, 2), "0z");
-        assert_eq!(base62_fixed(u64::from(u32::MAX), 6).len(), 6);
+        assert_eq!(&base62_fixed::<6>(0), b"000000");
+        assert_eq!(&base62_fixed::<2>(61), b"0z");
+        assert_eq!(base62_fixed::<6>(u64::from(u32::MAX)).len(), 6);
     }
 }
