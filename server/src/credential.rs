@@ -35,6 +35,33 @@ impl CredentialError {
     }
 }
 
+/// What one pass over a header value found.
+struct Scan {
+    comma: bool,
+    /// A byte outside visible ASCII and the space (a tab, a control byte, non-ASCII).
+    invalid: bool,
+    /// A byte other than the space.
+    not_space: bool,
+}
+
+impl Scan {
+    /// Branch-free over the bytes with `u8` accumulators, which the compiler vectorizes
+    /// (with `bool`s in a tuple it does not: 30x slower on a JWT).
+    fn of(bytes: &[u8]) -> Scan {
+        let (mut comma, mut invalid, mut not_space) = (0u8, 0u8, 0u8);
+        for &b in bytes {
+            comma |= u8::from(b == b',');
+            invalid |= u8::from(b.wrapping_sub(0x20) >= 0x5f);
+            not_space |= u8::from(b != b' ');
+        }
+        Scan {
+            comma: comma != 0,
+            invalid: invalid != 0,
+            not_space: not_space != 0,
+        }
+    }
+}
+
 /// The bearer token, if the request carries one.
 pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
     let mut values = headers.get_all(AUTHORIZATION);
@@ -47,19 +74,20 @@ pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
     // One pass over the value (a JWT is hundreds of bytes and this runs on every request):
     // classify, then decide in order of precedence.
     let bytes = value.as_bytes();
-    let (mut comma, mut all_whitespace, mut invalid) = (false, true, false);
-    for &b in bytes {
-        comma |= b == b',';
-        all_whitespace &= b.is_ascii_whitespace();
-        invalid |= b == b'\t' || !(0x20..0x7f).contains(&b);
-    }
-    if comma {
+    let scan = Scan::of(bytes);
+    if scan.comma {
         return Err(CredentialError::CommaJoined);
     }
+    // Without control bytes the only whitespace is the space; with them (a tab), look again.
+    let all_whitespace = if scan.invalid {
+        bytes.iter().all(u8::is_ascii_whitespace)
+    } else {
+        !scan.not_space
+    };
     if all_whitespace {
         return Err(CredentialError::Empty);
     }
-    if invalid {
+    if scan.invalid {
         return Err(CredentialError::Malformed);
     }
     // Visible ASCII and spaces only from here, so str conversion cannot fail.
@@ -92,6 +120,27 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn the_scan_classifies_every_byte_value() {
+        // The vectorized scan against the plain definitions, for each byte value at the start,
+        // the middle and the end of a JWT-sized value.
+        for byte in 0..=u8::MAX {
+            for at in [0, 300, 699] {
+                let mut value = vec![b'x'; 700];
+                value[at] = byte;
+                let scan = Scan::of(&value);
+                assert_eq!(scan.comma, byte == b',', "{byte:#x} at {at}");
+                assert_eq!(
+                    scan.invalid,
+                    !(0x20..0x7f).contains(&byte),
+                    "{byte:#x} at {at}"
+                );
+                assert!(scan.not_space, "{byte:#x} at {at}");
+            }
+            assert_eq!(Scan::of(&[byte; 40]).not_space, byte != b' ', "{byte:#x}");
+        }
     }
 
     #[test]

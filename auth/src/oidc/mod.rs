@@ -24,7 +24,7 @@ pub use cache::DEFAULT_CAPACITY as DEFAULT_TOKEN_CACHE_CAPACITY;
 pub use refresher::JwksRefresher;
 pub use stats::{FetchResult, FetchTrigger, OidcStats};
 pub use token::{is_jwt_shaped, MAX_TOKEN_BYTES};
-pub use verifier::{start, start_with_capacity, OidcHandle};
+pub use verifier::{start, start_with_capacity, CacheLookup, OidcHandle, Unverified};
 
 /// Why OIDC could not start. Only local problems: the issuer is never contacted at start.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::alg::Alg;
-use super::keys::{Ignored, IgnoredKeys, KeySet, Lookup};
+use super::keys::{is_b64url, Ignored, IgnoredKeys, KeySet, Lookup};
 use super::testkit::*;
 use super::token::{self, ClaimRules};
 use super::{is_jwt_shaped, start, start_with_capacity, FetchResult, FetchTrigger, OidcHandle};
@@ -313,6 +313,79 @@ fn payload_shape_is_checked() {
         Some(Reason::MalformedToken),
         "padding"
     );
+}
+
+#[test]
+fn unread_members_are_still_checked() {
+    // Only the claims a rule reads are kept; the others must still be valid JSON, valid
+    // UTF-8 and distinct.
+    let rules = rules(Some(CLIENT_ID));
+    let valid = with(json!({}));
+    let body = valid.trim_start_matches('{');
+    let many: String = (0..2000).map(|i| format!(r#""x{i}":{i},"#)).collect();
+    assert!(
+        check(&format!("{{{many}{body}"), &rules).is_ok(),
+        "2000 members"
+    );
+    for (name, payload) in [
+        (
+            "duplicate unread member",
+            format!(r#"{{"jti":"a","jti":"b",{body}"#),
+        ),
+        (
+            "duplicate spelled with an escape",
+            format!(r#"{{"\u0069ss":"https://issuer.test",{body}"#),
+        ),
+        (
+            "duplicate after 2000 members",
+            format!(r#"{{{many}"x7":0,{body}"#),
+        ),
+        ("unread member not JSON", format!(r#"{{"x":tru,{body}"#)),
+    ] {
+        assert_eq!(
+            check(&payload, &rules),
+            Err(Reason::MalformedToken),
+            "{name}"
+        );
+    }
+    let invalid_utf8 = [b"{\"x\":\"\xff\",".as_slice(), body.as_bytes()].concat();
+    assert_eq!(
+        token::claims(&b64(&invalid_utf8), &rules, now() as f64).err(),
+        Some(Reason::MalformedToken),
+        "invalid UTF-8 in an unread member"
+    );
+}
+
+#[test]
+fn a_configured_claim_may_name_a_standard_one() {
+    // The user name read from `aud` (audience check skipped) and groups from the same claim.
+    let mut rules = rules(None);
+    rules.username_claim = "aud".to_owned();
+    rules.groups_claim = Some("aud".to_owned());
+    assert_eq!(
+        check(&with(json!({"aud": "alice"})), &rules),
+        Ok(("alice".to_owned(), vec!["alice".to_owned()]))
+    );
+    rules.groups_claim = None;
+    rules.username_claim = "iss".to_owned();
+    assert_eq!(
+        check(&with(json!({})), &rules),
+        Ok((ISS.to_owned(), vec![]))
+    );
+}
+
+#[test]
+fn the_base64url_alphabet_check_matches_its_definition() {
+    for byte in 0..=u8::MAX {
+        let expected = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
+        for at in [0, 170, 341] {
+            let mut text = vec![b'A'; 342];
+            text[at] = byte;
+            // A byte over 0x7f becomes U+FFFD's three bytes, none in the alphabet.
+            let text = String::from_utf8_lossy(&text).into_owned();
+            assert_eq!(is_b64url(&text), expected, "{byte:#x} at {at}");
+        }
+    }
 }
 
 #[test]

@@ -4,12 +4,14 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use std::borrow::Cow;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::alg::Alg;
-use super::keys::{decode_b64url, MAX_KID_BYTES};
+use super::keys::{decode_b64url, is_b64url, MAX_KID_BYTES};
 use crate::Reason;
 
 /// Tokens longer than this are refused before any decoding (CVE-2025-30204).
@@ -39,41 +41,108 @@ pub fn is_jwt_shaped(token: &str) -> bool {
     }
 }
 
-/// A JSON object whose members are all distinct (RFC 7519 §4: duplicates are refused).
-pub(crate) struct StrictObject(pub(crate) Map<String, Value>);
+/// A member name as parsed: borrowed from the decoded segment unless it contains escapes.
+struct Name<'de>(Cow<'de, str>);
 
-impl<'de> Deserialize<'de> for StrictObject {
+impl<'de> Deserialize<'de> for Name<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object without duplicate members")
+                f.write_str("a member name")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some(key) = access.next_key::<String>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom("duplicate member"));
-                    }
-                    let value: Value = access.next_value()?;
-                    map.insert(key, value);
-                }
-                Ok(StrictObject(map))
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name.to_owned())))
             }
         }
-        deserializer.deserialize_map(ObjectVisitor)
+        deserializer.deserialize_str(NameVisitor)
     }
 }
 
-/// Decodes one segment into a duplicate-free JSON object.
-fn object(segment: &str) -> Result<Map<String, Value>, Reason> {
+/// The members of a JSON object that a check reads, by name; the others were parsed (the
+/// whole segment must be valid JSON) but not kept.
+pub(crate) struct Members<'w> {
+    wanted: &'w [&'w str],
+    values: Vec<Option<Value>>,
+}
+
+impl Members<'_> {
+    /// The value of member `name`, which must be one of the names asked for.
+    fn get(&self, name: &str) -> Option<&Value> {
+        let index = self.wanted.iter().position(|w| *w == name)?;
+        self.values[index].as_ref()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Reads a JSON object whose members are all distinct (RFC 7519 §4: duplicates are refused),
+/// keeping the values of the members in `wanted` and skipping the rest without building them.
+struct Select<'w>(&'w [&'w str]);
+
+impl<'de, 'w> DeserializeSeed<'de> for Select<'w> {
+    type Value = Members<'w>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Members<'w>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, 'w> Visitor<'de> for Select<'w> {
+    type Value = Members<'w>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object without duplicate members")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members<'w>, A::Error> {
+        let mut values: Vec<Option<Value>> = vec![None; self.0.len()];
+        let mut names: Vec<Name<'de>> = Vec::new();
+        while let Some(name) = access.next_key::<Name<'de>>()? {
+            // The first of equal names in `wanted` holds the value (a configured claim name
+            // may repeat a standard one).
+            match self.0.iter().position(|w| *w == name.0) {
+                Some(index) => values[index] = Some(access.next_value()?),
+                None => {
+                    access.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            names.push(name);
+        }
+        // Sorted, duplicates are neighbours: O(n log n) however many members a hostile token
+        // carries.
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if names.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return Err(de::Error::custom("duplicate member"));
+        }
+        Ok(Members {
+            wanted: self.0,
+            values,
+        })
+    }
+}
+
+/// Decodes one segment into the named members of a duplicate-free JSON object.
+fn object<'w>(segment: &str, wanted: &'w [&'w str]) -> Result<Members<'w>, Reason> {
     let bytes = decode_b64url(segment).ok_or(Reason::MalformedToken)?;
-    serde_json::from_slice::<StrictObject>(&bytes)
-        .map(|o| o.0)
-        .map_err(|_| Reason::MalformedToken)
+    // Checked whole and first: skipped members are not parsed into strings, so nothing else
+    // would refuse invalid UTF-8 inside them.
+    let text = std::str::from_utf8(&bytes).map_err(|_| Reason::MalformedToken)?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let members = Select(wanted)
+        .deserialize(&mut deserializer)
+        .map_err(|_| Reason::MalformedToken)?;
+    deserializer.end().map_err(|_| Reason::MalformedToken)?;
+    Ok(members)
 }
 
 /// The token's three segments, still encoded.
@@ -100,10 +169,7 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Reason> {
     }
     // The signature is decoded by the crypto library; refuse a non-base64url one here so a
     // padded or standard-alphabet signature is malformed, not merely a bad signature.
-    if !signature
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !is_b64url(signature) {
         return Err(Reason::MalformedToken);
     }
     Ok(Segments {
@@ -127,13 +193,13 @@ const ACCEPTED_TYP: [&str; 4] = ["JWT", "at+jwt", "application/jwt", "applicatio
 /// Decodes and checks the header: `alg` accepted, no `crit`, an accepted `typ` if any, not a
 /// nested JWT, a short string `kid` if any.
 pub(crate) fn header(segment: &str) -> Result<Header, Reason> {
-    let header = object(segment)?;
+    let header = object(segment, &["alg", "crit", "enc", "typ", "cty", "kid"])?;
     let alg = match header.get("alg") {
         Some(Value::String(name)) => Alg::from_name(name).ok_or(Reason::DisallowedAlg)?,
         Some(_) => return Err(Reason::MalformedToken),
         None => return Err(Reason::DisallowedAlg),
     };
-    if header.contains_key("crit") || header.contains_key("enc") {
+    if header.contains("crit") || header.contains("enc") {
         return Err(Reason::MalformedToken);
     }
     match header.get("typ") {
@@ -150,7 +216,7 @@ pub(crate) fn header(segment: &str) -> Result<Header, Reason> {
     }
     let kid = match header.get("kid") {
         None => None,
-        Some(Value::String(kid)) if kid.len() <= MAX_KID_BYTES => Some(kid.clone()),
+        Some(Value::String(kid)) if kid.len() <= MAX_KID_BYTES => Some(kid.to_owned()),
         Some(_) => return Err(Reason::MalformedToken),
     };
     Ok(Header { alg, kid })
@@ -184,7 +250,7 @@ fn numeric_date(value: &Value) -> Option<i64> {
     value.as_i64().filter(|seconds| *seconds >= 0)
 }
 
-fn optional_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Reason> {
+fn optional_date(claims: &Members<'_>, name: &str) -> Result<Option<i64>, Reason> {
     match claims.get(name) {
         None => Ok(None),
         Some(value) => numeric_date(value).map(Some).ok_or(Reason::MissingClaim),
@@ -212,7 +278,20 @@ fn is_safe_name(name: &str) -> bool {
 /// Decodes the payload and checks the claims at `now` (seconds since the epoch), in this
 /// order: `iss`, `exp`, `nbf`, `iat`, `aud`, the user name, then the groups.
 pub(crate) fn claims(segment: &str, rules: &ClaimRules, now: f64) -> Result<Claims, Reason> {
-    let claims = object(segment)?;
+    let groups_claim = rules
+        .groups_claim
+        .as_deref()
+        .unwrap_or(rules.username_claim.as_str());
+    let wanted = [
+        "iss",
+        "exp",
+        "nbf",
+        "iat",
+        "aud",
+        rules.username_claim.as_str(),
+        groups_claim,
+    ];
+    let claims = object(segment, &wanted)?;
     match claims.get("iss") {
         Some(Value::String(iss)) if *iss == rules.issuer => {}
         _ => return Err(Reason::BadIssuer),

@@ -10,7 +10,7 @@ use portcullis_config::OidcSettings;
 
 use super::cache::{self, TokenCache};
 use super::fetch::{self, Source};
-use super::keys::Lookup;
+use super::keys::{self, KeySet, Lookup};
 use super::refresher::{JwksRefresher, KidOutcome, Published, RefreshForKid, Timing};
 use super::stats::OidcStats;
 use super::token::{self, ClaimRules};
@@ -101,25 +101,76 @@ fn rules_of(settings: &OidcSettings) -> ClaimRules {
     }
 }
 
+/// What the verified-token cache said of a token.
+pub enum CacheLookup {
+    /// Verified before and still valid: the token's principal (the hit is counted).
+    Hit(Principal),
+    /// Not in the cache (or not usable now): pass it to [`OidcHandle::verify`].
+    Miss(Unverified),
+}
+
+/// A token the cache did not answer, with what the lookup already computed (its SHA-256, the
+/// key set it saw, the time), so verifying it does not repeat them.
+pub struct Unverified {
+    /// `None` for a token over [`token::MAX_TOKEN_BYTES`]: refused unhashed.
+    digest: Option<cache::TokenDigest>,
+    keys: Arc<KeySet>,
+    usable: bool,
+    now: f64,
+}
+
 impl OidcHandle {
-    /// Verifies a bearer token. A token verified before and still valid costs one SHA-256 and
-    /// one map read; otherwise the checks run in this order, the cheap ones first and no key
-    /// work for a token they refuse: size, shape, header, claims, then (with a usable key
-    /// set) the key and its signature.
+    /// Verifies a bearer token: [`OidcHandle::lookup`], then [`OidcHandle::verify`] on a miss.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Reason> {
-        if token.len() > token::MAX_TOKEN_BYTES {
-            return Err(Reason::MalformedToken);
+        match self.lookup(token) {
+            CacheLookup::Hit(principal) => Ok(principal),
+            CacheLookup::Miss(unverified) => self.verify(token, unverified).await,
         }
+    }
+
+    /// Asks the verified-token cache, without judging the token: one SHA-256 and one map
+    /// read. A hit is a JWT that [`OidcHandle::verify`] would accept, so a caller may ask
+    /// before deciding whether the token is a JWT at all.
+    pub fn lookup(&self, token: &str) -> CacheLookup {
         let now = unix_now();
-        let digest = cache::digest(token);
-        let mut keys = self.published.load();
+        let keys = self.published.load();
         let usable = keys.is_usable(Instant::now(), self.max_staleness);
+        if token.len() > token::MAX_TOKEN_BYTES {
+            return CacheLookup::Miss(Unverified {
+                digest: None,
+                keys,
+                usable,
+                now,
+            });
+        }
+        let digest = cache::digest(token);
         if usable {
             if let Some(principal) = self.cache.get(&digest, now, &keys) {
                 self.stats.count_hit();
-                return Ok(principal);
+                return CacheLookup::Hit(principal);
             }
         }
+        CacheLookup::Miss(Unverified {
+            digest: Some(digest),
+            keys,
+            usable,
+            now,
+        })
+    }
+
+    /// Verifies a token the cache did not answer. The checks run in this order, the cheap
+    /// ones first and no key work for a token they refuse: size, shape, header, claims, then
+    /// (with a usable key set) the key and its signature.
+    pub async fn verify(&self, token: &str, unverified: Unverified) -> Result<Principal, Reason> {
+        let Unverified {
+            digest,
+            mut keys,
+            usable,
+            now,
+        } = unverified;
+        let Some(digest) = digest else {
+            return Err(Reason::MalformedToken);
+        };
         self.stats.count_miss();
 
         let segments = token::split(token)?;
@@ -154,10 +205,15 @@ impl OidcHandle {
             Lookup::Ambiguous => return Err(Reason::BadSignature),
             Lookup::UnknownKid | Lookup::NoKey => return Err(Reason::UnknownKid),
         };
+        // Decoded once for every candidate key; one that is not canonical base64url (a bad
+        // length or stray trailing bits) verifies under no key.
+        let Some(signature) = keys::decode_b64url(segments.signature) else {
+            return Err(Reason::BadSignature);
+        };
         let signing_input = segments.signing_input.as_bytes();
         let Some(key) = candidates
             .iter()
-            .find(|key| key.verify(signing_input, segments.signature))
+            .find(|key| key.verify(signing_input, segments.signature, &signature))
         else {
             return Err(Reason::BadSignature);
         };
@@ -172,23 +228,6 @@ impl OidcHandle {
             now,
         );
         Ok(principal)
-    }
-
-    /// The principal of a token verified before and still valid (a cache hit, counted), or
-    /// `None`. Costs one SHA-256 and one map read, so a caller may ask before routing: a hit
-    /// is a JWT that [`OidcHandle::authenticate`] would accept.
-    pub fn cached(&self, token: &str) -> Option<Principal> {
-        // Not a JWT (an API key): no hash spent on it here.
-        if token.len() > token::MAX_TOKEN_BYTES || !token.as_bytes().contains(&b'.') {
-            return None;
-        }
-        let keys = self.published.load();
-        if !keys.is_usable(Instant::now(), self.max_staleness) {
-            return None;
-        }
-        let principal = self.cache.get(&cache::digest(token), unix_now(), &keys)?;
-        self.stats.count_hit();
-        Some(principal)
     }
 
     /// Whether tokens can be judged now: a key set has loaded and is within the staleness
