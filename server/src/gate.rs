@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use portcullis_auth::oidc::CacheLookup;
 use portcullis_auth::{AuthMethod, Authorizer, KeyRegistryHandle, Principal, Reason};
 use portcullis_config::Settings;
 
-use crate::credential;
+use crate::credential::{self, CredentialError};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::request_id::{RequestIds, X_REQUEST_ID};
@@ -118,8 +117,12 @@ impl Gate {
             })
     }
 
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<(Principal, AuthMethod), Denial> {
-        let token = match credential::extract(headers) {
+    /// Judges what [`credential::extract`] read from the request.
+    async fn authenticate(
+        &self,
+        credential: Result<Option<&str>, CredentialError>,
+    ) -> Result<(Principal, AuthMethod), Denial> {
+        let token = match credential {
             Ok(Some(token)) => token,
             Ok(None) if self.anonymous => {
                 return Ok((self.anonymous_principal.clone(), AuthMethod::Anonymous))
@@ -220,16 +223,19 @@ pub async fn gate(
 
     let mut outcome: Option<(AuthMethod, Reason, Option<Principal>)> = None;
     // A route that needs no credential still refuses a bad one that is sent.
-    let skip_authentication = match route.access {
-        Access::Public => true,
-        Access::CredentialOptional => matches!(credential::extract(req.headers()), Ok(None)),
-        Access::Authenticated | Access::Verb(_) | Access::Unrouted => false,
+    let credential = match route.access {
+        Access::Public => None,
+        Access::CredentialOptional => match credential::extract(req.headers()) {
+            Ok(None) => None,
+            sent => Some(sent),
+        },
+        Access::Authenticated | Access::Verb(_) | Access::Unrouted => {
+            Some(credential::extract(req.headers()))
+        }
     };
-    let decision = if skip_authentication {
-        Ok(())
-    } else {
+    let decision = if let Some(credential) = credential {
         let auth_started = Instant::now();
-        let verdict = gate.authenticate(req.headers()).await;
+        let verdict = gate.authenticate(credential).await;
         let seconds = auth_started.elapsed().as_secs_f64();
         match verdict {
             Ok((principal, method)) => {
@@ -246,6 +252,8 @@ pub async fn gate(
                 Err(denial.error)
             }
         }
+    } else {
+        Ok(())
     };
 
     let method = req.method().clone();
