@@ -327,6 +327,15 @@ fn unread_members_are_still_checked() {
         check(&format!("{{{many}{body}"), &rules).is_ok(),
         "2000 members"
     );
+    let nested = format!(
+        r#"{{"x":{}{},"y":[1.5,-2,null,true,{{"a":"\u00e9"}}],{body}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert!(
+        check(&nested, &rules).is_ok(),
+        "unread values within the limits"
+    );
     for (name, payload) in [
         (
             "duplicate unread member",
@@ -341,6 +350,27 @@ fn unread_members_are_still_checked() {
             format!(r#"{{{many}"x7":0,{body}"#),
         ),
         ("unread member not JSON", format!(r#"{{"x":tru,{body}"#)),
+        ("unread lone surrogate", format!(r#"{{"x":"\ud800",{body}"#)),
+        (
+            "unread number out of range",
+            format!(r#"{{"x":1e400,{body}"#),
+        ),
+        (
+            "unread 400-digit integer",
+            format!(r#"{{"x":{},{body}"#, "9".repeat(400)),
+        ),
+        (
+            "unread nesting past the limit",
+            format!(r#"{{"x":{}{},{body}"#, "[".repeat(200), "]".repeat(200)),
+        ),
+        (
+            "unread object nesting past the limit",
+            format!(
+                r#"{{"x":{}1{},{body}"#,
+                r#"{"a":"#.repeat(200),
+                "}".repeat(200)
+            ),
+        ),
     ] {
         assert_eq!(
             check(&payload, &rules),

@@ -66,8 +66,62 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
-/// The members of a JSON object that a check reads, by name; the others were parsed (the
-/// whole segment must be valid JSON) but not kept.
+/// Any JSON value, checked as strictly as building a `serde_json::Value` would (escapes and
+/// surrogates, numbers in range, the nesting limit) but not kept: no allocation.
+struct Unread;
+
+impl<'de> Deserialize<'de> for Unread {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UnreadVisitor)
+    }
+}
+
+struct UnreadVisitor;
+
+impl<'de> Visitor<'de> for UnreadVisitor {
+    type Value = Unread;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Unread, E> {
+        Ok(Unread)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Unread, E> {
+        Ok(Unread)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Unread, E> {
+        Ok(Unread)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Unread, E> {
+        Ok(Unread)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Unread, E> {
+        Ok(Unread)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Unread, E> {
+        Ok(Unread)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Unread, A::Error> {
+        while items.next_element::<Unread>()?.is_some() {}
+        Ok(Unread)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Unread, A::Error> {
+        while members.next_entry::<Unread, Unread>()?.is_some() {}
+        Ok(Unread)
+    }
+}
+
+/// The members of a JSON object that a check reads, by name; the others were checked as
+/// strictly (see [`Unread`]) but not kept.
 pub(crate) struct Members<'w> {
     wanted: &'w [&'w str],
     values: Vec<Option<Value>>,
@@ -86,7 +140,7 @@ impl Members<'_> {
 }
 
 /// Reads a JSON object whose members are all distinct (RFC 7519 §4: duplicates are refused),
-/// keeping the values of the members in `wanted` and skipping the rest without building them.
+/// keeping the values of the members in `wanted` and checking the rest without building them.
 struct Select<'w>(&'w [&'w str]);
 
 impl<'de, 'w> DeserializeSeed<'de> for Select<'w> {
@@ -113,7 +167,7 @@ impl<'de, 'w> Visitor<'de> for Select<'w> {
             match self.0.iter().position(|w| *w == name.0) {
                 Some(index) => values[index] = Some(access.next_value()?),
                 None => {
-                    access.next_value::<de::IgnoredAny>()?;
+                    access.next_value::<Unread>()?;
                 }
             }
             names.push(name);
@@ -134,8 +188,8 @@ impl<'de, 'w> Visitor<'de> for Select<'w> {
 /// Decodes one segment into the named members of a duplicate-free JSON object.
 fn object<'w>(segment: &str, wanted: &'w [&'w str]) -> Result<Members<'w>, Reason> {
     let bytes = decode_b64url(segment).ok_or(Reason::MalformedToken)?;
-    // Checked whole and first: skipped members are not parsed into strings, so nothing else
-    // would refuse invalid UTF-8 inside them.
+    // Checked whole and first: unread strings are not copied out, so nothing else would
+    // refuse invalid UTF-8 inside them.
     let text = std::str::from_utf8(&bytes).map_err(|_| Reason::MalformedToken)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let members = Select(wanted)
