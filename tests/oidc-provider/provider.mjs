@@ -18,7 +18,8 @@
 //   GET  /__control/stats     requests per path since start                        -> {requests}
 
 import { createServer } from 'node:http';
-import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createPrivateKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import Provider, { errors } from 'oidc-provider';
 
@@ -65,9 +66,18 @@ const CLIENTS = [
   },
 ];
 
+// Signing keys come from files (keys/README.md says why they are not generated here), one per
+// start or rotation, each under a new random kid.
+const KEY_FILES = ['signing-1.pem', 'signing-2.pem', 'signing-3.pem', 'signing-4.pem'];
+let keysUsed = 0;
+
 function newSigningKey() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
+  if (keysUsed === KEY_FILES.length) {
+    throw new Error(`all ${KEY_FILES.length} signing keys in keys/ are used: add another PEM`);
+  }
+  const pem = readFileSync(new URL(`keys/${KEY_FILES[keysUsed]}`, import.meta.url));
+  keysUsed += 1;
+  const jwk = createPrivateKey(pem).export({ format: 'jwk' });
   return { ...jwk, kid: `k-${randomBytes(6).toString('hex')}`, alg: 'RS256', use: 'sig' };
 }
 
@@ -159,7 +169,11 @@ function json(res, status, body) {
 
 function control(req, res, path) {
   if (req.method === 'POST' && path === '/__control/rotate') {
-    keys = [newSigningKey(), ...keys];
+    try {
+      keys = [newSigningKey(), ...keys];
+    } catch (err) {
+      return json(res, 500, { error: err.message });
+    }
   } else if (req.method === 'POST' && path === '/__control/drop-old') {
     keys = [keys[0]];
   } else if (req.method === 'GET' && path === '/__control/stats') {
