@@ -97,10 +97,9 @@ impl Gate {
     async fn authenticate_oidc(
         &self,
         oidc: &portcullis_auth::OidcHandle,
-        token: &str,
-        unverified: portcullis_auth::oidc::Unverified,
+        unverified: portcullis_auth::oidc::Unverified<'_>,
     ) -> Result<(Principal, AuthMethod), Denial> {
-        oidc.verify(token, unverified)
+        oidc.verify(unverified)
             .await
             .map(|principal| (principal, AuthMethod::Oidc))
             .map_err(|reason| Denial {
@@ -154,7 +153,7 @@ impl Gate {
                 };
                 // Three base64url segments with a JSON-object header: a JWT.
                 if !self.api_keys_enabled || portcullis_auth::oidc::is_jwt_shaped(token) {
-                    return self.authenticate_oidc(oidc, token, unverified).await;
+                    return self.authenticate_oidc(oidc, unverified).await;
                 }
             }
         }

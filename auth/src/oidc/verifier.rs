@@ -102,16 +102,18 @@ fn rules_of(settings: &OidcSettings) -> ClaimRules {
 }
 
 /// What the verified-token cache said of a token.
-pub enum CacheLookup {
+pub enum CacheLookup<'a> {
     /// Verified before and still valid: the token's principal (the hit is counted).
     Hit(Principal),
     /// Not in the cache (or not usable now): pass it to [`OidcHandle::verify`].
-    Miss(Unverified),
+    Miss(Unverified<'a>),
 }
 
 /// A token the cache did not answer, with what the lookup already computed (its SHA-256, the
-/// key set it saw, the time), so verifying it does not repeat them.
-pub struct Unverified {
+/// key set it saw, the time), so verifying it does not repeat them. It holds the token, so
+/// the digest a verified token is cached under is always that token's own.
+pub struct Unverified<'a> {
+    token: &'a str,
     /// `None` for a token over [`token::MAX_TOKEN_BYTES`]: refused unhashed.
     digest: Option<cache::TokenDigest>,
     keys: Arc<KeySet>,
@@ -124,19 +126,20 @@ impl OidcHandle {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Reason> {
         match self.lookup(token) {
             CacheLookup::Hit(principal) => Ok(principal),
-            CacheLookup::Miss(unverified) => self.verify(token, unverified).await,
+            CacheLookup::Miss(unverified) => self.verify(unverified).await,
         }
     }
 
     /// Asks the verified-token cache, without judging the token: one SHA-256 and one map
     /// read. A hit is a JWT that [`OidcHandle::verify`] would accept, so a caller may ask
     /// before deciding whether the token is a JWT at all.
-    pub fn lookup(&self, token: &str) -> CacheLookup {
+    pub fn lookup<'a>(&self, token: &'a str) -> CacheLookup<'a> {
         let now = unix_now();
         let keys = self.published.load();
         let usable = keys.is_usable(Instant::now(), self.max_staleness);
         if token.len() > token::MAX_TOKEN_BYTES {
             return CacheLookup::Miss(Unverified {
+                token,
                 digest: None,
                 keys,
                 usable,
@@ -151,6 +154,7 @@ impl OidcHandle {
             }
         }
         CacheLookup::Miss(Unverified {
+            token,
             digest: Some(digest),
             keys,
             usable,
@@ -161,8 +165,9 @@ impl OidcHandle {
     /// Verifies a token the cache did not answer. The checks run in this order, the cheap
     /// ones first and no key work for a token they refuse: size, shape, header, claims, then
     /// (with a usable key set) the key and its signature.
-    pub async fn verify(&self, token: &str, unverified: Unverified) -> Result<Principal, Reason> {
+    pub async fn verify(&self, unverified: Unverified<'_>) -> Result<Principal, Reason> {
         let Unverified {
+            token,
             digest,
             mut keys,
             usable,
