@@ -4,6 +4,7 @@
 //! published. The JwksRefresher also purges entries whose key left the JWKS.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,6 +25,28 @@ pub(crate) fn digest(token: &str) -> TokenDigest {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Hashes a token digest without SipHash: a SHA-256 output is already uniform, and only
+/// tokens whose signature verified are ever inserted, so no caller can choose keys to crowd
+/// one bucket. (SipHash ran twice per lookup: once for the shard, once inside it.)
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Entries = DashMap<TokenDigest, Entry, BuildHasherDefault<DigestHasher>>;
+
 #[derive(Clone)]
 struct Entry {
     principal: Principal,
@@ -36,7 +59,7 @@ struct Entry {
 /// The shared cache. Cloning shares it.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    entries: Arc<DashMap<TokenDigest, Entry>>,
+    entries: Arc<Entries>,
     capacity: usize,
     /// When a full cache was last swept for expired entries (whole seconds since the epoch).
     last_sweep: Arc<AtomicU64>,
@@ -46,7 +69,7 @@ impl TokenCache {
     /// A cache holding at most `capacity` tokens.
     pub(crate) fn new(capacity: usize) -> Self {
         TokenCache {
-            entries: Arc::new(DashMap::new()),
+            entries: Arc::new(Entries::default()),
             capacity,
             last_sweep: Arc::new(AtomicU64::new(0)),
         }
