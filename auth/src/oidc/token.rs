@@ -2,9 +2,8 @@
 //! objects without duplicate members, then the header and claim rules. Nothing here touches a
 //! key; every failure is a [`Reason`], and no input can make it panic.
 
-use std::fmt;
-
 use std::borrow::Cow;
+use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -221,8 +220,8 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Reason> {
     if header.is_empty() || payload.contains('.') {
         return Err(Reason::MalformedToken);
     }
-    // The signature is decoded by the crypto library; refuse a non-base64url one here so a
-    // padded or standard-alphabet signature is malformed, not merely a bad signature.
+    // The signature is decoded only once the claims pass; refuse a non-base64url one here so
+    // a padded or standard-alphabet signature is malformed, not merely a bad signature.
     if !is_b64url(signature) {
         return Err(Reason::MalformedToken);
     }
