@@ -23,12 +23,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
-use dashmap::DashMap;
 use portcullis_config::StaticApiKeys;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::db_key::{self, NewKey};
+use crate::digest_map::DigestMap;
 use crate::user_store::{StoreError, UserRecord, UserStore};
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
 
@@ -67,7 +67,7 @@ struct Answer {
 
 /// The answers the registry has published. Readers never write to it.
 #[derive(Clone, Default)]
-struct Published(Arc<DashMap<KeyDigest, Answer>>);
+struct Published(Arc<DigestMap<Answer>>);
 
 /// Counts of database users by state, kept by the actor for the metrics endpoint.
 #[derive(Debug, Default)]

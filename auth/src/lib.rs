@@ -5,6 +5,7 @@
 
 pub mod authz;
 pub mod db_key;
+mod digest_map;
 pub mod key_registry;
 pub mod oidc;
 pub mod outcome;

@@ -4,14 +4,11 @@
 //! published. The JwksRefresher also purges entries whose key left the JWKS.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dashmap::DashMap;
-use sha2::{Digest, Sha256};
-
 use super::keys::KeySet;
+use crate::digest_map::DigestMap;
 use crate::Principal;
 
 /// The default bound on cached tokens.
@@ -22,30 +19,10 @@ pub(crate) type TokenDigest = [u8; 32];
 
 /// SHA-256 of a token's bytes.
 pub(crate) fn digest(token: &str) -> TokenDigest {
-    Sha256::digest(token.as_bytes()).into()
+    crate::digest(token.as_bytes())
 }
 
-/// Hashes a token digest without SipHash: a SHA-256 output is already uniform, and only
-/// tokens whose signature verified are ever inserted, so no caller can choose keys to crowd
-/// one bucket. (SipHash ran twice per lookup: once for the shard, once inside it.)
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Entries = DashMap<TokenDigest, Entry, BuildHasherDefault<DigestHasher>>;
+type Entries = DigestMap<Entry>;
 
 #[derive(Clone)]
 struct Entry {
@@ -138,14 +115,11 @@ impl TokenCache {
         );
     }
 
-    /// Drops every entry verified by a key not in `keep`.
-    pub(crate) fn retain_keys(&self, keep: &HashSet<u64>) {
-        self.entries.retain(|_, e| keep.contains(&e.key_uid));
-    }
-
-    /// Drops every entry no longer valid at `now`.
-    pub(crate) fn purge_expired(&self, now: f64) {
-        self.entries.retain(|_, e| now < e.valid_until);
+    /// Drops, in one pass, every entry verified by a key not in `keep` and every entry no
+    /// longer valid at `now`.
+    pub(crate) fn retain(&self, keep: &HashSet<u64>, now: f64) {
+        self.entries
+            .retain(|_, e| keep.contains(&e.key_uid) && now < e.valid_until);
     }
 
     /// The number of cached tokens.

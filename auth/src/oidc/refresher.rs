@@ -207,8 +207,7 @@ impl JwksRefresher {
         // Publish first, then purge: a request verified with a departed key after this point
         // is refused by the published set; the purge only frees memory.
         self.published.store(keys.clone());
-        self.cache.retain_keys(keys.uids());
-        self.cache.purge_expired(super::verifier::unix_now());
+        self.cache.retain(keys.uids(), super::verifier::unix_now());
         let added = keys.uids().difference(previous.uids()).count();
         let removed = previous.uids().difference(keys.uids()).count();
         self.stats.set_keys(keys.len());
