@@ -1,7 +1,7 @@
 //! Opening the store's SQLite file (WAL, `synchronous=FULL`), its migrations, and the two
 //! connection pools: one writer, so write transactions queue in order, and several readers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -29,7 +29,6 @@ const READERS: u32 = 4;
 pub struct Store {
     writer: SqlitePool,
     reader: SqlitePool,
-    path: PathBuf,
 }
 
 impl Store {
@@ -79,16 +78,7 @@ impl Store {
             .await
             .map_err(unreadable)?;
         tracing::info!(path = %path.display(), "document store open");
-        Ok(Store {
-            writer,
-            reader,
-            path,
-        })
-    }
-
-    /// The store's file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Store { writer, reader })
     }
 
     /// A write transaction on the single writer connection, holding the write lock from its

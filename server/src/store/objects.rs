@@ -9,7 +9,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::db::Store;
-use super::schema::{class_name, load_class, ClassDef};
+use super::schema::{class_name, class_not_found, load_class, ClassDef};
 use super::validation::{check_properties, json_kind};
 use super::{now_ms, StoreError};
 
@@ -268,7 +268,7 @@ impl Page {
 /// The result of one object in a batch: the object as stored, or the client's message.
 pub type BatchOutcome = Result<StoredObject, String>;
 
-fn object_not_found(class: &str, id: &str) -> StoreError {
+pub(super) fn object_not_found(class: &str, id: &str) -> StoreError {
     StoreError::NotFound(format!("object {class}/{id} not found"))
 }
 
@@ -366,9 +366,7 @@ impl Store {
         let rows = match &page.class {
             Some(class) => {
                 if load_class(self.reader(), class).await?.is_none() {
-                    return Err(StoreError::NotFound(format!(
-                        "class '{class}' not found in the schema"
-                    )));
+                    return Err(class_not_found(class));
                 }
                 sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM objects WHERE class = ? AND id > ?

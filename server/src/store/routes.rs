@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::db::Store;
-use super::objects::{canonical_id, ObjectInput, Page};
-use super::schema::{class_name, ClassDef};
+use super::objects::{canonical_id, object_not_found, ObjectInput, Page};
+use super::schema::{class_name, class_not_found, ClassDef};
 use crate::error::ApiError;
 
 /// Registers the store's routes when the store is the backend (`store` is `None` with an
@@ -114,9 +114,7 @@ async fn get_class(
     let name = class_name(&path.into_inner());
     match store.get_class(&name).await? {
         Some(class) => Ok(HttpResponse::Ok().json(class.to_json())),
-        None => Err(ApiError::NotFoundWith(format!(
-            "class '{name}' not found in the schema"
-        ))),
+        None => Err(class_not_found(&name).into()),
     }
 }
 
@@ -219,9 +217,7 @@ async fn get_object(
         Some(object) => {
             Ok(HttpResponse::Ok().json(object.to_json(wants_vector(params.include.as_deref()))))
         }
-        None => Err(ApiError::NotFoundWith(format!(
-            "object {class}/{id} not found"
-        ))),
+        None => Err(object_not_found(&class, &id).into()),
     }
 }
 
@@ -274,9 +270,7 @@ async fn delete_object(
     if store.delete_object(&class, &id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(ApiError::NotFoundWith(format!(
-            "object {class}/{id} not found"
-        )))
+        Err(object_not_found(&class, &id).into())
     }
 }
 

@@ -269,7 +269,7 @@ fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::Invalid(message.into())
 }
 
-fn class_not_found(name: &str) -> StoreError {
+pub(super) fn class_not_found(name: &str) -> StoreError {
     StoreError::NotFound(format!("class '{name}' not found in the schema"))
 }
 
