@@ -228,11 +228,7 @@ impl UserStore {
 
     /// Writes a fact to the meta table.
     pub async fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        meta_query(name, value).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -245,14 +241,23 @@ impl UserStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_query(user).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
-            .bind(name)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
+        meta_query(name, value).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The statement that writes (or overwrites) a meta fact.
+fn meta_query<'a>(
+    name: &'a str,
+    value: &'a str,
+) -> sqlx::query::Query<'a, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'a>> {
+    sqlx::query(
+        "INSERT INTO meta (name, value) VALUES (?, ?) \
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(name)
+    .bind(value)
 }
 
 /// The statement that stores a new user.

@@ -125,10 +125,30 @@ fn mailbox_error(err: actix::MailboxError) -> ApiError {
     ApiError::Internal
 }
 
+/// Sends a message to the KeyRegistry and maps both failures (no answer, refused).
+async fn ask<M, T>(keys: &KeyRegistryHandle, msg: M) -> Result<T, ApiError>
+where
+    M: actix::Message<Result = Result<T, UserError>> + Send + 'static,
+    T: Send + 'static,
+    portcullis_auth::KeyRegistry: actix::Handler<M>,
+{
+    keys.addr()
+        .send(msg)
+        .await
+        .map_err(mailbox_error)?
+        .map_err(user_error)
+}
+
 impl UsersApi {
-    /// Only admins manage users. Anonymous callers never do, even with the admin list off.
+    /// Whether the caller is an admin. Anonymous callers never are, even with the admin list
+    /// off.
+    fn is_admin(&self, caller: &Principal) -> bool {
+        !caller.is_anonymous() && self.authorizer.is_admin(caller)
+    }
+
+    /// Only admins manage users.
     fn require_admin(&self, caller: &Principal, path: &str) -> Result<(), ApiError> {
-        if caller.is_anonymous() || !self.authorizer.is_admin(caller) {
+        if !self.is_admin(caller) {
             return Err(ApiError::Forbidden {
                 user: caller.username().to_owned(),
                 verb: "manage users at",
@@ -204,13 +224,7 @@ impl UsersApi {
     {
         let result = async {
             self.require_admin(caller, path)?;
-            let msg = build()?;
-            self.keys
-                .addr()
-                .send(msg)
-                .await
-                .map_err(mailbox_error)?
-                .map_err(user_error)
+            ask(&self.keys, build()?).await
         }
         .await;
         self.count(op, &result);
@@ -357,14 +371,8 @@ async fn list_users(
     if !api.keys.db_enabled() {
         return Ok(HttpResponse::Ok().json(json!([])));
     }
-    let admin = !caller.0.is_anonymous() && api.authorizer.is_admin(&caller.0);
-    let users = api
-        .keys
-        .addr()
-        .send(ListUsers)
-        .await
-        .map_err(mailbox_error)?
-        .map_err(user_error)?;
+    let admin = api.is_admin(&caller.0);
+    let users = ask(&api.keys, ListUsers).await?;
     let body: Vec<Value> = users
         .iter()
         .filter(|u| admin || !u.is_static)
@@ -382,15 +390,10 @@ async fn get_user(
     if !api.keys.db_enabled() {
         return Err(user_error(UserError::Disabled));
     }
-    let admin = !caller.0.is_anonymous() && api.authorizer.is_admin(&caller.0);
+    let admin = api.is_admin(&caller.0);
     let id = id.into_inner();
-    let info = api
-        .keys
-        .addr()
-        .send(GetUser { id: id.clone() })
-        .await
-        .map_err(mailbox_error)?
-        .map_err(user_error)?
+    let info = ask(&api.keys, GetUser { id: id.clone() })
+        .await?
         .filter(|u| admin || !u.is_static)
         .ok_or_else(|| user_error(UserError::NotFound(id)))?;
     Ok(HttpResponse::Ok().json(user_json(&info, admin, query.include_last_used_time)))
