@@ -103,7 +103,7 @@ pub struct JwksRefresher {
     last_fetch: Option<Instant>,
     failures: u32,
     /// The scheduled fetch: its handle, when it is due (`None`: beyond `Instant`'s range).
-    timer: Option<(SpawnHandle, Option<Instant>, FetchTrigger)>,
+    timer: Option<(SpawnHandle, Option<Instant>)>,
 }
 
 impl JwksRefresher {
@@ -142,14 +142,14 @@ impl JwksRefresher {
 
     /// Runs `trigger`'s fetch after `delay`, replacing any scheduled fetch.
     fn schedule(&mut self, delay: Duration, trigger: FetchTrigger, ctx: &mut Context<Self>) {
-        if let Some((handle, _, _)) = self.timer.take() {
+        if let Some((handle, _)) = self.timer.take() {
             ctx.cancel_future(handle);
         }
         let handle = ctx.run_later(delay, move |act, ctx| {
             act.timer = None;
             act.start_fetch(trigger, ctx);
         });
-        self.timer = Some((handle, Instant::now().checked_add(delay), trigger));
+        self.timer = Some((handle, Instant::now().checked_add(delay)));
         self.stats
             .set_next_fetch(SystemTime::now().checked_add(delay));
     }
@@ -158,7 +158,7 @@ impl JwksRefresher {
         if self.in_flight {
             return;
         }
-        if let Some((handle, _, _)) = self.timer.take() {
+        if let Some((handle, _)) = self.timer.take() {
             ctx.cancel_future(handle);
         }
         self.in_flight = true;
@@ -236,9 +236,7 @@ impl JwksRefresher {
         let waiters = std::mem::take(&mut self.waiters);
         let pending = std::mem::take(&mut self.pending);
         for kid in pending.iter().chain(waiters.iter().map(|(kid, _)| kid)) {
-            if keys.knows_kid(kid) {
-                self.negative.remove(kid);
-            } else {
+            if !keys.knows_kid(kid) {
                 self.remember_unknown(kid.clone(), now);
             }
         }
@@ -351,7 +349,7 @@ impl Handler<RefreshForKid> for JwksRefresher {
                         self.pending.insert(msg.kid);
                     }
                     let due = self.timing.kid_miss_cooldown - elapsed;
-                    let sooner = self.timer.as_ref().is_none_or(|(_, at, _)| {
+                    let sooner = self.timer.as_ref().is_none_or(|(_, at)| {
                         match (at, now.checked_add(due)) {
                             (Some(at), Some(due_at)) => *at > due_at,
                             _ => true,
