@@ -450,7 +450,7 @@ impl Actor for KeyRegistry {
 
 /// Judge a well-formed database key the published answers did not cover.
 #[derive(Message)]
-#[rtype(result = "Result<(Principal, AuthMethod), Reason>")]
+#[rtype(result = "Result<Principal, Reason>")]
 pub struct Authenticate {
     /// SHA-256 of the presented key.
     pub digest: KeyDigest,
@@ -459,11 +459,11 @@ pub struct Authenticate {
 }
 
 impl Handler<Authenticate> for KeyRegistry {
-    type Result = Result<(Principal, AuthMethod), Reason>;
+    type Result = Result<Principal, Reason>;
 
     fn handle(&mut self, msg: Authenticate, _ctx: &mut Self::Context) -> Self::Result {
         self.judge_db_key(&msg.digest, &msg.key_id)
-            .map(|a| (a.principal, a.method))
+            .map(|a| a.principal)
     }
 }
 
@@ -804,7 +804,9 @@ impl KeyRegistryHandle {
         };
         let method = AuthMethod::ApiKeyDb;
         match self.addr.send(msg).await {
-            Ok(verdict) => verdict.map_err(|reason| (method, reason)),
+            Ok(verdict) => verdict
+                .map(|principal| (principal, method))
+                .map_err(|reason| (method, reason)),
             Err(err) => {
                 tracing::error!(error = %err, "key registry did not answer");
                 Err((method, Reason::Internal))
