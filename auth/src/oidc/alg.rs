@@ -70,23 +70,6 @@ impl Alg {
             Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512
         )
     }
-
-    /// The `jsonwebtoken` algorithm, for all but ES512 (which that crate does not offer).
-    pub(crate) fn to_jwt(self) -> Option<jsonwebtoken::Algorithm> {
-        use jsonwebtoken::Algorithm as A;
-        match self {
-            Alg::Rs256 => Some(A::RS256),
-            Alg::Rs384 => Some(A::RS384),
-            Alg::Rs512 => Some(A::RS512),
-            Alg::Ps256 => Some(A::PS256),
-            Alg::Ps384 => Some(A::PS384),
-            Alg::Ps512 => Some(A::PS512),
-            Alg::Es256 => Some(A::ES256),
-            Alg::Es384 => Some(A::ES384),
-            Alg::EdDsa => Some(A::EdDSA),
-            Alg::Es512 => None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -60,14 +59,30 @@ pub(crate) fn is_b64url(text: &str) -> bool {
     })
 }
 
+/// Key material, verified with aws-lc-rs directly.
 enum Material {
-    Jwt(DecodingKey),
     /// An RSA key parsed once at load, so a verification does not rebuild it (jsonwebtoken
     /// re-creates the key from `n` and `e` on every call: a modular reduction and Montgomery
     /// set-up per token, about a third of an RS256 check).
     Rsa(aws_lc_rs::signature::ParsedPublicKey),
-    /// An uncompressed P-521 point, verified with aws-lc-rs directly.
-    P521(Vec<u8>),
+    /// An uncompressed EC point (ES256, ES384, ES512) or an Ed25519 public key (EdDSA), with
+    /// the algorithm that verifies it (fixed-size `r || s` signatures, as in JWS).
+    Point(
+        &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
+        Vec<u8>,
+    ),
+}
+
+/// aws-lc's verification algorithm for an EC or EdDSA algorithm (`None` for RSA ones).
+fn point_algorithm(alg: Alg) -> Option<&'static dyn aws_lc_rs::signature::VerificationAlgorithm> {
+    use aws_lc_rs::signature as sig;
+    match alg {
+        Alg::Es256 => Some(&sig::ECDSA_P256_SHA256_FIXED),
+        Alg::Es384 => Some(&sig::ECDSA_P384_SHA384_FIXED),
+        Alg::Es512 => Some(&sig::ECDSA_P521_SHA512_FIXED),
+        Alg::EdDsa => Some(&sig::ED25519),
+        Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512 => None,
+    }
 }
 
 /// One public key from the JWKS, bound to one algorithm.
@@ -89,20 +104,12 @@ impl VerifyKey {
         self.uid
     }
 
-    /// Whether `signature` signs `signing_input` under this key. `encoded` is the signature
-    /// as in the token (base64url), `signature` the same decoded once by the caller.
-    pub(crate) fn verify(&self, signing_input: &[u8], encoded: &str, signature: &[u8]) -> bool {
+    /// Whether `signature` (decoded) signs `signing_input` under this key.
+    pub(crate) fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
         match &self.material {
-            Material::Jwt(key) => match self.alg.to_jwt() {
-                Some(alg) => {
-                    jsonwebtoken::crypto::verify(encoded, signing_input, key, alg).unwrap_or(false)
-                }
-                None => false,
-            },
             Material::Rsa(key) => key.verify_sig(signing_input, signature).is_ok(),
-            Material::P521(point) => {
-                use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P521_SHA512_FIXED};
-                UnparsedPublicKey::new(&ECDSA_P521_SHA512_FIXED, point)
+            Material::Point(algorithm, point) => {
+                aws_lc_rs::signature::UnparsedPublicKey::new(*algorithm, point)
                     .verify(signing_input, signature)
                     .is_ok()
             }
@@ -435,16 +442,8 @@ fn load_key(entry: &Value, accepted: &[Alg]) -> Result<VerifyKey, Ignored> {
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            let material = if alg == Alg::Es512 {
-                Material::P521(point.clone())
-            } else {
-                let x = required(key, "x")?;
-                let y = required(key, "y")?;
-                Material::Jwt(
-                    DecodingKey::from_ec_components(x, y).map_err(|_| Ignored::Malformed)?,
-                )
-            };
-            (alg, material, point)
+            let algorithm = point_algorithm(alg).ok_or(Ignored::AlgMismatch)?;
+            (alg, Material::Point(algorithm, point.clone()), point)
         }
         "OKP" => {
             if required(key, "crv")? != "Ed25519" {
@@ -455,11 +454,8 @@ fn load_key(entry: &Value, accepted: &[Alg]) -> Result<VerifyKey, Ignored> {
             if x.len() != 32 {
                 return Err(Ignored::Malformed);
             }
-            let material = Material::Jwt(
-                DecodingKey::from_ed_components(required(key, "x")?)
-                    .map_err(|_| Ignored::Malformed)?,
-            );
-            (alg, material, x)
+            let algorithm = point_algorithm(alg).ok_or(Ignored::AlgMismatch)?;
+            (alg, Material::Point(algorithm, x.clone()), x)
         }
         _ => return Err(Ignored::UnsupportedType),
     };

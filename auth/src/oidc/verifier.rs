@@ -218,7 +218,7 @@ impl OidcHandle {
         let signing_input = segments.signing_input.as_bytes();
         let Some(key) = candidates
             .iter()
-            .find(|key| key.verify(signing_input, segments.signature, &signature))
+            .find(|key| key.verify(signing_input, &signature))
         else {
             return Err(Reason::BadSignature);
         };
