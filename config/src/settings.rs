@@ -115,7 +115,7 @@ pub struct UpstreamSettings {
     /// `PORTCULLIS_UPSTREAM_FORWARD_AUTH`, default false.
     pub forward_auth: bool,
     /// `PORTCULLIS_UPSTREAM_TIMEOUT`, default 60 s.
-    pub timeout: std::time::Duration,
+    pub timeout: Duration,
 }
 
 /// The enabled authentication methods.

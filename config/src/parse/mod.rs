@@ -20,7 +20,7 @@ const DEFAULT_METRICS_PORT: u16 = 2112;
 const DEFAULT_DATA_PATH: &str = "./data";
 const MAX_WORKERS: usize = 1024;
 const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
-const DEFAULT_UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_OIDC_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_OIDC_KID_MISS_COOLDOWN: Duration = Duration::from_secs(10);
 const DEFAULT_OIDC_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
@@ -147,7 +147,7 @@ enum Field<T> {
 
 impl<T> Field<T> {
     /// The value, or `default` when unset or invalid (an invalid value fails the parse anyway).
-    fn or(self, default: T) -> T {
+    fn unwrap_or(self, default: T) -> T {
         match self {
             Field::Set(value) => value,
             Field::Unset | Field::Invalid => default,
@@ -174,7 +174,7 @@ impl<'a> Parser<'a> {
     fn settings(&mut self) -> Settings {
         let http = self.addr(vars::HTTP_ADDR);
         let http_valid = !http.is_invalid();
-        let http_addr = http.or(DEFAULT_HTTP_ADDR);
+        let http_addr = http.unwrap_or(DEFAULT_HTTP_ADDR);
         Settings {
             http_addr,
             workers: self.workers(),
@@ -349,7 +349,9 @@ impl<'a> Parser<'a> {
     }
 
     fn metrics(&mut self, http: SocketAddr, http_valid: bool) -> MetricsSettings {
-        let enabled = self.boolean(vars::PROMETHEUS_MONITORING_ENABLED).or(true);
+        let enabled = self
+            .boolean(vars::PROMETHEUS_MONITORING_ENABLED)
+            .unwrap_or(true);
         let default_addr = SocketAddr::new(http.ip(), DEFAULT_METRICS_PORT);
         if !enabled {
             self.notice_ignored(
@@ -378,7 +380,7 @@ impl<'a> Parser<'a> {
             (Field::Set(addr), _) => (*addr, vars::METRICS_ADDR, true),
             (Field::Invalid, _) => (default_addr, vars::METRICS_ADDR, false),
             (Field::Unset, port) => (
-                SocketAddr::new(http.ip(), port.clone().or(DEFAULT_METRICS_PORT)),
+                SocketAddr::new(http.ip(), port.clone().unwrap_or(DEFAULT_METRICS_PORT)),
                 vars::PROMETHEUS_MONITORING_PORT,
                 !port.is_invalid(),
             ),
@@ -490,8 +492,8 @@ impl<'a> Parser<'a> {
             Some(raw) => match parse_upstream_url(raw) {
                 Ok(url) => Some(UpstreamSettings {
                     url,
-                    forward_auth: forward_auth.or(false),
-                    timeout: timeout.or(DEFAULT_UPSTREAM_TIMEOUT),
+                    forward_auth: forward_auth.unwrap_or(false),
+                    timeout: timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
                 }),
                 Err(why) => {
                     self.report.problem(
@@ -507,7 +509,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A duration like `60s`, `500ms`, `5m`, `24h`, or a plain number of seconds. Zero is refused.
-    fn duration(&mut self, name: &str) -> Field<std::time::Duration> {
+    fn duration(&mut self, name: &str) -> Field<Duration> {
         let Some(raw) = self.get(name) else {
             return Field::Unset;
         };
@@ -549,9 +551,9 @@ impl<'a> Parser<'a> {
         }
 
         AuthenticationSettings {
-            anonymous_access: anonymous.or(false),
+            anonymous_access: anonymous.unwrap_or(false),
             api_key,
-            db_users_enabled: db_users.or(false) || bootstrap,
+            db_users_enabled: db_users.unwrap_or(false) || bootstrap,
             bootstrap_admin: bootstrap,
             oidc: oidc_settings,
         }
@@ -582,7 +584,9 @@ impl<'a> Parser<'a> {
             }
             Some(raw) => self.oidc_url(vars::OIDC_ISSUER, raw),
         };
-        let skip_client_id_check = self.boolean(vars::OIDC_SKIP_CLIENT_ID_CHECK).or(false);
+        let skip_client_id_check = self
+            .boolean(vars::OIDC_SKIP_CLIENT_ID_CHECK)
+            .unwrap_or(false);
         let client_id = self.non_empty(vars::OIDC_CLIENT_ID).map(str::to_owned);
         if client_id.is_none() && !skip_client_id_check {
             self.report.problem(
@@ -610,10 +614,12 @@ impl<'a> Parser<'a> {
         let groups_claim = self.non_empty(vars::OIDC_GROUPS_CLAIM).map(str::to_owned);
         let scopes = match self.non_empty(vars::OIDC_SCOPES) {
             None => Vec::new(),
-            Some(raw) => self.split(vars::OIDC_SCOPES, raw).or(Vec::new()),
+            Some(raw) => self.split(vars::OIDC_SCOPES, raw).unwrap_or(Vec::new()),
         };
         let certificate = self.oidc_certificate();
-        let insecure = self.boolean(vars::OIDC_INSECURE_SKIP_TLS_VERIFY).or(false);
+        let insecure = self
+            .boolean(vars::OIDC_INSECURE_SKIP_TLS_VERIFY)
+            .unwrap_or(false);
         if insecure && certificate.is_some() {
             self.report.problem(
                 vars::OIDC_INSECURE_SKIP_TLS_VERIFY,
@@ -641,17 +647,17 @@ impl<'a> Parser<'a> {
 
         let refresh_interval = self
             .duration(vars::OIDC_REFRESH_INTERVAL)
-            .or(DEFAULT_OIDC_REFRESH_INTERVAL);
+            .unwrap_or(DEFAULT_OIDC_REFRESH_INTERVAL);
         let kid_miss_cooldown = self
             .duration(vars::OIDC_KID_MISS_COOLDOWN)
-            .or(DEFAULT_OIDC_KID_MISS_COOLDOWN);
+            .unwrap_or(DEFAULT_OIDC_KID_MISS_COOLDOWN);
         let staleness = self.duration(vars::OIDC_MAX_STALENESS);
         let staleness_valid = !staleness.is_invalid();
-        let max_staleness = staleness.or(DEFAULT_OIDC_MAX_STALENESS);
+        let max_staleness = staleness.unwrap_or(DEFAULT_OIDC_MAX_STALENESS);
         let leeway = self.leeway();
         let fetch_timeout = self
             .duration(vars::OIDC_FETCH_TIMEOUT)
-            .or(DEFAULT_OIDC_FETCH_TIMEOUT);
+            .unwrap_or(DEFAULT_OIDC_FETCH_TIMEOUT);
         if staleness_valid && max_staleness <= refresh_interval {
             self.report.problem(
                 vars::OIDC_MAX_STALENESS,
@@ -944,10 +950,14 @@ impl<'a> Parser<'a> {
         }
 
         let admin_list = AdminList {
-            users: self.list(vars::ADMINLIST_USERS).or(Vec::new()),
-            readonly_users: self.list(vars::ADMINLIST_READONLY_USERS).or(Vec::new()),
-            groups: self.list(vars::ADMINLIST_GROUPS).or(Vec::new()),
-            readonly_groups: self.list(vars::ADMINLIST_READONLY_GROUPS).or(Vec::new()),
+            users: self.list(vars::ADMINLIST_USERS).unwrap_or(Vec::new()),
+            readonly_users: self
+                .list(vars::ADMINLIST_READONLY_USERS)
+                .unwrap_or(Vec::new()),
+            groups: self.list(vars::ADMINLIST_GROUPS).unwrap_or(Vec::new()),
+            readonly_groups: self
+                .list(vars::ADMINLIST_READONLY_GROUPS)
+                .unwrap_or(Vec::new()),
         };
         self.reject_overlap(
             "user",
@@ -986,7 +996,6 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Weaviate's boolean spellings (case-insensitive); anything else is `None`.
 /// A size in bytes: a number with an optional `KiB`, `MiB` or `GiB` (or `k`, `m`, `g`) suffix.
 fn parse_size(raw: &str) -> Option<usize> {
     let raw = raw.trim();
@@ -1004,8 +1013,7 @@ fn parse_size(raw: &str) -> Option<usize> {
 }
 
 /// A duration: a number with `ms`, `s`, `m` or `h`, or a bare number of seconds.
-pub(crate) fn parse_duration(raw: &str) -> Option<std::time::Duration> {
-    use std::time::Duration;
+fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
@@ -1068,6 +1076,7 @@ fn check_oidc_url(raw: &str) -> Result<bool, &'static str> {
     Ok(plain_http)
 }
 
+/// Weaviate's boolean spellings (case-insensitive); anything else is `None`.
 fn parse_bool(raw: &str) -> Option<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "on" | "enabled" | "1" | "true" => Some(true),
@@ -2316,7 +2325,7 @@ mod tests {
         let up = settings.backend.upstream.expect("upstream");
         assert_eq!(up.url, "http://127.0.0.1:9000");
         assert!(up.forward_auth);
-        assert_eq!(up.timeout, std::time::Duration::from_millis(1500));
+        assert_eq!(up.timeout, Duration::from_millis(1500));
         let up = ok(&open(&[(UPSTREAM_URL, "https://db.internal")]))
             .backend
             .upstream
