@@ -293,6 +293,9 @@ fn number_after(text: &str, word: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::tests::*;
+    use crate::settings::{LogFormat, LogLevel};
+    use crate::vars::*;
 
     #[test]
     fn finds_the_number_after_a_word() {
@@ -325,5 +328,141 @@ mod tests {
             flatten(ValueKind::Table(Map::new())),
             Err(Shape::Table)
         ));
+    }
+
+    #[test]
+    fn rejects_an_unknown_portcullis_variable() {
+        let problem = only_problem(&open(&[("PORTCULLIS_WORKRES", "2")]), "PORTCULLIS_WORKRES");
+        for known in PORTCULLIS_VARIABLES {
+            assert!(problem.fix.contains(known), "{problem}");
+        }
+    }
+
+    #[test]
+    fn unknown_auth_variables_give_a_notice() {
+        let settings = ok(&open(&[
+            ("AUTHENTICATION_APIKEY_ENABLE", "true"),
+            ("AUTHORIZATION_VIEWER_USERS", "alice"),
+        ]));
+        assert_eq!(settings.notices.len(), 2, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with("AUTHENTICATION_APIKEY_ENABLE "));
+        assert!(settings.notices[1].starts_with("AUTHORIZATION_VIEWER_USERS "));
+    }
+
+    #[test]
+    fn ignores_unrelated_environment_variables() {
+        let settings = ok(&open(&[("PATH", "/usr/bin"), ("HOME", "/root")]));
+        assert_eq!(settings.notices, Vec::<String>::new());
+    }
+
+    #[test]
+    fn merges_a_yaml_file_under_the_environment() {
+        let file = temp_file(
+            ".yaml",
+            "authentication_anonymous_access_enabled: true\n\
+             LOG_LEVEL: debug\n\
+             Log_Format: json\n\
+             PROMETHEUS_MONITORING_PORT: 9100\n\
+             AUTHORIZATION_ADMINLIST_ENABLED: on\n\
+             AUTHORIZATION_ADMINLIST_USERS: [alice, bob]\n",
+        );
+        let settings = ok(&[(CONFIG_FILE, path_of(&file)), (LOG_LEVEL, "warning")]);
+        assert!(settings.authentication.anonymous_access);
+        assert_eq!(settings.log.level, LogLevel::Warn, "the environment wins");
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.metrics.addr.port(), 9100);
+        let admin = settings.authorization.admin_list.expect("admin list");
+        assert_eq!(admin.users, ["alice", "bob"]);
+        assert_eq!(settings.notices.len(), 1, "{:?}", settings.notices);
+        assert!(settings.notices[0].starts_with(LOG_LEVEL));
+    }
+
+    #[test]
+    fn merges_a_toml_file_under_the_environment() {
+        let file = temp_file(
+            ".toml",
+            &format!(
+                "AUTHENTICATION_APIKEY_ENABLED = true\n\
+                 AUTHENTICATION_APIKEY_ALLOWED_KEYS = [\"{KEY_A}\", \"{KEY_B}\"]\n\
+                 AUTHENTICATION_APIKEY_USERS = \"alice,bob\"\n\
+                 PORTCULLIS_WORKERS = 2\n"
+            ),
+        );
+        let settings = ok(&[
+            (CONFIG_FILE, path_of(&file)),
+            (APIKEY_USERS, "carol"),
+            (WORKERS, "5"),
+        ]);
+        assert_eq!(settings.workers, 5);
+        let api_key = settings.authentication.api_key.expect("static keys");
+        let expected = pairs(&[(KEY_A, "carol"), (KEY_B, "carol")]);
+        assert!(
+            exposed(&api_key) == expected,
+            "file keys or env users were not merged"
+        );
+        assert_no_key_in(&settings.notices.join("\n"));
+    }
+
+    #[test]
+    fn rejects_a_nested_table_in_the_file() {
+        let file = temp_file(".yaml", "authentication:\n  apikey:\n    enabled: true\n");
+        let vars = open(&[(CONFIG_FILE, path_of(&file))]);
+        let problem = only_problem(&vars, "AUTHENTICATION");
+        assert!(problem.message.contains("nested table"), "{problem}");
+    }
+
+    #[test]
+    fn rejects_a_key_set_twice_in_the_file_in_different_case() {
+        let file = temp_file(".toml", "LOG_LEVEL = \"info\"\nlog_level = \"debug\"\n");
+        only_problem(&open(&[(CONFIG_FILE, path_of(&file))]), LOG_LEVEL);
+    }
+
+    #[test]
+    fn rejects_an_unparsable_file_without_quoting_it() {
+        let table = [
+            (
+                ".toml",
+                format!("AUTHENTICATION_APIKEY_ALLOWED_KEYS = \"{KEY_A}\nX = = 1\n"),
+                "is not valid TOML (error at line 2, column 5)",
+            ),
+            (
+                ".yaml",
+                format!("AUTHENTICATION_APIKEY_ALLOWED_KEYS: \"{KEY_A}\n  - : [\n"),
+                "is not valid YAML (error at line",
+            ),
+            (".yml", KEY_A.to_owned(), "does not hold a mapping"),
+            (".yaml", format!("- {KEY_A}\n"), "does not hold a mapping"),
+        ];
+        for (suffix, content, message) in table {
+            let file = temp_file(suffix, &content);
+            let problem = only_problem(&open(&[(CONFIG_FILE, path_of(&file))]), CONFIG_FILE);
+            assert!(problem.message.contains(message), "{problem}");
+        }
+    }
+
+    #[test]
+    fn rejects_a_missing_or_unsupported_config_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("absent.yaml");
+        only_problem(
+            &open(&[(CONFIG_FILE, missing.to_str().expect("UTF-8 path"))]),
+            CONFIG_FILE,
+        );
+        let json = temp_file(".json", "{}");
+        let problem = only_problem(&open(&[(CONFIG_FILE, path_of(&json))]), CONFIG_FILE);
+        assert!(problem.message.contains(".toml"), "{problem}");
+    }
+
+    #[test]
+    fn checks_names_from_the_file_like_variables() {
+        let file = temp_file(
+            ".yaml",
+            "portcullis_workerz: 2\nAUTHORIZATION_TYPO: x\nSOMETHING_ELSE: y\n",
+        );
+        let problems = problems(&open(&[(CONFIG_FILE, path_of(&file))]));
+        assert_eq!(variables(&problems), ["PORTCULLIS_WORKERZ"]);
+        let file = temp_file(".yaml", "AUTHORIZATION_TYPO: x\nSOMETHING_ELSE: y\n");
+        let settings = ok(&open(&[(CONFIG_FILE, path_of(&file))]));
+        assert_eq!(settings.notices.len(), 2, "{:?}", settings.notices);
     }
 }
