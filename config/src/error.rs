@@ -1,4 +1,5 @@
-//! `ConfigError` and `Problem`: every configuration mistake, each with its variable and fix.
+//! `ConfigError` and `Problem`: every configuration mistake, each with its variable and fix;
+//! and `Report`, which collects them (with start-up notices) while the configuration is read.
 
 use std::fmt;
 
@@ -56,6 +57,43 @@ fn render(problems: &[Problem]) -> String {
         text.push_str(&problem.to_string());
     }
     text
+}
+
+/// The problems and notices found so far: the sink every reader of the configuration writes to.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    problems: Vec<Problem>,
+    notices: Vec<String>,
+}
+
+impl Report {
+    /// A report holding `problems` found before reading began (non-UTF-8 variables).
+    pub(crate) fn with(problems: Vec<Problem>) -> Self {
+        Self {
+            problems,
+            notices: Vec::new(),
+        }
+    }
+
+    /// Records a problem. Callers never put a secret value in any part of it.
+    pub(crate) fn problem(
+        &mut self,
+        variable: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.problems.push(Problem::new(variable, message, fix));
+    }
+
+    /// Records a start-up notice. Callers never put a secret value in it.
+    pub(crate) fn notice(&mut self, text: impl Into<String>) {
+        self.notices.push(text.into());
+    }
+
+    /// The problems and the notices, each in the order they were found.
+    pub(crate) fn into_parts(self) -> (Vec<Problem>, Vec<String>) {
+        (self.problems, self.notices)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::ConfigError;
 use crate::secret::Secret;
 use crate::vars;
 
@@ -234,29 +233,6 @@ pub struct AdminList {
 }
 
 impl Settings {
-    /// Pure parse over (name, value) pairs. Reads no process environment; reads only the files
-    /// named by `PORTCULLIS_CONFIG_FILE` and `*_FILE` variables.
-    ///
-    /// Variable names are matched exactly (upper case), as Weaviate reads them; keys in the
-    /// config file are case-insensitive. A later pair with the same name replaces an earlier one.
-    /// Every problem is collected and returned in one [`ConfigError`].
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Settings, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
-        crate::parse::parse(vars, Vec::new())
-    }
-
-    /// [`Settings::from_vars`] over the process environment. A non-UTF-8 name or value of one
-    /// of our variables is a problem; other variables are not looked at.
-    pub fn from_env() -> Result<Settings, ConfigError> {
-        let (vars, problems) = crate::parse::utf8_vars(std::env::vars_os());
-        crate::parse::parse(vars, problems)
-    }
-
     /// The effective configuration as (name, value) lines for the start-up log.
     ///
     /// Secrets are masked: keys appear as a count ("3 keys"), never as text.

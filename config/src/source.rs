@@ -6,7 +6,7 @@ use std::path::Path;
 
 use config::{Config, Environment, File, FileFormat, Map, Source, Value, ValueKind};
 
-use crate::parse::Report;
+use crate::error::Report;
 use crate::vars;
 
 /// The merged values of the variables Portcullis reads, by upper-case name.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::error::{ConfigError, Problem};
+use crate::error::{ConfigError, Problem, Report};
 use crate::settings::{LogSettings, Settings};
 use crate::source::{self, Values};
 use crate::vars;
@@ -24,33 +24,34 @@ mod values;
 
 const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
-/// Problems and notices found so far.
-#[derive(Debug, Default)]
-pub(crate) struct Report {
-    problems: Vec<Problem>,
-    notices: Vec<String>,
-}
-
-impl Report {
-    /// Records a problem. Callers never put a secret value in any part of it.
-    pub(crate) fn problem(
-        &mut self,
-        variable: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        self.problems.push(Problem::new(variable, message, fix));
+impl Settings {
+    /// Pure parse over (name, value) pairs. Reads no process environment; reads only the files
+    /// named by `PORTCULLIS_CONFIG_FILE` and `*_FILE` variables.
+    ///
+    /// Variable names are matched exactly (upper case), as Weaviate reads them; keys in the
+    /// config file are case-insensitive. A later pair with the same name replaces an earlier one.
+    /// Every problem is collected and returned in one [`ConfigError`].
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
+        parse(vars, Vec::new())
     }
 
-    /// Records a start-up notice. Callers never put a secret value in it.
-    pub(crate) fn notice(&mut self, text: impl Into<String>) {
-        self.notices.push(text.into());
+    /// [`Settings::from_vars`] over the process environment. A non-UTF-8 name or value of one
+    /// of our variables is a problem; other variables are not looked at.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let (vars, problems) = utf8_vars(std::env::vars_os());
+        parse(vars, problems)
     }
 }
 
 /// Splits the process environment into UTF-8 pairs, reporting non-UTF-8 names and values of
 /// variables that look like ours (others are not looked at).
-pub(crate) fn utf8_vars(
+fn utf8_vars(
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> (Vec<(String, String)>, Vec<Problem>) {
     let mut pairs = Vec::new();
@@ -84,23 +85,20 @@ pub(crate) fn utf8_vars(
 }
 
 /// Parses the variables into [`Settings`], or every problem found (including `problems`).
-pub(crate) fn parse(
+fn parse(
     vars: impl IntoIterator<Item = (String, String)>,
     problems: Vec<Problem>,
 ) -> Result<Settings, ConfigError> {
     // A later pair with the same name wins, as in a shell.
     let env: BTreeMap<String, String> = vars.into_iter().collect();
-    let mut report = Report {
-        problems,
-        notices: Vec::new(),
-    };
+    let mut report = Report::with(problems);
     let values = source::merge(&env, &mut report);
     let mut parser = Parser {
         values: &values,
         report,
     };
     let settings = parser.settings();
-    let Report { problems, notices } = parser.report;
+    let (problems, notices) = parser.report.into_parts();
     if problems.is_empty() {
         Ok(Settings {
             notices,
