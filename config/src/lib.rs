@@ -17,4 +17,5 @@ pub use secret::{Secret, REDACTED};
 pub use settings::{
     AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
     LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, UpstreamSettings,
+    DEFAULT_HTTP_ADDR,
 };

@@ -1,16 +1,19 @@
 //! The typed, validated settings and their masked description for the start-up log.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
 use crate::vars;
 
+/// The HTTP listen address when `PORTCULLIS_HTTP_ADDR` is not set: `127.0.0.1:8080`.
+pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
 /// The validated configuration of a Portcullis server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// `PORTCULLIS_HTTP_ADDR`, default `127.0.0.1:8080`.
+    /// `PORTCULLIS_HTTP_ADDR`, default [`DEFAULT_HTTP_ADDR`] (`127.0.0.1:8080`).
     pub http_addr: SocketAddr,
     /// `PORTCULLIS_WORKERS`, default the available parallelism (at least 1, at most 1024).
     pub workers: usize,

@@ -229,7 +229,7 @@ fn ips_overlap(a: IpAddr, b: IpAddr) -> bool {
 mod tests {
     use super::*;
     use crate::parse::tests::*;
-    use crate::parse::DEFAULT_HTTP_ADDR;
+    use crate::settings::DEFAULT_HTTP_ADDR;
     use crate::vars::*;
 
     #[test]

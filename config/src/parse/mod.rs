@@ -7,10 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::error::{ConfigError, Problem, Report};
-use crate::settings::{LogSettings, Settings};
+use crate::settings::{LogSettings, Settings, DEFAULT_HTTP_ADDR};
 use crate::source::{self, Values};
 use crate::vars;
 
@@ -21,8 +20,6 @@ mod oidc;
 #[cfg(test)]
 pub(crate) mod tests;
 mod values;
-
-const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
 impl Settings {
     /// Pure parse over (name, value) pairs. Reads no process environment; reads only the files
