@@ -1,30 +1,16 @@
-//! Gathers the raw variables: the optional config file merged under the environment by the
-//! `config` crate, with checks on names Portcullis does not know.
+//! Gathers the raw variables: the optional config file (read by the `config` crate) merged
+//! under the environment, with checks on names Portcullis does not know.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use config::{Config, Environment, File, FileFormat, Map, Source, Value, ValueKind};
+use config::{File, FileFormat, Source, Value, ValueKind};
 
 use crate::error::Report;
 use crate::vars;
 
 /// The merged values of the variables Portcullis reads, by upper-case name.
 pub(crate) type Values = BTreeMap<String, String>;
-
-/// The config file's keys, upper-cased and flattened to strings, as a `config` source.
-#[derive(Debug, Clone)]
-struct FileLayer(Map<String, Value>);
-
-impl Source for FileLayer {
-    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
-        Box::new(self.clone())
-    }
-
-    fn collect(&self) -> Result<Map<String, Value>, config::ConfigError> {
-        Ok(self.0.clone())
-    }
-}
 
 /// Merges the file named by `PORTCULLIS_CONFIG_FILE` (if any) under `env`, reports unknown or
 /// ignored names, and returns the values of the variables Portcullis reads.
@@ -52,50 +38,17 @@ pub(crate) fn merge(env: &BTreeMap<String, String>, report: &mut Report) -> Valu
         }
     }
 
-    let file_layer: Map<String, Value> = file
+    // Both layers are flat name -> value maps; the environment wins name by name.
+    let mut merged: Values = file
         .into_iter()
         .filter(|(name, _)| vars::is_read(name) && name != vars::CONFIG_FILE)
-        .map(|(name, value)| {
-            let origin = vars::CONFIG_FILE.to_owned();
-            let value = Value::new(Some(&origin), ValueKind::String(value));
-            (name.to_ascii_lowercase(), value)
-        })
         .collect();
-    let env_layer: Map<String, String> = env
-        .iter()
-        .filter(|(name, _)| vars::is_read(name))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-
-    // The environment source lower-cases names; the file layer is lower-cased to match, so the
-    // environment overrides the file key by key.
-    let merged = Config::builder()
-        .add_source(FileLayer(file_layer))
-        .add_source(Environment::default().source(Some(env_layer)))
-        .build()
-        .and_then(|config| config.collect());
-    let merged = match merged {
-        Ok(merged) => merged,
-        Err(_) => {
-            // Not reachable with string-only layers; the cause is not shown as it may hold a value.
-            report.problem(
-                vars::CONFIG_FILE,
-                "the configuration sources could not be merged",
-                "check the config file and the environment for unusual variable names",
-            );
-            return Values::new();
-        }
-    };
+    merged.extend(
+        env.iter()
+            .filter(|(name, _)| vars::is_read(name))
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
     merged
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let name = name.to_ascii_uppercase();
-            match value.kind {
-                ValueKind::String(value) => Some((name, value)),
-                _ => None,
-            }
-        })
-        .collect()
 }
 
 /// Reports a name Portcullis does not read, when it looks like one of ours.
@@ -292,6 +245,8 @@ fn number_after(text: &str, word: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use config::Map;
+
     use super::*;
     use crate::parse::tests::*;
     use crate::settings::{LogFormat, LogLevel};
