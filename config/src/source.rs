@@ -2,6 +2,7 @@
 //! under the environment, with checks on names Portcullis does not know.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::error::Error;
 use std::path::Path;
 
 use config::{File, FileFormat, Source, Value, ValueKind};
@@ -128,7 +129,7 @@ fn load_file(path: &str, report: &mut Report) -> BTreeMap<String, String> {
         Err(err) => {
             report.problem(
                 vars::CONFIG_FILE,
-                format!("{path:?} {}", parse_failure(&err, format_name)),
+                format!("{path:?} {}", parse_failure(&err, &text, format_name)),
                 format!(
                     "fix the {format_name} syntax; the file is a flat mapping of variable names \
                      to values, e.g. LOG_LEVEL: info"
@@ -215,32 +216,51 @@ fn scalar(kind: ValueKind) -> Result<String, Shape> {
 
 /// Describes a parse failure by its position only: parser messages can quote the file, and the
 /// file may hold secrets.
-fn parse_failure(err: &config::ConfigError, format_name: &str) -> String {
+fn parse_failure(err: &config::ConfigError, text: &str, format_name: &str) -> String {
     if let config::ConfigError::FileParse { cause, .. } = err {
         // The crate reports a top level that is not a table as its own (boxed) error type.
-        if cause.downcast_ref::<Box<config::ConfigError>>().is_some()
-            || cause.downcast_ref::<config::ConfigError>().is_some()
-        {
+        if cause.is::<Box<config::ConfigError>>() || cause.is::<config::ConfigError>() {
             return "does not hold a mapping of variable names to values at its top level"
                 .to_owned();
         }
-        let text = cause.to_string();
-        if let (Some(line), Some(column)) =
-            (number_after(&text, "line "), number_after(&text, "column "))
-        {
+        if let Some((line, column)) = position(cause.as_ref(), text) {
             return format!("is not valid {format_name} (error at line {line}, column {column})");
         }
     }
     format!("is not valid {format_name}")
 }
 
-/// The first run of digits right after an occurrence of `word`.
-fn number_after(text: &str, word: &str) -> Option<u64> {
-    text.match_indices(word).find_map(|(at, _)| {
-        let rest = text.get(at + word.len()..)?;
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    })
+/// Where the TOML or YAML parser stopped in `text`, as a line and a column counted from 1,
+/// when its error says.
+fn position(cause: &(dyn Error + 'static), text: &str) -> Option<(usize, usize)> {
+    if let Some(err) = cause.downcast_ref::<toml::de::Error>() {
+        return err.span().map(|span| line_and_column(text, span.start));
+    }
+    let mark = cause.downcast_ref::<yaml_rust2::ScanError>()?.marker();
+    // yaml-rust2 counts lines from 1 and columns from 0.
+    Some((mark.line(), mark.col() + 1))
+}
+
+/// The line and column (from 1) of byte `at` in `text`, counted as the toml crate's own error
+/// message counts them, so positions read as they always have: columns are characters, or
+/// bytes when the byte at `at` starts or sits inside a multi-byte character, and an `at` past
+/// the end is as many columns past the last byte.
+fn line_and_column(text: &str, at: usize) -> (usize, usize) {
+    let Some(last) = text.len().checked_sub(1) else {
+        return (1, at + 1);
+    };
+    let past_end = at.saturating_sub(last);
+    let at = at - past_end;
+    let before = &text.as_bytes()[..at];
+    let line = before.iter().filter(|&&byte| byte == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let column = text
+        .get(line_start..=at)
+        .map_or(at - line_start, |run| run.chars().count() - 1);
+    (line + 1, column + past_end + 1)
 }
 
 #[cfg(test)]
@@ -253,19 +273,46 @@ mod tests {
     use crate::vars::*;
 
     #[test]
-    fn finds_the_number_after_a_word() {
+    fn counts_lines_and_columns_as_toml_does() {
         let table = [
-            ("TOML parse error at line 3, column 7", "line ", Some(3)),
-            ("TOML parse error at line 3, column 7", "column ", Some(7)),
-            (
-                "expected a line break at byte 9 line 2 column 4",
-                "line ",
-                Some(2),
-            ),
-            ("no position here", "line ", None),
+            ("a = 1", 0, (1, 1)),
+            ("a = 1", 4, (1, 5)),
+            ("a = 1\nb = = 2", 10, (2, 5)),
+            ("a\n", 1, (1, 2)),
+            ("a\n", 2, (1, 3)),
+            ("a = [1,", 7, (1, 8)),
+            ("a = [1,", 9, (1, 10)),
+            ("\"é\" = 1 x", 9, (1, 9)),
+            ("\"é\" = ü", 7, (1, 8)),
+            ("", 0, (1, 1)),
         ];
-        for (text, word, expected) in table {
-            assert_eq!(number_after(text, word), expected, "{text}");
+        for (text, at, expected) in table {
+            assert_eq!(line_and_column(text, at), expected, "{text:?} at {at}");
+        }
+    }
+
+    #[test]
+    fn positions_agree_with_the_parsers_own_messages() {
+        let table = [
+            (FileFormat::Toml, "a = 1\nX = = 1\n"),
+            (FileFormat::Toml, "\"é\" = ü"),
+            (FileFormat::Toml, "a = [1,"),
+            (FileFormat::Yaml, "a: 1\n b: 2\n"),
+            (FileFormat::Yaml, "é: ü: x"),
+            (FileFormat::Yaml, "a: [\n"),
+        ];
+        for (format, text) in table {
+            let Err(config::ConfigError::FileParse { cause, .. }) =
+                File::from_str(text, format).collect()
+            else {
+                panic!("{text:?} should not parse");
+            };
+            let (line, column) = position(cause.as_ref(), text).expect("a position");
+            // Each parser's message names the position; the messages themselves are never shown.
+            let said = cause.to_string();
+            let toml = format!("at line {line}, column {column}\n");
+            let yaml = format!(" line {line} column {column}");
+            assert!(said.contains(&toml) || said.ends_with(&yaml), "{said}");
         }
     }
 
