@@ -200,6 +200,9 @@ impl Parser<'_> {
 
 /// Checks an upstream URL: `http` or `https`, a host, an optional port, no path, query,
 /// fragment or credentials. Returns it without a trailing slash.
+///
+/// Not `url::Url`: its WHATWG rules would refuse values accepted until now (`http://:80`,
+/// `http://[zz]`) and accept refused ones (`HTTP://host`, `http://host:`).
 fn parse_upstream_url(raw: &str) -> Result<String, &'static str> {
     let trimmed = raw.trim().trim_end_matches('/');
     let rest = trimmed

@@ -264,6 +264,10 @@ impl Parser<'_> {
 
 /// Checks an issuer or JWKS URL: `http(s)://` then a host, no whitespace, fragment or
 /// credentials. `Ok(true)` for plain `http://`.
+///
+/// Not `url::Url`: its WHATWG rules accept values refused here (`https:x`, `https:///path`,
+/// `https://a\b@c`), refuse some accepted here (`https://host:notaport`), and would change
+/// which message some refused values get (`https://#frag` has no host there, a fragment here).
 fn check_oidc_url(raw: &str) -> Result<bool, &'static str> {
     let lower = raw.to_ascii_lowercase();
     let (rest, plain_http) = if let Some(rest) = lower.strip_prefix("https://") {
