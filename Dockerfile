@@ -6,6 +6,7 @@ COPY config config
 COPY auth auth
 COPY server server
 COPY tests tests
+COPY bench bench
 RUN cargo build --release --locked -p portcullis-server --bin portcullis
 
 FROM debian:bookworm-slim

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Throughput of the gate, measured side by side in one run (see DESIGN.md "Performance bars").
+# Throughput of the gate, measured side by side in one run (method and bars: bench/README.md).
 #
 # Builds release, starts the server with ONE worker pinned to CPU 0, drives it with `wrk -t1`
 # pinned to CPU 1, and prints one table: requests/s and p99 per row, and each row's ratio to
@@ -27,11 +27,12 @@ LOG=${BENCH_LOG_LEVEL:-warn}
 ROUTE=/v1/meta
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet -p portcullis-server --bin portcullis --example bare
-cargo build --release --quiet -p portcullis-tests --bin bench_issuer
+cargo build --release --quiet -p portcullis-server --bin portcullis
+cargo build --release --quiet -p portcullis-bench --bin bare --bin bench_issuer --bin seed_users
 BIN=target/release/portcullis
-BARE=target/release/examples/bare
+BARE=target/release/bare
 ISSUER=target/release/bench_issuer
+SEED=target/release/seed_users
 
 work=$(mktemp -d)
 pids=()
@@ -72,12 +73,9 @@ server_env=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
   AUTHENTICATION_OIDC_CLIENT_ID=portcullis AUTHENTICATION_OIDC_USERNAME_CLAIM=preferred_username
   AUTHENTICATION_OIDC_GROUPS_CLAIM=groups)
 
-# First start creates the user store; seed it with DB_USERS users before the measured start.
-env -i "${server_env[@]}" LOG_LEVEL=warn "$BIN" >"$work/seed.out" 2>&1 &
-seed_pid=$!
-wait_line "$work/seed.out" "http listening on" >/dev/null
-kill "$seed_pid"; wait "$seed_pid" 2>/dev/null || true
-db_key=$(python3 bench/seed_users.py "$work/data/users.db" "$DB_USERS")
+# DB_USERS database users, stored through the server's own user store before it starts.
+echo "bench: seeding $DB_USERS database users..." >&2
+db_key=$("$SEED" "$work/data" "$DB_USERS")
 
 server_pid=
 server=
@@ -220,12 +218,12 @@ print(f"- database-user key / anonymous = {med[3][0] / anon:.2f} (bar >= 0.90)")
 print(f"- OIDC cache hit / anonymous = {med[4][0] / anon:.2f} (bar >= 0.90)")
 parsed = float(parsed)
 print(f"- OIDC new token per request / single-core RS256 verify rate, jsonwebtoken decode "
-      f"({verify:,.0f}/s) = {med[5][0] / verify:.2f} (bar >= 0.80)")
+      f"({verify:,.0f}/s) = {med[5][0] / verify:.2f} (reported; the first bar was >= 0.80)")
 print(f"- OIDC new token per request / single-core RS256 signature check with a pre-parsed key "
       f"({parsed:,.0f}/s) = {med[5][0] / parsed:.2f}")
 print(f"- ceiling (bare handler + one RS256 check) / jsonwebtoken verify rate = "
-      f"{med[11][0] / verify:.2f}: the most any server can reach on this bar here")
-print(f"- OIDC new token per request / ceiling = {med[5][0] / med[11][0]:.2f}")
+      f"{med[11][0] / verify:.2f}: the most any server can reach against that rate here")
+print(f"- OIDC new token per request / ceiling = {med[5][0] / med[11][0]:.2f} (bar >= 0.85)")
 if med[5][3] > int(ntokens):
     print(f"- WARNING: the new-token row sent {med[5][3]} requests but only {ntokens} tokens "
           f"exist, so some were cache hits; raise OIDC_TOKENS or lower FRESH_DURATION")
