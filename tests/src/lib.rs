@@ -1,9 +1,13 @@
 //! Test harness: starts the real `portcullis` binary on 127.0.0.1:0 with a fresh data
 //! directory, waits until it reports its bound addresses, and reads its metrics.
 
-pub mod fault_issuer;
 pub mod oidc_provider;
 pub mod oidc_support;
+
+/// The test kit under its former path, which `bench_issuer` imports
+/// (`portcullis_tests::fault_issuer::{FaultIssuer, TestKey, CLIENT_ID}`); new code uses
+/// `portcullis_testkit` directly.
+pub use portcullis_testkit as fault_issuer;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::fault_issuer::{CLIENT_ID, GROUPS_CLAIM, USERNAME_CLAIM};
 use crate::{metric_value, RawResponse, Server, ServerBuilder};
+use portcullis_testkit::{CLIENT_ID, GROUPS_CLAIM, USERNAME_CLAIM};
 
 /// The static API key the suites configure next to OIDC.
 pub const API_KEY: &str = "oidc-suite-static-key-8c1f2e9a";

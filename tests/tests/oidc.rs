@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use portcullis_tests::fault_issuer::{decode_unverified, now, CLIENT_ID};
+use portcullis_testkit::{decode_unverified, now, CLIENT_ID};
 use portcullis_tests::oidc_provider::{OidcProvider, SERVICE_GROUPS, SERVICE_USERNAME, USERS};
 use portcullis_tests::oidc_support::{
     assert_accepted, assert_invalid_token, counted_outcome, fetches, oidc_server, own_info,

@@ -1,4 +1,4 @@
-//! OpenID Connect against a fault-injecting issuer (`portcullis_tests::fault_issuer`): the
+//! OpenID Connect against a fault-injecting issuer (`portcullis_testkit::FaultIssuer`): the
 //! issuer down at start-up and later, slow, oversized and malformed key sets, a flood of unknown
 //! `kid`s, `Cache-Control`, the discovery rules and the verified-token cache (issue 3, "Tests").
 //! Fetches are counted at the issuer, not taken from the server's word.
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use portcullis_tests::fault_issuer::{
+use portcullis_testkit::{
     jws, random_id, FaultIssuer, JwksBody, Mode, TestKey, DISCOVERY_PATH, JWKS_PATH,
 };
 use portcullis_tests::oidc_support::{

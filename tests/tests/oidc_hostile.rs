@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use portcullis_tests::fault_issuer::{
+use portcullis_testkit::{
     b64, hmac, jws, now, random_id, signed_segments, FaultIssuer, TestKey, CLIENT_ID, GROUPS_CLAIM,
     JWKS_PATH, USERNAME_CLAIM,
 };
