@@ -1,6 +1,7 @@
-//! Database users end to end (issue 4): Weaviate's dynamic-user acceptance cases, durability
-//! across kill -9, the rotation race, hostile keys (peers.md rows 38-42) and the bootstrap
-//! admin. Every test runs the real binary on 127.0.0.1:0 over a real SQLite file.
+//! Database users end to end (`docs/users.md`): Weaviate's dynamic-user acceptance cases,
+//! durability across kill -9, the rotation race, hostile keys (`docs/hostile-inputs.md` rows
+//! 38-42) and the bootstrap admin. Every test runs the real binary on 127.0.0.1:0 over a real
+//! SQLite file.
 
 use std::time::{Duration, Instant};
 
@@ -641,7 +642,7 @@ async fn no_request_after_rotate_key_returns_is_accepted_with_the_old_key() {
     );
 }
 
-/// peers.md row 38: right prefix, bad checksum: 401 before any lookup.
+/// `docs/hostile-inputs.md` row 38: right prefix, bad checksum: 401 before any lookup.
 #[tokio::test]
 async fn a_key_with_a_bad_checksum_is_refused_before_lookup() {
     let server = managed().start().await;
@@ -668,8 +669,8 @@ async fn a_key_with_a_bad_checksum_is_refused_before_lookup() {
     }
 }
 
-/// peers.md row 39: a valid id with a wrong secret and an unknown id get the same answer in
-/// the same time class.
+/// `docs/hostile-inputs.md` row 39: a valid id with a wrong secret and an unknown id get the
+/// same answer in the same time class.
 #[tokio::test]
 async fn wrong_secret_and_unknown_id_are_indistinguishable() {
     let server = managed().start().await;
@@ -722,8 +723,8 @@ async fn wrong_secret_and_unknown_id_are_indistinguishable() {
     );
 }
 
-/// peers.md row 40: a flood of random secrets against one valid key id: every one is refused
-/// and the real key keeps working. (No rate limit or 429 is implemented: see the README.)
+/// `docs/hostile-inputs.md` row 40: a flood of random secrets against one valid key id: every
+/// one is refused and the real key keeps working. (No rate limit or 429 is implemented: see the README.)
 #[tokio::test]
 async fn a_flood_of_wrong_secrets_is_refused_and_the_real_key_still_works() {
     let server = managed().start().await;
@@ -764,7 +765,7 @@ async fn a_flood_of_wrong_secrets_is_refused_and_the_real_key_still_works() {
     );
 }
 
-/// peers.md row 42: database user names are ASCII by Weaviate's rule.
+/// `docs/hostile-inputs.md` row 42: database user names are ASCII by Weaviate's rule.
 #[tokio::test]
 async fn unicode_and_control_character_names_are_refused() {
     let server = managed().start().await;

@@ -1,6 +1,6 @@
 //! OpenID Connect against a real OpenID provider (`oidc-provider` from npm, run by Node on
 //! 127.0.0.1): tokens from its client-credentials and password grants, its key rotation,
-//! short-lived tokens, the discovery pointer, and API keys next to OIDC (issue 3, "Tests").
+//! short-lived tokens, the discovery pointer, and API keys next to OIDC (`docs/oidc.md`).
 
 use std::time::Duration;
 

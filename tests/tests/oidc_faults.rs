@@ -1,6 +1,6 @@
 //! OpenID Connect against a fault-injecting issuer (`portcullis_testkit::FaultIssuer`): the
 //! issuer down at start-up and later, slow, oversized and malformed key sets, a flood of unknown
-//! `kid`s, `Cache-Control`, the discovery rules and the verified-token cache (issue 3, "Tests").
+//! `kid`s, `Cache-Control`, the discovery rules and the verified-token cache (`docs/oidc.md`).
 //! Fetches are counted at the issuer, not taken from the server's word.
 
 use std::time::{Duration, Instant};
