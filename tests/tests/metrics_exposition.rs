@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use portcullis_config::vars;
 use portcullis_tests::{client, metric_value, Server, ServerBuilder};
 use reqwest::header::AUTHORIZATION;
 use tokio::io::AsyncWriteExt;
@@ -27,16 +28,16 @@ const UNKNOWN_KEY: &str = "pk-nobody-2c8e5a1f0b7d3946";
 /// Keys for an admin and a read-only user, anonymous on, the admin list on.
 async fn busy_server() -> Server {
     ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
+        .env(vars::APIKEY_ENABLED, "true")
         .env(
-            "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+            vars::APIKEY_ALLOWED_KEYS,
             format!("{ADMIN_KEY},{READER_KEY}"),
         )
-        .env("AUTHENTICATION_APIKEY_USERS", "root,reader")
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_USERS", "root")
-        .env("AUTHORIZATION_ADMINLIST_READONLY_USERS", "reader")
+        .env(vars::APIKEY_USERS, "root,reader")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::ADMINLIST_ENABLED, "true")
+        .env(vars::ADMINLIST_USERS, "root")
+        .env(vars::ADMINLIST_READONLY_USERS, "reader")
         .start()
         .await
 }
@@ -180,9 +181,7 @@ async fn exposition_passes_promtool_check_metrics() {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|err| {
-            panic!("cannot run {} ({err})", promtool_path.display())
-        });
+        .unwrap_or_else(|err| panic!("cannot run {} ({err})", promtool_path.display()));
     let mut stdin = promtool.stdin.take().expect("promtool stdin");
     stdin
         .write_all(text.as_bytes())
@@ -247,8 +246,8 @@ async fn metrics_are_served_with_the_text_format_content_type_on_their_own_port_
 #[tokio::test]
 async fn metrics_can_be_switched_off() {
     let server = ServerBuilder::new()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
-        .env("PROMETHEUS_MONITORING_ENABLED", "false")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::PROMETHEUS_MONITORING_ENABLED, "false")
         .start()
         .await;
     assert_eq!(server.metrics, None);

@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use portcullis_config::vars;
 use portcullis_testkit::{
     b64, hmac, jws, now, random_id, signed_segments, FaultIssuer, TestKey, CLIENT_ID, GROUPS_CLAIM,
     JWKS_PATH, USERNAME_CLAIM,
 };
+use portcullis_tests::assert::CHALLENGE_INVALID_TOKEN;
 use portcullis_tests::oidc_support::{
     oidc_server, own_info_within, wait_until_accepted, with_api_key, AuthCounts,
-    INVALID_TOKEN_CHALLENGE, KID_MISS_COOLDOWN, LEEWAY, REFRESH_INTERVAL,
 };
 use portcullis_tests::{client, RawResponse, Server};
 use serde_json::{json, Map, Value};
@@ -101,8 +102,8 @@ async fn fixture_with(extra_jwks: Vec<Value>, env: &[(&str, &str)]) -> Fixture {
     jwks.extend(extra_jwks);
     let issuer = FaultIssuer::start_with_jwks(jwks).await;
     let mut builder = with_api_key(oidc_server(&issuer.url()))
-        .env(REFRESH_INTERVAL, "1h")
-        .env(KID_MISS_COOLDOWN, "1s");
+        .env(vars::OIDC_REFRESH_INTERVAL, "1h")
+        .env(vars::OIDC_KID_MISS_COOLDOWN, "1s");
     for (name, value) in env {
         builder = builder.env(name, *value);
     }
@@ -260,7 +261,7 @@ impl Fixture {
                 text(&response)
             ));
         } else {
-            if response.header("www-authenticate") != Some(INVALID_TOKEN_CHALLENGE) {
+            if response.header("www-authenticate") != Some(CHALLENGE_INVALID_TOKEN) {
                 problems.push(format!(
                     "WWW-Authenticate {:?}",
                     response.header("www-authenticate")
@@ -552,7 +553,7 @@ async fn row_05_unknown_random_kids_fetch_at_most_once_per_cooldown() {
         assert_eq!(response.status, 401, "random kid: {}", text(response));
         assert_eq!(
             response.header("www-authenticate"),
-            Some(INVALID_TOKEN_CHALLENGE)
+            Some(CHALLENGE_INVALID_TOKEN)
         );
     }
     let fetches = f.issuer.jwks_fetches() - fetched;
@@ -573,7 +574,7 @@ async fn row_05_unknown_random_kids_fetch_at_most_once_per_cooldown() {
 
 #[tokio::test]
 async fn row_06_hostile_kid_values_are_opaque_and_logged_escaped() {
-    let f = fixture_with(Vec::new(), &[("LOG_LEVEL", "debug")]).await;
+    let f = fixture_with(Vec::new(), &[(vars::LOG_LEVEL, "debug")]).await;
     const UNKNOWN: &[&str] = &["unknown_kid", "malformed_token"];
     let kids: Vec<(&str, String, Expect)> = vec![
         (
@@ -854,7 +855,7 @@ async fn row_11_expired_beyond_the_leeway() {
 
 #[tokio::test]
 async fn row_11_exp_equal_to_now_with_no_leeway() {
-    let f = fixture_with(Vec::new(), &[(LEEWAY, "0s")]).await;
+    let f = fixture_with(Vec::new(), &[(vars::OIDC_LEEWAY, "0s")]).await;
     let token = f.with_claims(|c| {
         c.insert("exp".into(), json!(now()));
     });
