@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod assert;
+pub mod hostile;
 pub mod oidc_provider;
 pub mod oidc_support;
 
