@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::alg::Alg;
+use super::cache::TokenCache;
 use super::keys::{is_b64url, Ignored, IgnoredKeys, KeySet, Lookup};
 use super::testkit::*;
 use super::token::{self, ClaimRules};
 use super::{is_jwt_shaped, start, start_with_capacity, FetchResult, FetchTrigger, OidcHandle};
-use crate::{PrincipalKind, Reason};
+use crate::{Principal, PrincipalKind, Reason};
 
 const ISS: &str = "https://issuer.test";
 
@@ -964,25 +965,21 @@ async fn a_failed_refresh_keeps_the_last_good_keys_and_marks_them_stale() {
     assert!(handle.is_ready());
 }
 
-#[actix::test]
-async fn keys_past_max_staleness_stop_being_used() {
-    let key = TestKey::rsa_a().with_kid("k1");
-    let (issuer, handle) = ready(
-        &[&key],
-        &[
-            ("PORTCULLIS_OIDC_REFRESH_INTERVAL", "100ms"),
-            ("PORTCULLIS_OIDC_MAX_STALENESS", "400ms"),
-        ],
-    )
-    .await;
-    let token = key.token(&claims(&issuer.url()));
-    assert!(handle.authenticate(&token).await.is_ok());
-    issuer.set_jwks_body(JwksBody::Status(500));
-    assert!(eventually(Duration::from_secs(5), || !handle.is_ready()).await);
-    assert_eq!(
-        handle.authenticate(&token).await.err(),
-        Some(Reason::IssuerUnavailable),
-        "even a cached token"
+/// The staleness rule behind `is_ready` and every verification. End to end, new and cached
+/// tokens are refused past it: `keys_past_max_staleness_stop_being_used` in
+/// `tests/tests/oidc_faults.rs`.
+#[test]
+fn keys_past_max_staleness_are_not_usable() {
+    let loaded = Instant::now();
+    let body = jwks(&[TestKey::rsa_a().jwk()]);
+    let (set, _) = KeySet::from_jwks(body.as_bytes(), &Alg::ALL, loaded).expect("valid JWKS");
+    let max = Duration::from_millis(400);
+    assert!(set.is_usable(loaded, max));
+    assert!(set.is_usable(loaded + max, max), "at exactly the limit");
+    assert!(!set.is_usable(loaded + max + Duration::from_millis(1), max));
+    assert!(
+        !KeySet::empty().is_usable(loaded, max),
+        "nothing loaded yet"
     );
 }
 
@@ -1119,31 +1116,20 @@ async fn cache_control_shortens_the_refresh_but_not_below_the_cooldown() {
     );
 }
 
-#[actix::test]
-async fn a_jwks_url_skips_discovery() {
-    let key = TestKey::rsa_a().with_kid("k1");
+/// Without discovery nothing is advertised and `fetch` accepts RS256 alone; the key set then
+/// leaves keys of other algorithms unloaded. End to end, with the JWKS URL configured:
+/// `jwks_url_skips_discovery` and `jwks_url_allows_rs256_only_as_weaviate_does` in
+/// `tests/tests/oidc_faults.rs`.
+#[test]
+fn keys_of_algorithms_not_accepted_are_not_loaded() {
+    let rsa = TestKey::rsa_a().with_kid("k1");
     let ec = TestKey::ec_a().with_kid("ec");
-    let issuer = start_issuer(vec![key.jwk(), ec.jwk()]).await;
-    let jwks_url = format!("{}/jwks", issuer.url());
-    let handle = start(&settings(
-        &issuer.url(),
-        &[("AUTHENTICATION_OIDC_JWKS_URL", jwks_url.as_str())],
-    ))
-    .expect("start");
-    assert!(eventually(Duration::from_secs(5), || handle.is_ready()).await);
-    assert!(handle
-        .authenticate(&key.token(&claims(&issuer.url())))
-        .await
-        .is_ok());
-    assert_eq!(issuer.discovery_fetches(), 0);
-    // Nothing is advertised without discovery: RS256 only, as in Weaviate.
-    assert_eq!(handle.keys().len(), 1, "the ES256 key is not loaded");
+    let (set, ignored) = load(&[rsa.jwk(), ec.jwk()], &[Alg::Rs256]);
+    assert_eq!(set.len(), 1, "the ES256 key is not loaded");
+    assert!(set.knows_kid("k1") && !set.knows_kid("ec"));
     assert_eq!(
-        handle
-            .authenticate(&ec.token(&claims(&issuer.url())))
-            .await
-            .err(),
-        Some(Reason::DisallowedAlg)
+        ignored.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        [Ignored::NotAdvertised]
     );
 }
 
@@ -1174,28 +1160,30 @@ async fn a_verified_token_is_answered_from_the_cache() {
     assert_eq!(handle.cached_tokens(), 1);
 }
 
-#[actix::test]
-async fn cached_tokens_are_dropped_when_their_key_leaves_the_jwks() {
+/// A cached token is refused once its key has left the published set, and dropped when the
+/// next set is published. End to end: `verified_tokens_are_cached_until_their_key_leaves` in
+/// `tests/tests/oidc_faults.rs`.
+#[test]
+fn cached_tokens_of_a_key_that_left_are_refused_and_dropped() {
     let k1 = TestKey::rsa_a().with_kid("k1");
     let k2 = TestKey::rsa_b().with_kid("k2");
-    let (issuer, handle) = ready(
-        &[&k1, &k2],
-        &[
-            ("PORTCULLIS_OIDC_REFRESH_INTERVAL", "200ms"),
-            ("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "50ms"),
-        ],
-    )
-    .await;
-    let token = k1.token(&claims(&issuer.url()));
-    assert!(handle.authenticate(&token).await.is_ok());
-    assert_eq!(handle.cached_tokens(), 1);
-    issuer.publish(&[&k2]);
-    assert!(eventually(Duration::from_secs(5), || !handle.keys().knows_kid("k1")).await);
-    assert_eq!(handle.cached_tokens(), 0);
-    assert_eq!(
-        handle.authenticate(&token).await.err(),
-        Some(Reason::UnknownKid)
+    let (both, _) = load(&[k1.jwk(), k2.jwk()], &Alg::ALL);
+    let (after, _) = load(&[k2.jwk()], &Alg::ALL);
+    let left: Vec<u64> = both.uids().difference(after.uids()).copied().collect();
+    let [uid] = left[..] else {
+        panic!("one key left: {left:?}")
+    };
+    let cache = TokenCache::new(8);
+    let principal = Principal::new("alice@example.com", Vec::new(), PrincipalKind::Oidc);
+    let (now, exp) = (1e9, 2e9);
+    cache.insert([1; 32], principal, exp, uid, now);
+    assert!(cache.get(&[1; 32], now, &both).is_some());
+    assert!(
+        cache.get(&[1; 32], now, &after).is_none(),
+        "refused once its key left"
     );
+    cache.retain(after.uids(), now);
+    assert_eq!(cache.len(), 0, "dropped at the next publication");
 }
 
 #[actix::test]
