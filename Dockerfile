@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY config config
 COPY auth auth
 COPY server server
+COPY testkit testkit
 COPY tests tests
 COPY bench bench
 RUN cargo build --release --locked -p portcullis-server --bin portcullis

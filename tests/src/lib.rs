@@ -1,7 +1,9 @@
 //! Test harness: starts the real `portcullis` binary on 127.0.0.1:0 with a fresh data
 //! directory, waits until it reports its bound addresses, and reads its metrics.
 
-pub mod fault_issuer;
+pub mod api;
+pub mod assert;
+pub mod hostile;
 pub mod oidc_provider;
 pub mod oidc_support;
 
@@ -12,6 +14,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use portcullis_config::vars;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -102,11 +105,11 @@ impl ServerBuilder {
     pub fn new() -> Self {
         let mut env = BTreeMap::new();
         for (k, v) in [
-            ("PORTCULLIS_HTTP_ADDR", "127.0.0.1:0"),
-            ("PORTCULLIS_METRICS_ADDR", "127.0.0.1:0"),
-            ("PORTCULLIS_WORKERS", "2"),
-            ("LOG_LEVEL", "info"),
-            ("LOG_FORMAT", "text"),
+            (vars::HTTP_ADDR, "127.0.0.1:0"),
+            (vars::METRICS_ADDR, "127.0.0.1:0"),
+            (vars::WORKERS, "2"),
+            (vars::LOG_LEVEL, "info"),
+            (vars::LOG_FORMAT, "text"),
         ] {
             env.insert(k.to_owned(), v.to_owned());
         }
@@ -138,7 +141,7 @@ impl ServerBuilder {
         let mut cmd = Command::new(binary());
         cmd.env_clear()
             .envs(&self.env)
-            .env("PERSISTENCE_DATA_PATH", data_dir)
+            .env(vars::PERSISTENCE_DATA_PATH, data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -190,7 +193,7 @@ impl ServerBuilder {
             }
         });
         let metrics_expected = !matches!(
-            self.env.get("PROMETHEUS_MONITORING_ENABLED").map(|v| v.to_ascii_lowercase()),
+            self.env.get(vars::PROMETHEUS_MONITORING_ENABLED).map(|v| v.to_ascii_lowercase()),
             Some(v) if ["false", "off", "0", "disabled"].contains(&v.as_str())
         );
         let mut http = None;

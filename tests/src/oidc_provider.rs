@@ -274,9 +274,9 @@ fn urlencode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault_issuer::decode_unverified;
     use jsonwebtoken::jwk::Jwk;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use portcullis_testkit::decode_unverified;
 
     fn verify(token: &str, jwks: &Value, issuer: &str) -> Value {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();

@@ -1,54 +1,46 @@
 //! What the OIDC suites share: a server configured for OpenID Connect against an issuer,
-//! requests with a bearer token, the assertions on Portcullis' answers (401 `invalid_token`,
-//! 503 with `Retry-After`, an accepted principal), polling with a deadline, and the outcome
-//! counted in `portcullis_auth_requests_total`.
+//! requests with a bearer token, the assertions on Portcullis' OIDC answers (503 with
+//! `Retry-After`, an accepted principal; the 401 is `assert::assert_invalid_token`), polling
+//! with a deadline, and the outcome counted in `portcullis_auth_requests_total`.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use portcullis_config::vars;
+use portcullis_testkit::{poll_every, CLIENT_ID, GROUPS_CLAIM, USERNAME_CLAIM};
 use serde_json::{json, Value};
 
-use crate::fault_issuer::{CLIENT_ID, GROUPS_CLAIM, USERNAME_CLAIM};
 use crate::{metric_value, RawResponse, Server, ServerBuilder};
+
+/// How often the e2e waits look again: each look is a request to the server.
+const EVERY: Duration = Duration::from_millis(50);
 
 /// The static API key the suites configure next to OIDC.
 pub const API_KEY: &str = "oidc-suite-static-key-8c1f2e9a";
 /// The user of [`API_KEY`].
 pub const API_KEY_USER: &str = "api-user";
-/// `WWW-Authenticate` of a 401 for a present but invalid credential.
-pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="portcullis", error="invalid_token""#;
 /// The own-info route every suite authenticates against.
 pub const OWN_INFO: &str = "/v1/users/own-info";
-
-/// `PORTCULLIS_OIDC_REFRESH_INTERVAL` (default 5m).
-pub const REFRESH_INTERVAL: &str = "PORTCULLIS_OIDC_REFRESH_INTERVAL";
-/// `PORTCULLIS_OIDC_KID_MISS_COOLDOWN` (default 10s).
-pub const KID_MISS_COOLDOWN: &str = "PORTCULLIS_OIDC_KID_MISS_COOLDOWN";
-/// `PORTCULLIS_OIDC_MAX_STALENESS` (default 24h).
-pub const MAX_STALENESS: &str = "PORTCULLIS_OIDC_MAX_STALENESS";
-/// `PORTCULLIS_OIDC_LEEWAY` (default 60s).
-pub const LEEWAY: &str = "PORTCULLIS_OIDC_LEEWAY";
-/// `PORTCULLIS_OIDC_FETCH_TIMEOUT` (default 5s).
-pub const FETCH_TIMEOUT: &str = "PORTCULLIS_OIDC_FETCH_TIMEOUT";
 
 /// A server with OIDC on against `issuer`, the suites' client id and claims, and the given
 /// extra variables (the `PORTCULLIS_OIDC_*` timings a test needs).
 pub fn oidc_server(issuer: &str) -> ServerBuilder {
     ServerBuilder::new()
-        .env("AUTHENTICATION_OIDC_ENABLED", "true")
-        .env("AUTHENTICATION_OIDC_ISSUER", issuer)
-        .env("AUTHENTICATION_OIDC_CLIENT_ID", CLIENT_ID)
-        .env("AUTHENTICATION_OIDC_USERNAME_CLAIM", USERNAME_CLAIM)
-        .env("AUTHENTICATION_OIDC_GROUPS_CLAIM", GROUPS_CLAIM)
+        .env(vars::OIDC_ENABLED, "true")
+        .env(vars::OIDC_ISSUER, issuer)
+        .env(vars::OIDC_CLIENT_ID, CLIENT_ID)
+        .env(vars::OIDC_USERNAME_CLAIM, USERNAME_CLAIM)
+        .env(vars::OIDC_GROUPS_CLAIM, GROUPS_CLAIM)
 }
 
 /// Adds a static API key ([`API_KEY`] for [`API_KEY_USER`]).
 pub fn with_api_key(builder: ServerBuilder) -> ServerBuilder {
     builder
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
-        .env("AUTHENTICATION_APIKEY_ALLOWED_KEYS", API_KEY)
-        .env("AUTHENTICATION_APIKEY_USERS", API_KEY_USER)
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, API_KEY)
+        .env(vars::APIKEY_USERS, API_KEY_USER)
 }
 
 /// `GET /v1/users/own-info` with `Authorization: Bearer <token>`, over a raw connection (so
@@ -73,26 +65,6 @@ pub async fn own_info_within(
 
 fn body_text(response: &RawResponse) -> String {
     String::from_utf8_lossy(&response.body).into_owned()
-}
-
-/// A 401 for an invalid credential: status, challenge and the generic body.
-pub fn assert_invalid_token(response: &RawResponse, what: &str) {
-    assert_eq!(
-        response.status,
-        401,
-        "{what}: expected 401, body {}",
-        body_text(response)
-    );
-    assert_eq!(
-        response.header("www-authenticate"),
-        Some(INVALID_TOKEN_CHALLENGE),
-        "{what}: WWW-Authenticate"
-    );
-    assert_eq!(
-        response.json(),
-        json!({"code": 401, "message": "unauthorized: invalid credential"}),
-        "{what}: body"
-    );
 }
 
 /// A 503 because no issuer keys are available: `{"code":503,"message":...}` and a
@@ -136,41 +108,36 @@ pub fn assert_accepted(response: &RawResponse, username: &str, groups: &[&str], 
 }
 
 /// Calls `probe` every 50 ms until it returns Some, or `timeout` passes (None).
-pub async fn poll<T, F, Fut>(timeout: Duration, mut probe: F) -> Option<T>
+pub async fn poll<T, F, Fut>(timeout: Duration, probe: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_every(EVERY, timeout, probe).await
 }
 
 /// Polls own-info with `token` until it answers 200 (the server has loaded the issuer's
 /// keys); panics with the last answer after `timeout`.
 pub async fn wait_until_accepted(server: &Server, token: &str, timeout: Duration) -> RawResponse {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let last = RefCell::new(None);
+    let last = &last;
+    let accepted = poll(timeout, || async move {
         let response = own_info(server, token).await;
         if response.status == 200 {
-            return response;
+            return Some(response);
         }
-        if Instant::now() >= deadline {
-            panic!(
-                "token not accepted within {timeout:?}; last answer {} {}",
-                response.status,
-                body_text(&response)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        *last.borrow_mut() = Some(response);
+        None
+    })
+    .await;
+    accepted.unwrap_or_else(|| {
+        let (status, body) = last
+            .borrow()
+            .as_ref()
+            .map(|r| (r.status, body_text(r)))
+            .unwrap_or_default();
+        panic!("token not accepted within {timeout:?}; last answer {status} {body}")
+    })
 }
 
 /// Polls a metric until `accept(value)`; returns the value, or panics after `timeout`.
@@ -181,17 +148,14 @@ pub async fn wait_metric(
     timeout: Duration,
     accept: impl Fn(f64) -> bool,
 ) -> f64 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = server.metric(name, labels).await;
-        if accept(value) {
-            return value;
-        }
-        if Instant::now() >= deadline {
-            panic!("{name}{labels:?} stayed at {value} for {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let last = Cell::new(0.0);
+    let (last, accept) = (&last, &accept);
+    let reached = poll(timeout, || async move {
+        last.set(server.metric(name, labels).await);
+        accept(last.get()).then_some(last.get())
+    })
+    .await;
+    reached.unwrap_or_else(|| panic!("{name}{labels:?} stayed at {} for {timeout:?}", last.get()))
 }
 
 /// One `portcullis_auth_requests_total` series.

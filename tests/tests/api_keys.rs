@@ -4,10 +4,16 @@
 //! Keys here are test fixtures, but the tests treat them as secrets all the same: no assertion
 //! message, panic or log line of a test contains one.
 
-use portcullis_tests::{client, metric_value, Server, ServerBuilder};
-use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use portcullis_config::vars;
+use portcullis_tests::api::Reply;
+use portcullis_tests::assert::{
+    assert_forbidden, assert_invalid_token, CHALLENGE_INVALID_REQUEST, CHALLENGE_INVALID_TOKEN,
+    CHALLENGE_MISSING,
+};
+use portcullis_tests::{metric_value, Server, ServerBuilder};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const ALICE_KEY: &str = "pk-alice-5b7e0c9d2a14f3e8";
 const BOB_KEY: &str = "pk-bob-91c3aa04e6d27f5b";
@@ -24,74 +30,24 @@ const STRANGER_KEY: &str = "pk-stranger-8f15d3a0b6e2c947";
 /// serves.
 const UNSERVED: &str = "/v1/portcullis-e2e-unserved";
 
-const CHALLENGE_MISSING: &str = r#"Bearer realm="portcullis""#;
-const CHALLENGE_INVALID_TOKEN: &str = r#"Bearer realm="portcullis", error="invalid_token""#;
-const CHALLENGE_INVALID_REQUEST: &str = r#"Bearer realm="portcullis", error="invalid_request""#;
-
 const MISSING_MESSAGE: &str = "unauthorized: anonymous access not enabled. Please authenticate through one of the available methods: [API-keys]";
-const INVALID_MESSAGE: &str = "unauthorized: invalid credential";
 const UNCONFIGURED_MESSAGE: &str = "unauthorized: no authentication scheme is configured (API Key or OIDC), but an 'Authorization' header was provided. Please configure an auth scheme or remove the header for anonymous access";
 
 const AUTH_REQUESTS: &str = "portcullis_auth_requests_total";
 const AUTHORIZATIONS: &str = "portcullis_authorization_total";
 const HTTP_REQUESTS: &str = "portcullis_http_requests_total";
 
-/// What a test looks at in a response.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    challenge: Option<String>,
-    request_id: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {:?}", self.body))
-    }
-}
-
-/// Sends a request. Errors are reported without the URL, which may hold a key.
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request
-        .send()
-        .await
-        .map_err(reqwest::Error::without_url)
-        .expect("request sent");
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().expect("ASCII header").to_owned())
-    };
-    let challenge = header(WWW_AUTHENTICATE.as_str());
-    let request_id = header("x-request-id");
-    let status = response.status().as_u16();
-    let body = response
-        .text()
-        .await
-        .map_err(reqwest::Error::without_url)
-        .expect("body read");
-    Reply {
-        status,
-        challenge,
-        request_id,
-        body,
-    }
-}
-
 /// `method path` with an optional `Authorization` header value. A POST carries the JSON body
 /// `{}`, which the embedded store refuses with 422 once a request has been let through.
 async fn call(server: &Server, method: Method, path: &str, authorization: Option<&str>) -> Reply {
-    let mut request = client().request(method.clone(), server.url(path));
+    let mut request = server.request(method.clone(), path);
     if method == Method::POST {
         request = request.json(&json!({}));
     }
     if let Some(value) = authorization {
-        request = request.header(AUTHORIZATION, value);
+        request = request.authorization(value);
     }
-    send(request).await
+    request.send().await
 }
 
 async fn get(server: &Server, path: &str, authorization: Option<&str>) -> Reply {
@@ -105,10 +61,10 @@ fn bearer(key: &str) -> String {
 /// A server with static keys (`keys` and `users` comma-separated) and anonymous access off.
 fn keyed(keys: &[&str], users: &str) -> ServerBuilder {
     ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
-        .env("AUTHENTICATION_APIKEY_ALLOWED_KEYS", keys.join(","))
-        .env("AUTHENTICATION_APIKEY_USERS", users)
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "false")
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, keys.join(","))
+        .env(vars::APIKEY_USERS, users)
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "false")
 }
 
 /// Keys for alice, bob and carol (key i -> user i).
@@ -118,7 +74,7 @@ fn three_users() -> ServerBuilder {
 
 /// Only anonymous access, no key method.
 fn anonymous_only() -> ServerBuilder {
-    ServerBuilder::new().env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+    ServerBuilder::new().env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
 }
 
 /// root is an admin, reader is read-only, stranger is on no list.
@@ -127,9 +83,9 @@ fn admin_listed() -> ServerBuilder {
         &[ADMIN_KEY, READER_KEY, STRANGER_KEY],
         "root,reader,stranger",
     )
-    .env("AUTHORIZATION_ADMINLIST_ENABLED", "true")
-    .env("AUTHORIZATION_ADMINLIST_USERS", "root")
-    .env("AUTHORIZATION_ADMINLIST_READONLY_USERS", "reader")
+    .env(vars::ADMINLIST_ENABLED, "true")
+    .env(vars::ADMINLIST_USERS, "root")
+    .env(vars::ADMINLIST_READONLY_USERS, "reader")
 }
 
 /// The sum of every series of `portcullis_auth_requests_total`.
@@ -149,7 +105,7 @@ fn assert_error(reply: &Reply, status: u16, message: &str, challenge: &str) {
         "body"
     );
     assert_eq!(
-        reply.challenge.as_deref(),
+        reply.header("www-authenticate"),
         Some(challenge),
         "WWW-Authenticate"
     );
@@ -159,10 +115,6 @@ fn assert_missing(reply: &Reply) {
     assert_error(reply, 401, MISSING_MESSAGE, CHALLENGE_MISSING);
 }
 
-fn assert_invalid(reply: &Reply) {
-    assert_error(reply, 401, INVALID_MESSAGE, CHALLENGE_INVALID_TOKEN);
-}
-
 fn assert_invalid_request(reply: &Reply, what: &str) {
     assert_error(
         reply,
@@ -170,17 +122,6 @@ fn assert_invalid_request(reply: &Reply, what: &str) {
         &format!("invalid_request: {what}"),
         CHALLENGE_INVALID_REQUEST,
     );
-}
-
-fn assert_forbidden(reply: &Reply, user: &str, verb: &str, path: &str) {
-    assert_eq!(reply.status, 403, "{reply:?}");
-    assert_eq!(
-        reply.json(),
-        json!({ "error": [{ "message": format!(
-            "forbidden: user '{user}' has insufficient permissions to {verb} {path}"
-        ) }] })
-    );
-    assert_eq!(reply.challenge, None, "a 403 carries no challenge");
 }
 
 /// The embedded store's answer to `GET /v1/objects` on a fresh data directory: the request
@@ -201,7 +142,7 @@ fn assert_store_write(reply: &Reply) {
         reply.json(),
         json!({ "error": [{ "message": "invalid object: the given class is empty" }] })
     );
-    assert_eq!(reply.challenge, None);
+    assert_eq!(reply.header("www-authenticate"), None);
 }
 
 /// The 404 of a path no backend serves (authorization has passed).
@@ -211,7 +152,11 @@ fn assert_not_found(reply: &Reply) {
         reply.json(),
         json!({ "error": [{ "message": "not found" }] })
     );
-    assert_eq!(reply.challenge, None, "a 404 carries no challenge");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        None,
+        "a 404 carries no challenge"
+    );
 }
 
 fn assert_own_info(reply: &Reply, username: &str) {
@@ -257,7 +202,7 @@ async fn right_key_is_accepted_on_meta_and_own_info() {
             "portcullis": { "version": env!("CARGO_PKG_VERSION") },
         })
     );
-    assert_eq!(meta.challenge, None);
+    assert_eq!(meta.header("www-authenticate"), None);
     assert_own_info(
         &get(&server, "/v1/users/own-info", Some(&bearer(ALICE_KEY))).await,
         "alice",
@@ -280,10 +225,16 @@ async fn wrong_key_and_one_byte_off_key_are_401_invalid_token() {
     let total = auth_total(&server).await;
 
     for key in [UNKNOWN_KEY, ALICE_KEY_ONE_OFF] {
-        assert_invalid(&get(&server, "/v1/meta", Some(&bearer(key))).await);
+        assert_invalid_token(
+            &get(&server, "/v1/meta", Some(&bearer(key))).await,
+            "an invalid key",
+        );
     }
     // The same answer for a path that needs a verb.
-    assert_invalid(&get(&server, "/v1/objects", Some(&bearer(UNKNOWN_KEY))).await);
+    assert_invalid_token(
+        &get(&server, "/v1/objects", Some(&bearer(UNKNOWN_KEY))).await,
+        "an invalid key",
+    );
 
     assert_eq!(
         server
@@ -330,7 +281,7 @@ async fn key_i_maps_to_user_i() {
 #[tokio::test]
 async fn anonymous_on_admits_requests_without_credential() {
     let server = three_users()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     let before = server.auth_requests("anonymous", "accept", "ok").await;
@@ -369,7 +320,7 @@ async fn anonymous_own_info_is_401() {
 #[tokio::test]
 async fn bad_key_with_anonymous_on_is_401_never_anonymous() {
     let server = three_users()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     let anonymous = server.auth_requests("anonymous", "accept", "ok").await;
@@ -377,14 +328,18 @@ async fn bad_key_with_anonymous_on_is_401_never_anonymous() {
         .auth_requests("apikey_static", "deny", "invalid_key")
         .await;
 
-    assert_invalid(&get(&server, "/v1/meta", Some(&bearer(UNKNOWN_KEY))).await);
-    assert_invalid(
+    assert_invalid_token(
+        &get(&server, "/v1/meta", Some(&bearer(UNKNOWN_KEY))).await,
+        "an invalid key",
+    );
+    assert_invalid_token(
         &get(
             &server,
             "/v1/users/own-info",
             Some(&bearer(ALICE_KEY_ONE_OFF)),
         )
         .await,
+        "an invalid key",
     );
 
     assert_eq!(
@@ -404,7 +359,7 @@ async fn bad_key_with_anonymous_on_is_401_never_anonymous() {
 #[tokio::test]
 async fn malformed_header_with_anonymous_on_is_400_never_anonymous() {
     let server = three_users()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     let anonymous = server.auth_requests("anonymous", "accept", "ok").await;
@@ -474,14 +429,14 @@ async fn two_authorization_headers_are_400_even_with_valid_keys() {
     let mut headers = HeaderMap::new();
     headers.append(AUTHORIZATION, bearer(ALICE_KEY).parse().expect("header"));
     headers.append(AUTHORIZATION, bearer(BOB_KEY).parse().expect("header"));
-    let reply = send(client().get(server.url("/v1/meta")).headers(headers)).await;
+    let reply = server.get("/v1/meta").headers(headers).send().await;
     assert_invalid_request(&reply, "more than one Authorization header");
 
     // A bearer and a basic header are just as ambiguous.
     let mut headers = HeaderMap::new();
     headers.append(AUTHORIZATION, bearer(ALICE_KEY).parse().expect("header"));
     headers.append(AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().expect("header"));
-    let reply = send(client().get(server.url("/v1/meta")).headers(headers)).await;
+    let reply = server.get("/v1/meta").headers(headers).send().await;
     assert_invalid_request(&reply, "more than one Authorization header");
 
     assert_eq!(
@@ -598,7 +553,7 @@ async fn basic_scheme_is_no_credential_with_anonymous_off() {
 #[tokio::test]
 async fn basic_scheme_is_anonymous_with_anonymous_on() {
     let server = three_users()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     let reply = get(&server, "/v1/meta", Some("Basic YWxpY2U6c2VjcmV0")).await;
@@ -613,13 +568,12 @@ async fn access_token_query_parameter_and_form_field_are_ignored_and_not_logged(
 
     let query = get(&server, &format!("/v1/meta?access_token={ALICE_KEY}"), None).await;
     assert_missing(&query);
-    let form = send(
-        client()
-            .post(server.url("/v1/objects"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("access_token={ALICE_KEY}")),
-    )
-    .await;
+    let form = server
+        .post("/v1/objects")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("access_token={ALICE_KEY}"))
+        .send()
+        .await;
     assert_missing(&form);
 
     assert_eq!(server.auth_requests("none", "deny", "missing").await, 2.0);
@@ -671,7 +625,7 @@ async fn admin_list_lets_read_only_users_read_but_not_write() {
     let reply = call(&server, Method::POST, "/v1/objects", Some(&key)).await;
     assert_forbidden(&reply, "reader", "write", "/v1/objects");
     assert_eq!(
-        reply.body,
+        reply.text(),
         r#"{"error":[{"message":"forbidden: user 'reader' has insufficient permissions to write /v1/objects"}]}"#
     );
     assert_forbidden(
@@ -737,8 +691,8 @@ async fn admin_list_forbidden_path_excludes_the_query_string() {
 #[tokio::test]
 async fn anonymous_listed_as_read_only_may_read_but_not_write() {
     let server = admin_listed()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_READONLY_USERS", "reader,anonymous")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::ADMINLIST_READONLY_USERS, "reader,anonymous")
         .start()
         .await;
     assert_store_read(&get(&server, "/v1/objects", None).await);
@@ -767,7 +721,7 @@ async fn anonymous_listed_as_read_only_may_read_but_not_write() {
 #[tokio::test]
 async fn anonymous_not_listed_may_not_read_under_the_admin_list() {
     let server = admin_listed()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     assert_forbidden(
@@ -822,8 +776,8 @@ async fn health_probes_need_no_credential_and_are_not_counted_as_authentication(
     for path in ["/v1/.well-known/live", "/v1/.well-known/ready"] {
         let reply = get(&server, path, None).await;
         assert_eq!(reply.status, 200, "{path}: {reply:?}");
-        assert_eq!(reply.body, "", "{path}");
-        assert_eq!(reply.challenge, None, "{path}");
+        assert_eq!(reply.text(), "", "{path}");
+        assert_eq!(reply.header("www-authenticate"), None, "{path}");
         // The credential is not even read: a malformed or invalid one does not matter.
         assert_eq!(
             get(&server, path, Some("Bearer")).await.status,
@@ -878,8 +832,8 @@ async fn every_response_carries_a_request_id() {
     for (status, reply) in &replies {
         assert_eq!(reply.status, *status, "{reply:?}");
         let id = reply
-            .request_id
-            .clone()
+            .header("x-request-id")
+            .map(str::to_owned)
             .unwrap_or_else(|| panic!("no X-Request-Id on a {status}"));
         assert!(!id.is_empty(), "empty X-Request-Id on a {status}");
         ids.push(id);
@@ -904,25 +858,25 @@ async fn plain_client_request_ids_are_echoed_and_others_replaced() {
         (401, None),
         (400, Some("Bearer".to_owned())),
     ] {
-        let mut request = client()
-            .get(server.url("/v1/meta"))
-            .header("x-request-id", given);
+        let mut request = server.get("/v1/meta").header("x-request-id", given);
         if let Some(value) = &authorization {
-            request = request.header(AUTHORIZATION, value);
+            request = request.authorization(value);
         }
-        let reply = send(request).await;
+        let reply = request.send().await;
         assert_eq!(reply.status, status);
-        assert_eq!(reply.request_id.as_deref(), Some(given), "on a {status}");
+        assert_eq!(reply.header("x-request-id"), Some(given), "on a {status}");
     }
     let long = "a".repeat(65);
     for not_plain in ["has space", "semi;colon", long.as_str()] {
-        let reply = send(
-            client()
-                .get(server.url("/v1/.well-known/live"))
-                .header("x-request-id", not_plain),
-        )
-        .await;
-        let id = reply.request_id.expect("a generated X-Request-Id");
+        let reply = server
+            .get("/v1/.well-known/live")
+            .header("x-request-id", not_plain)
+            .send()
+            .await;
+        let id = reply
+            .header("x-request-id")
+            .map(str::to_owned)
+            .expect("a generated X-Request-Id");
         assert!(!id.is_empty());
         assert_ne!(id, not_plain, "a non-plain id was echoed");
     }

@@ -1,9 +1,12 @@
-//! Database users end to end (issue 4): Weaviate's dynamic-user acceptance cases, durability
-//! across kill -9, the rotation race, hostile keys (peers.md rows 38-42) and the bootstrap
-//! admin. Every test runs the real binary on 127.0.0.1:0 over a real SQLite file.
+//! Database users end to end (`docs/users.md`): Weaviate's dynamic-user acceptance cases,
+//! durability across kill -9, the rotation race, hostile keys (`docs/hostile-inputs.md` rows
+//! 38-42) and the bootstrap admin. Every test runs the real binary on 127.0.0.1:0 over a real
+//! SQLite file.
 
 use std::time::{Duration, Instant};
 
+use portcullis_config::vars;
+use portcullis_tests::assert::invalid_credential_body;
 use portcullis_tests::{client, Server, ServerBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -14,16 +17,16 @@ const READER_KEY: &str = "reader-static-key-0123456789";
 /// Static `root` (admin) and `reader` (read-only), database users on, admin list on.
 fn managed() -> ServerBuilder {
     ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
+        .env(vars::APIKEY_ENABLED, "true")
         .env(
-            "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+            vars::APIKEY_ALLOWED_KEYS,
             format!("{ROOT_KEY},{READER_KEY}"),
         )
-        .env("AUTHENTICATION_APIKEY_USERS", "root,reader")
-        .env("AUTHENTICATION_DB_USERS_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_USERS", "root")
-        .env("AUTHORIZATION_ADMINLIST_READONLY_USERS", "reader")
+        .env(vars::APIKEY_USERS, "root,reader")
+        .env(vars::DB_USERS_ENABLED, "true")
+        .env(vars::ADMINLIST_ENABLED, "true")
+        .env(vars::ADMINLIST_USERS, "root")
+        .env(vars::ADMINLIST_READONLY_USERS, "reader")
 }
 
 async fn call(
@@ -35,6 +38,8 @@ async fn call(
     call_with(server, method, path, key, None).await
 }
 
+/// `method path` as `key` (anonymous when empty) with an optional JSON body: the status and
+/// the body as JSON (`Null` when empty, a string when not JSON).
 async fn call_with(
     server: &Server,
     method: reqwest::Method,
@@ -42,22 +47,20 @@ async fn call_with(
     key: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = client().request(method, server.url(path));
+    let mut request = server.request(method, path);
     if !key.is_empty() {
-        req = req.bearer_auth(key);
+        request = request.bearer(key);
     }
     if let Some(body) = body {
-        req = req.json(&body);
+        request = request.json(&body);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status();
-    let text = resp.text().await.expect("body");
-    let value = if text.is_empty() {
+    let reply = request.send().await;
+    let value = if reply.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
+        serde_json::from_slice(&reply.body).unwrap_or_else(|_| Value::String(reply.text()))
     };
-    (status, value)
+    (reply.status, value)
 }
 
 async fn create(server: &Server, id: &str) -> String {
@@ -79,7 +82,7 @@ async fn whoami(server: &Server, key: &str) -> StatusCode {
 }
 
 fn unauthorized() -> Value {
-    json!({"code": 401, "message": "unauthorized: invalid credential"})
+    invalid_credential_body()
 }
 
 #[tokio::test]
@@ -275,7 +278,7 @@ async fn conflicts_unprocessable_and_not_found_answers() {
 async fn users_cannot_deactivate_or_delete_themselves() {
     // A database user made admin through the admin list.
     let server = managed()
-        .env("AUTHORIZATION_ADMINLIST_USERS", "root,erin")
+        .env(vars::ADMINLIST_USERS, "root,erin")
         .start()
         .await;
     let key = create(&server, "erin").await;
@@ -406,7 +409,7 @@ async fn only_admins_manage_users_and_listing_depends_on_the_caller() {
 #[tokio::test]
 async fn own_info_for_static_database_and_anonymous_callers() {
     let server = managed()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     let key = create(&server, "gina").await;
@@ -439,9 +442,9 @@ async fn own_info_for_static_database_and_anonymous_callers() {
 #[tokio::test]
 async fn management_is_refused_when_database_users_are_off() {
     let server = ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
-        .env("AUTHENTICATION_APIKEY_ALLOWED_KEYS", ROOT_KEY)
-        .env("AUTHENTICATION_APIKEY_USERS", "root")
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, ROOT_KEY)
+        .env(vars::APIKEY_USERS, "root")
         .start()
         .await;
     let (status, body) = call(&server, reqwest::Method::POST, "/v1/users/db/x", ROOT_KEY).await;
@@ -585,7 +588,7 @@ async fn a_stream_of_creates_interrupted_by_kill_9_loses_no_acknowledged_user() 
 
 #[tokio::test]
 async fn no_request_after_rotate_key_returns_is_accepted_with_the_old_key() {
-    let server = managed().env("PORTCULLIS_WORKERS", "2").start().await;
+    let server = managed().env(vars::WORKERS, "2").start().await;
     let old = create(&server, "race").await;
     let url = server.url("/v1/users/own-info");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -641,7 +644,7 @@ async fn no_request_after_rotate_key_returns_is_accepted_with_the_old_key() {
     );
 }
 
-/// peers.md row 38: right prefix, bad checksum: 401 before any lookup.
+/// `docs/hostile-inputs.md` row 38: right prefix, bad checksum: 401 before any lookup.
 #[tokio::test]
 async fn a_key_with_a_bad_checksum_is_refused_before_lookup() {
     let server = managed().start().await;
@@ -668,8 +671,8 @@ async fn a_key_with_a_bad_checksum_is_refused_before_lookup() {
     }
 }
 
-/// peers.md row 39: a valid id with a wrong secret and an unknown id get the same answer in
-/// the same time class.
+/// `docs/hostile-inputs.md` row 39: a valid id with a wrong secret and an unknown id get the
+/// same answer in the same time class.
 #[tokio::test]
 async fn wrong_secret_and_unknown_id_are_indistinguishable() {
     let server = managed().start().await;
@@ -722,8 +725,8 @@ async fn wrong_secret_and_unknown_id_are_indistinguishable() {
     );
 }
 
-/// peers.md row 40: a flood of random secrets against one valid key id: every one is refused
-/// and the real key keeps working. (No rate limit or 429 is implemented: see the README.)
+/// `docs/hostile-inputs.md` row 40: a flood of random secrets against one valid key id: every
+/// one is refused and the real key keeps working. (No rate limit or 429 is implemented: see the README.)
 #[tokio::test]
 async fn a_flood_of_wrong_secrets_is_refused_and_the_real_key_still_works() {
     let server = managed().start().await;
@@ -764,7 +767,7 @@ async fn a_flood_of_wrong_secrets_is_refused_and_the_real_key_still_works() {
     );
 }
 
-/// peers.md row 42: database user names are ASCII by Weaviate's rule.
+/// `docs/hostile-inputs.md` row 42: database user names are ASCII by Weaviate's rule.
 #[tokio::test]
 async fn unicode_and_control_character_names_are_refused() {
     let server = managed().start().await;

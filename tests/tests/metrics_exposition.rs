@@ -1,15 +1,25 @@
 //! The metrics exposition after real traffic passes `promtool check metrics` (its parser and
 //! its linter: HELP and TYPE for every family, counter and unit naming).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Stdio;
 
+use portcullis_config::vars;
 use portcullis_tests::{client, metric_value, Server, ServerBuilder};
 use reqwest::header::AUTHORIZATION;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-const PROMTOOL: &str = "/usr/bin/promtool";
+/// Looked up on `PATH`, wherever it is installed.
+const PROMTOOL: &str = "promtool";
+
+/// The first `PATH` entry holding a file named `name`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
 
 const ADMIN_KEY: &str = "pk-root-41d7b2e09c3f8a65";
 const READER_KEY: &str = "pk-reader-e6a03f9c17b2d854";
@@ -18,16 +28,16 @@ const UNKNOWN_KEY: &str = "pk-nobody-2c8e5a1f0b7d3946";
 /// Keys for an admin and a read-only user, anonymous on, the admin list on.
 async fn busy_server() -> Server {
     ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
+        .env(vars::APIKEY_ENABLED, "true")
         .env(
-            "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+            vars::APIKEY_ALLOWED_KEYS,
             format!("{ADMIN_KEY},{READER_KEY}"),
         )
-        .env("AUTHENTICATION_APIKEY_USERS", "root,reader")
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_USERS", "root")
-        .env("AUTHORIZATION_ADMINLIST_READONLY_USERS", "reader")
+        .env(vars::APIKEY_USERS, "root,reader")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::ADMINLIST_ENABLED, "true")
+        .env(vars::ADMINLIST_USERS, "root")
+        .env(vars::ADMINLIST_READONLY_USERS, "reader")
         .start()
         .await
 }
@@ -105,11 +115,13 @@ async fn exercise(server: &Server) -> f64 {
 
 #[tokio::test]
 async fn exposition_passes_promtool_check_metrics() {
-    assert!(
-        Path::new(PROMTOOL).exists(),
-        "{PROMTOOL} is missing: install it (Debian/Ubuntu: apt-get install prometheus) to run \
-         this test"
-    );
+    // Checked first, so that its absence fails in a second with the fix, not after the traffic.
+    let promtool_path = on_path(PROMTOOL).unwrap_or_else(|| {
+        panic!(
+            "`{PROMTOOL}` is not on PATH: run the suite with `tests/run`, which installs it \
+             (Debian package `prometheus`)"
+        )
+    });
     let server = busy_server().await;
     let authenticated = exercise(&server).await;
     let text = server.metrics_text().await;
@@ -162,16 +174,14 @@ async fn exposition_passes_promtool_check_metrics() {
     }
     assert!(!text.contains(ADMIN_KEY) && !text.contains(READER_KEY) && !text.contains(UNKNOWN_KEY));
 
-    let mut promtool = Command::new(PROMTOOL)
+    let mut promtool = Command::new(&promtool_path)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|err| {
-            panic!("cannot run {PROMTOOL} ({err}); install the prometheus package")
-        });
+        .unwrap_or_else(|err| panic!("cannot run {} ({err})", promtool_path.display()));
     let mut stdin = promtool.stdin.take().expect("promtool stdin");
     stdin
         .write_all(text.as_bytes())
@@ -236,8 +246,8 @@ async fn metrics_are_served_with_the_text_format_content_type_on_their_own_port_
 #[tokio::test]
 async fn metrics_can_be_switched_off() {
     let server = ServerBuilder::new()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
-        .env("PROMETHEUS_MONITORING_ENABLED", "false")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::PROMETHEUS_MONITORING_ENABLED, "false")
         .start()
         .await;
     assert_eq!(server.metrics, None);

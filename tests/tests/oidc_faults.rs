@@ -1,19 +1,20 @@
-//! OpenID Connect against a fault-injecting issuer (`portcullis_tests::fault_issuer`): the
+//! OpenID Connect against a fault-injecting issuer (`portcullis_testkit::FaultIssuer`): the
 //! issuer down at start-up and later, slow, oversized and malformed key sets, a flood of unknown
-//! `kid`s, `Cache-Control`, the discovery rules and the verified-token cache (issue 3, "Tests").
+//! `kid`s, `Cache-Control`, the discovery rules and the verified-token cache (`docs/oidc.md`).
 //! Fetches are counted at the issuer, not taken from the server's word.
 
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use portcullis_tests::fault_issuer::{
-    jws, random_id, FaultIssuer, JwksBody, Mode, TestKey, DISCOVERY_PATH, JWKS_PATH,
+use portcullis_config::vars;
+use portcullis_testkit::{
+    jws, poll_every, random_id, FaultIssuer, JwksBody, Mode, TestKey, DISCOVERY_PATH, JWKS_PATH,
 };
+use portcullis_tests::assert::assert_invalid_token;
 use portcullis_tests::oidc_support::{
-    assert_invalid_token, assert_unavailable, counted_outcome, fetches, oidc_server, own_info,
-    own_info_within, wait_metric, wait_until_accepted, with_api_key, AuthCounts, API_KEY,
-    API_KEY_USER, FETCH_TIMEOUT, KID_MISS_COOLDOWN, MAX_STALENESS, OWN_INFO, REFRESH_INTERVAL,
+    assert_unavailable, counted_outcome, fetches, oidc_server, own_info, own_info_within,
+    wait_metric, wait_until_accepted, with_api_key, AuthCounts, API_KEY, API_KEY_USER, OWN_INFO,
 };
 use portcullis_tests::{client, Server, ServerBuilder};
 
@@ -56,9 +57,9 @@ async fn issuer_down_at_start_up_then_recovers_within_one_refresh() {
     let server = server_for(
         &issuer,
         &[
-            (REFRESH_INTERVAL, "2s"),
-            (KID_MISS_COOLDOWN, "1s"),
-            (FETCH_TIMEOUT, "1s"),
+            (vars::OIDC_REFRESH_INTERVAL, "2s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+            (vars::OIDC_FETCH_TIMEOUT, "1s"),
         ],
     )
     .start()
@@ -105,8 +106,8 @@ async fn ready_is_not_200_while_oidc_alone_has_no_keys() {
     let issuer = FaultIssuer::start(&[&key]).await;
     issuer.down().await;
     let server = oidc_server(&issuer.url())
-        .env(REFRESH_INTERVAL, "1s")
-        .env(FETCH_TIMEOUT, "1s")
+        .env(vars::OIDC_REFRESH_INTERVAL, "1s")
+        .env(vars::OIDC_FETCH_TIMEOUT, "1s")
         .start()
         .await;
     assert_eq!(status_of(&server, "/v1/.well-known/live").await, 200);
@@ -128,9 +129,9 @@ async fn issuer_down_later_keeps_known_keys_and_reports_stale() {
     let server = server_for(
         &issuer,
         &[
-            (REFRESH_INTERVAL, "1s"),
-            (KID_MISS_COOLDOWN, "1s"),
-            (FETCH_TIMEOUT, "1s"),
+            (vars::OIDC_REFRESH_INTERVAL, "1s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+            (vars::OIDC_FETCH_TIMEOUT, "1s"),
         ],
     )
     .start()
@@ -182,10 +183,10 @@ async fn keys_past_max_staleness_stop_being_used() {
     let server = server_for(
         &issuer,
         &[
-            (REFRESH_INTERVAL, "1s"),
-            (KID_MISS_COOLDOWN, "1s"),
-            (FETCH_TIMEOUT, "1s"),
-            (MAX_STALENESS, "3s"),
+            (vars::OIDC_REFRESH_INTERVAL, "1s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+            (vars::OIDC_FETCH_TIMEOUT, "1s"),
+            (vars::OIDC_MAX_STALENESS, "3s"),
         ],
     )
     .start()
@@ -195,19 +196,16 @@ async fn keys_past_max_staleness_stop_being_used() {
     issuer.down().await;
     let down = Instant::now();
 
-    let deadline = down + Duration::from_secs(8);
-    let mut fresh;
-    loop {
-        fresh = issuer.token(&key);
-        if own_info(&server, &fresh).await.status != 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "keys still used 8 s after the issuer went down (max staleness 3 s)"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let fresh = poll_every(
+        Duration::from_millis(100),
+        Duration::from_secs(8),
+        || async {
+            let fresh = issuer.token(&key);
+            (own_info(&server, &fresh).await.status != 200).then_some(fresh)
+        },
+    )
+    .await
+    .expect("keys still used 8 s after the issuer went down (max staleness 3 s)");
     assert!(
         down.elapsed() >= Duration::from_secs(2),
         "keys dropped after {:?}, before the staleness window",
@@ -237,9 +235,9 @@ async fn slow_issuer_times_out_and_no_request_hangs() {
     let server = server_for(
         &issuer,
         &[
-            (REFRESH_INTERVAL, "1h"),
-            (KID_MISS_COOLDOWN, "1s"),
-            (FETCH_TIMEOUT, "500ms"),
+            (vars::OIDC_REFRESH_INTERVAL, "1h"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+            (vars::OIDC_FETCH_TIMEOUT, "500ms"),
         ],
     )
     .start()
@@ -331,7 +329,10 @@ async fn oversized_jwks_is_refused_and_last_good_keys_stay() {
     let issuer = FaultIssuer::start(&[&good]).await;
     let server = server_for(
         &issuer,
-        &[(REFRESH_INTERVAL, "1s"), (KID_MISS_COOLDOWN, "1s")],
+        &[
+            (vars::OIDC_REFRESH_INTERVAL, "1s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+        ],
     )
     .start()
     .await;
@@ -351,7 +352,10 @@ async fn malformed_jwks_is_refused_and_last_good_keys_stay() {
     let issuer = FaultIssuer::start(&[&good]).await;
     let server = server_for(
         &issuer,
-        &[(REFRESH_INTERVAL, "1s"), (KID_MISS_COOLDOWN, "1s")],
+        &[
+            (vars::OIDC_REFRESH_INTERVAL, "1s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+        ],
     )
     .start()
     .await;
@@ -384,7 +388,10 @@ async fn random_kid_flood_fetches_at_most_once_per_cooldown() {
     let issuer = FaultIssuer::start(&[&key]).await;
     let server = server_for(
         &issuer,
-        &[(REFRESH_INTERVAL, "1h"), (KID_MISS_COOLDOWN, "2s")],
+        &[
+            (vars::OIDC_REFRESH_INTERVAL, "1h"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "2s"),
+        ],
     )
     .start()
     .await;
@@ -483,7 +490,10 @@ async fn cache_control_max_age_shortens_the_refresh_but_not_below_the_cooldown()
     issuer.set_max_age(Some(1));
     let server = server_for(
         &issuer,
-        &[(REFRESH_INTERVAL, "1h"), (KID_MISS_COOLDOWN, "1s")],
+        &[
+            (vars::OIDC_REFRESH_INTERVAL, "1h"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+        ],
     )
     .start()
     .await;
@@ -521,9 +531,9 @@ async fn discovery_naming_another_issuer_is_refused() {
     let server = server_for(
         &issuer,
         &[
-            (REFRESH_INTERVAL, "1s"),
-            (KID_MISS_COOLDOWN, "1s"),
-            (FETCH_TIMEOUT, "1s"),
+            (vars::OIDC_REFRESH_INTERVAL, "1s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+            (vars::OIDC_FETCH_TIMEOUT, "1s"),
         ],
     )
     .start()
@@ -549,8 +559,8 @@ async fn discovery_naming_another_issuer_is_refused() {
 }
 
 async fn jwks_url_server(issuer: &FaultIssuer, rsa: &TestKey) -> Server {
-    let server = server_for(issuer, &[(KID_MISS_COOLDOWN, "1s")])
-        .env("AUTHENTICATION_OIDC_JWKS_URL", issuer.jwks_url())
+    let server = server_for(issuer, &[(vars::OIDC_KID_MISS_COOLDOWN, "1s")])
+        .env(vars::OIDC_JWKS_URL, issuer.jwks_url())
         .start()
         .await;
     wait_until_accepted(&server, &issuer.token(rsa), KEYS_LOADED).await;
@@ -597,7 +607,10 @@ async fn verified_tokens_are_cached_until_their_key_leaves() {
     let issuer = FaultIssuer::start(&[&a, &b]).await;
     let server = server_for(
         &issuer,
-        &[(REFRESH_INTERVAL, "1s"), (KID_MISS_COOLDOWN, "1s")],
+        &[
+            (vars::OIDC_REFRESH_INTERVAL, "1s"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+        ],
     )
     .start()
     .await;
@@ -629,14 +642,16 @@ async fn verified_tokens_are_cached_until_their_key_leaves() {
 
     // Key a leaves the JWKS: its cached token goes with it.
     issuer.publish(&[&b]);
-    let deadline = Instant::now() + Duration::from_secs(6);
-    while own_info(&server, &token).await.status == 200 {
-        assert!(
-            Instant::now() < deadline,
-            "cached token still accepted 6 s after its key left"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let refused = poll_every(
+        Duration::from_millis(100),
+        Duration::from_secs(6),
+        || async { (own_info(&server, &token).await.status != 200).then_some(()) },
+    )
+    .await;
+    assert!(
+        refused.is_some(),
+        "cached token still accepted 6 s after its key left"
+    );
     assert_invalid_token(
         &own_info(&server, &token).await,
         "cached token of a removed key",
@@ -653,7 +668,7 @@ async fn http_issuer_is_accepted_with_a_warning() {
     let stderr = server.stderr();
     assert!(
         stderr.lines().any(|l| l.contains("WARN")
-            && (l.contains("http://") || l.contains("AUTHENTICATION_OIDC_ISSUER"))),
+            && (l.contains("http://") || l.contains(vars::OIDC_ISSUER))),
         "no warning about the http:// issuer in the log:\n{stderr}"
     );
 }

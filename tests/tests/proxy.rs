@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use portcullis_tests::{client, Server, ServerBuilder};
+use portcullis_config::vars;
+use portcullis_tests::assert::invalid_credential_body;
+use portcullis_tests::{raw_request, RawResponse, Server, ServerBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const ADMIN_KEY: &str = "pk-proxy-admin-7c1e93b0d54a28f6";
 const READER_KEY: &str = "pk-proxy-reader-2f8a61c7e09d3b45";
@@ -214,33 +216,26 @@ async fn closed_port() -> String {
 
 fn proxy_builder(upstream_url: &str) -> ServerBuilder {
     ServerBuilder::new()
-        .env("PORTCULLIS_UPSTREAM_URL", upstream_url)
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
+        .env(vars::UPSTREAM_URL, upstream_url)
+        .env(vars::APIKEY_ENABLED, "true")
         .env(
-            "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+            vars::APIKEY_ALLOWED_KEYS,
             format!("{ADMIN_KEY},{READER_KEY}"),
         )
-        .env("AUTHENTICATION_APIKEY_USERS", "alice,reader")
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "false")
-        .env("AUTHORIZATION_ADMINLIST_ENABLED", "true")
-        .env("AUTHORIZATION_ADMINLIST_USERS", "alice")
-        .env("AUTHORIZATION_ADMINLIST_READONLY_USERS", "reader")
+        .env(vars::APIKEY_USERS, "alice,reader")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "false")
+        .env(vars::ADMINLIST_ENABLED, "true")
+        .env(vars::ADMINLIST_USERS, "alice")
+        .env(vars::ADMINLIST_READONLY_USERS, "reader")
 }
 
 fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
-/// Status and body text of a response; errors never show the URL.
-async fn status_and_text(request: reqwest::RequestBuilder) -> (u16, String) {
-    let response = request
-        .send()
-        .await
-        .map_err(reqwest::Error::without_url)
-        .expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body read");
-    (status, text)
+/// Whether a raw response carries `name` (lower case) at least once.
+fn has_header(response: &RawResponse, name: &str) -> bool {
+    response.headers.iter().any(|(n, _)| n == name)
 }
 
 fn parse_json(text: &str) -> Value {
@@ -277,88 +272,16 @@ fn peak_rss(pid: u32) -> usize {
     kib * 1024
 }
 
-/// A client for large bodies (the harness client's 10 s cap is for small requests).
+/// The deadline for large bodies (the harness client's 10 s is for small requests).
+const BULK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A client for large bodies read as they arrive.
 fn bulk_client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
+        .timeout(BULK_TIMEOUT)
         .no_proxy()
         .build()
         .expect("http client")
-}
-
-/// A response read from a raw connection: status, lower-cased headers, body.
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl RawResponse {
-    fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n == name)
-    }
-}
-
-/// Sends bytes over a fresh connection (the request must ask for `Connection: close`) and
-/// reads the whole answer, de-chunking the body if needed.
-async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream.write_all(request).await.expect("write");
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).await.expect("read");
-        bytes
-    };
-    let bytes = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("raw exchange in time");
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of response head");
-    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut rest = &bytes[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        let mut body = Vec::new();
-        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(
-                String::from_utf8_lossy(&rest[..eol])
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim(),
-                16,
-            )
-            .expect("chunk size");
-            rest = &rest[eol + 2..];
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-        body
-    } else {
-        rest.to_vec()
-    };
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,12 +291,10 @@ async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
 async fn forwards_method_path_query_headers_and_body_with_the_callers_identity() {
     let upstream = Upstream::start();
     let server = proxy_builder(&upstream.url()).start().await;
-    let http = client();
-
     let body = br#"{"class":"Article","properties":{"title":"hello"}}"#;
-    let response = http
-        .post(server.url("/v1/objects?consistency_level=ALL&x=a%20b"))
-        .header("authorization", bearer(ADMIN_KEY))
+    let reply = server
+        .post("/v1/objects?consistency_level=ALL&x=a%20b")
+        .bearer(ADMIN_KEY)
         .header("content-type", "application/json")
         .header("x-openai-api-key", "sk-test-openai")
         .header("x-portcullis-user", "root")
@@ -384,23 +305,18 @@ async fn forwards_method_path_query_headers_and_body_with_the_callers_identity()
         .header("x-forwarded-proto", "https")
         .body(body.to_vec())
         .send()
-        .await
-        .map_err(reqwest::Error::without_url)
-        .expect("request sent");
-    assert_eq!(response.status(), 200);
+        .await;
+    assert_eq!(reply.status, 200);
     assert_eq!(
-        response
-            .headers()
-            .get("x-upstream")
-            .map(|v| v.to_str().unwrap_or_default()),
+        reply.header("x-upstream"),
         Some("echo"),
         "upstream response headers pass back"
     );
     assert!(
-        response.headers().contains_key("x-request-id"),
+        reply.header("x-request-id").is_some(),
         "the gate still tags the response"
     );
-    let echo = parse_json(&response.text().await.expect("body"));
+    let echo = parse_json(&reply.text());
 
     assert_eq!(echo["method"], "POST");
     assert_eq!(echo["path"], "/v1/objects");
@@ -423,49 +339,41 @@ async fn forwards_method_path_query_headers_and_body_with_the_callers_identity()
     assert_eq!(seen(&echo, "host"), [upstream.addr.to_string()]);
 
     // Other methods and the upstream's own statuses, HEAD without a body.
-    let (status, text) = status_and_text(
-        http.delete(server.url("/v1/objects/Article/7?status=204"))
-            .header("authorization", bearer(ADMIN_KEY)),
-    )
-    .await;
-    assert_eq!((status, text.as_str()), (204, ""));
-    let (status, text) = status_and_text(
-        http.get(server.url("/v1/objects/Article/8?status=404"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 404);
-    let echo = parse_json(&text);
+    let reply = server
+        .delete("/v1/objects/Article/7?status=204")
+        .bearer(ADMIN_KEY)
+        .send()
+        .await;
+    assert_eq!((reply.status.as_u16(), reply.text().as_str()), (204, ""));
+    let reply = server
+        .get("/v1/objects/Article/8?status=404")
+        .bearer(READER_KEY)
+        .send()
+        .await;
+    assert_eq!(reply.status, 404);
+    let echo = parse_json(&reply.text());
     assert_eq!(
         (echo["method"].clone(), seen(&echo, "x-portcullis-user")),
         (json!("GET"), vec!["reader".to_owned()])
     );
     assert_eq!(echo["body_len"], 0);
-    let head = http
-        .head(server.url("/v1/objects/Article/8?status=404"))
-        .header("authorization", bearer(READER_KEY))
+    let head = server
+        .head("/v1/objects/Article/8?status=404")
+        .bearer(READER_KEY)
         .send()
-        .await
-        .map_err(reqwest::Error::without_url)
-        .expect("HEAD sent");
-    assert_eq!(head.status(), 404);
+        .await;
+    assert_eq!(head.status, 404);
     assert!(
-        head.headers()
-            .get("content-length")
-            .is_some_and(|v| v != "0"),
+        head.header("content-length").is_some_and(|v| v != "0"),
         "HEAD keeps the upstream's Content-Length: {:?}",
-        head.headers().get("content-length")
+        head.header("content-length")
     );
-    assert_eq!(head.bytes().await.expect("HEAD body").len(), 0);
+    assert_eq!(head.body.len(), 0);
 
     // /v1/meta and the /v1 index belong to the upstream in proxy mode.
-    let (status, text) = status_and_text(
-        http.get(server.url("/v1/meta"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(parse_json(&text)["path"], "/v1/meta");
+    let reply = server.get("/v1/meta").bearer(READER_KEY).send().await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(parse_json(&reply.text())["path"], "/v1/meta");
 
     assert_eq!(upstream.hits(), 5);
     assert_eq!(upstream_count(&server, "ok").await, 5.0);
@@ -482,17 +390,12 @@ async fn forwards_method_path_query_headers_and_body_with_the_callers_identity()
 async fn forwards_the_authorization_header_only_when_configured() {
     let upstream = Upstream::start();
     let server = proxy_builder(&upstream.url())
-        .env("PORTCULLIS_UPSTREAM_FORWARD_AUTH", "true")
+        .env(vars::UPSTREAM_FORWARD_AUTH, "true")
         .start()
         .await;
-    let (status, text) = status_and_text(
-        client()
-            .get(server.url("/v1/schema"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let echo = parse_json(&text);
+    let reply = server.get("/v1/schema").bearer(READER_KEY).send().await;
+    assert_eq!(reply.status, 200);
+    let echo = parse_json(&reply.text());
     assert!(
         seen(&echo, "authorization") == [bearer(READER_KEY)],
         "the client's Authorization header reaches the upstream unchanged"
@@ -515,7 +418,7 @@ async fn removes_hop_by_hop_headers_in_both_directions() {
          5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
         host = server.http
     );
-    let response = raw_exchange(server.http, request.as_bytes()).await;
+    let response = raw_request(server.http, request.as_bytes()).await;
     assert_eq!(
         response.status,
         200,
@@ -579,7 +482,7 @@ async fn removes_hop_by_hop_headers_in_both_directions() {
          Connection: close\r\n\r\n",
         server.http
     );
-    let response = raw_exchange(server.http, request.as_bytes()).await;
+    let response = raw_request(server.http, request.as_bytes()).await;
     assert_eq!(
         (response.status, response.body.as_slice()),
         (201, &b"ok"[..])
@@ -590,42 +493,47 @@ async fn removes_hop_by_hop_headers_in_both_directions() {
         "proxy-authenticate",
         "trailer",
     ] {
-        assert!(!response.has_header(header), "{header} reached the client");
+        assert!(
+            !has_header(&response, header),
+            "{header} reached the client"
+        );
     }
-    assert!(response.has_header("x-upstream-public"));
+    assert!(has_header(&response, "x-upstream-public"));
 }
 
 #[tokio::test]
 async fn streams_a_50_mib_body_both_ways_in_bounded_memory() {
     let upstream = Upstream::start();
     let server = proxy_builder(&upstream.url())
-        .env("PORTCULLIS_WORKERS", "1")
+        .env(vars::WORKERS, "1")
         .start()
         .await;
     let pid = server.pid().expect("server pid");
     let http = bulk_client();
 
     // Warm up the code paths and the connection pool before taking the baseline.
-    let (status, _) = status_and_text(
-        http.put(server.url("/v1/objects/Big/0"))
-            .header("authorization", bearer(ADMIN_KEY))
-            .body(pattern_bytes(MIB)),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let reply = server
+        .put("/v1/objects/Big/0")
+        .bearer(ADMIN_KEY)
+        .body(pattern_bytes(MIB))
+        .timeout(BULK_TIMEOUT)
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
     let baseline = peak_rss(pid);
 
     let len = 50 * MIB;
     let body = pattern_bytes(len);
     let expected_hash = digest(&[&body]);
-    let (status, text) = status_and_text(
-        http.put(server.url("/v1/objects/Big/1"))
-            .header("authorization", bearer(ADMIN_KEY))
-            .body(body),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let echo = parse_json(&text);
+    let reply = server
+        .put("/v1/objects/Big/1")
+        .bearer(ADMIN_KEY)
+        .body(body)
+        .timeout(BULK_TIMEOUT)
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    let echo = parse_json(&reply.text());
     assert_eq!(echo["body_len"], len);
     assert_eq!(echo["body_hash"], expected_hash);
 
@@ -668,44 +576,39 @@ async fn streams_a_50_mib_body_both_ways_in_bounded_memory() {
 async fn refused_requests_and_portcullis_routes_never_reach_the_upstream() {
     let upstream = Upstream::start();
     let server = proxy_builder(&upstream.url()).start().await;
-    let http = client();
-
-    let (status, text) = status_and_text(http.get(server.url("/v1/schema"))).await;
-    assert_eq!(status, 401);
+    let reply = server.get("/v1/schema").send().await;
+    assert_eq!(reply.status, 401);
     assert_eq!(
-        parse_json(&text),
+        parse_json(&reply.text()),
         json!({"code": 401, "message": "unauthorized: anonymous access not enabled. Please authenticate through one of the available methods: [API-keys]"})
     );
-    let (status, text) = status_and_text(
-        http.post(server.url("/v1/objects"))
-            .header("authorization", bearer("pk-not-a-key-1234567890abcdef"))
-            .body("{}"),
-    )
-    .await;
-    assert_eq!(status, 401);
+    let reply = server
+        .post("/v1/objects")
+        .bearer("pk-not-a-key-1234567890abcdef")
+        .body("{}")
+        .send()
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(parse_json(&reply.text()), invalid_credential_body());
+    let reply = server
+        .delete("/v1/schema/Article")
+        .bearer(READER_KEY)
+        .send()
+        .await;
+    assert_eq!(reply.status, 403);
     assert_eq!(
-        parse_json(&text),
-        json!({"code": 401, "message": "unauthorized: invalid credential"})
-    );
-    let (status, text) = status_and_text(
-        http.delete(server.url("/v1/schema/Article"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 403);
-    assert_eq!(
-        parse_json(&text),
+        parse_json(&reply.text()),
         json!({"error": [{"message": "forbidden: user 'reader' has insufficient permissions to write /v1/schema/Article"}]})
     );
 
     // Portcullis' own routes, however the path is spelled.
-    let (status, text) = status_and_text(
-        http.get(server.url("/v1/users/own-info"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(parse_json(&text)["username"], "reader");
+    let reply = server
+        .get("/v1/users/own-info")
+        .bearer(READER_KEY)
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(parse_json(&reply.text())["username"], "reader");
     for path in [
         "/v1/users/no-such-route/x/y",
         "/v1/%75sers/no-such-route/x/y",
@@ -720,11 +623,11 @@ async fn refused_requests_and_portcullis_routes_never_reach_the_upstream() {
              Connection: close\r\n\r\n",
             server.http
         );
-        let response = raw_exchange(server.http, request.as_bytes()).await;
+        let response = raw_request(server.http, request.as_bytes()).await;
         assert_eq!(response.status, 404, "{path}");
     }
-    let (status, text) = status_and_text(http.get(server.url("/v1/.well-known/live"))).await;
-    assert_eq!((status, text.as_str()), (200, ""));
+    let reply = server.get("/v1/.well-known/live").send().await;
+    assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, ""));
 
     assert_eq!(
         upstream.hits(),
@@ -738,15 +641,10 @@ async fn refused_requests_and_portcullis_routes_never_reach_the_upstream() {
 #[tokio::test]
 async fn an_unreachable_upstream_is_502_and_counted() {
     let server = proxy_builder(&closed_port().await).start().await;
-    let (status, text) = status_and_text(
-        client()
-            .get(server.url("/v1/schema"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 502);
+    let reply = server.get("/v1/schema").bearer(READER_KEY).send().await;
+    assert_eq!(reply.status, 502);
     assert_eq!(
-        parse_json(&text),
+        parse_json(&reply.text()),
         json!({"code": 502, "message": "upstream unavailable: could not connect to the upstream"})
     );
     assert_eq!(upstream_count(&server, "connect_error").await, 1.0);
@@ -763,21 +661,19 @@ async fn an_unreachable_upstream_is_502_and_counted() {
 async fn a_slow_upstream_is_504_after_the_timeout_and_counted() {
     let upstream = Upstream::start();
     let server = proxy_builder(&upstream.url())
-        .env("PORTCULLIS_UPSTREAM_TIMEOUT", "1s")
+        .env(vars::UPSTREAM_TIMEOUT, "1s")
         .start()
         .await;
-    let http = client();
-
     let started = Instant::now();
-    let (status, text) = status_and_text(
-        http.get(server.url("/v1/slow?ms=3000"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
+    let reply = server
+        .get("/v1/slow?ms=3000")
+        .bearer(READER_KEY)
+        .send()
+        .await;
     let elapsed = started.elapsed();
-    assert_eq!(status, 504);
+    assert_eq!(reply.status, 504);
     assert_eq!(
-        parse_json(&text),
+        parse_json(&reply.text()),
         json!({"code": 504, "message": "upstream timed out"})
     );
     assert!(
@@ -787,13 +683,13 @@ async fn a_slow_upstream_is_504_after_the_timeout_and_counted() {
     assert_eq!(upstream_count(&server, "timeout").await, 1.0);
 
     // Below the timeout, the same route answers.
-    let (status, text) = status_and_text(
-        http.get(server.url("/v1/slow?ms=200"))
-            .header("authorization", bearer(READER_KEY)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(parse_json(&text)["path"], "/v1/slow");
+    let reply = server
+        .get("/v1/slow?ms=200")
+        .bearer(READER_KEY)
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(parse_json(&reply.text())["path"], "/v1/slow");
     assert_eq!(upstream_count(&server, "ok").await, 1.0);
     upstream.stop().await;
 }
@@ -802,20 +698,18 @@ async fn a_slow_upstream_is_504_after_the_timeout_and_counted() {
 async fn ready_follows_the_upstream() {
     let upstream = Upstream::start();
     let server = proxy_builder(&upstream.url()).start().await;
-    let http = client();
-
     // Public, like Portcullis' own probe: no credential needed.
-    let (status, text) = status_and_text(http.get(server.url("/v1/.well-known/ready"))).await;
-    assert_eq!((status, text.as_str()), (200, ""));
+    let reply = server.get("/v1/.well-known/ready").send().await;
+    assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, ""));
 
     upstream.stop().await;
-    let (status, text) = status_and_text(http.get(server.url("/v1/.well-known/ready"))).await;
-    assert_eq!((status, text.as_str()), (503, ""));
+    let reply = server.get("/v1/.well-known/ready").send().await;
+    assert_eq!((reply.status.as_u16(), reply.text().as_str()), (503, ""));
     // Liveness is Portcullis' own and does not depend on the upstream.
-    let (status, _) = status_and_text(http.get(server.url("/v1/.well-known/live"))).await;
-    assert_eq!(status, 200);
+    let reply = server.get("/v1/.well-known/live").send().await;
+    assert_eq!(reply.status, 200);
 
     let down = proxy_builder(&closed_port().await).start().await;
-    let (status, text) = status_and_text(http.get(down.url("/v1/.well-known/ready"))).await;
-    assert_eq!((status, text.as_str()), (503, ""));
+    let reply = down.get("/v1/.well-known/ready").send().await;
+    assert_eq!((reply.status.as_u16(), reply.text().as_str()), (503, ""));
 }

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use portcullis_config::vars;
 use portcullis_tests::{client, ServerBuilder, StartFailure};
 use reqwest::header::AUTHORIZATION;
 
@@ -15,9 +16,9 @@ const CONFIG_EXIT: i32 = 2;
 
 fn with_keys(keys: &str, users: &str) -> ServerBuilder {
     ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
-        .env("AUTHENTICATION_APIKEY_ALLOWED_KEYS", keys)
-        .env("AUTHENTICATION_APIKEY_USERS", users)
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, keys)
+        .env(vars::APIKEY_USERS, users)
 }
 
 /// Asserts a configuration refusal naming `variable`, with no key text anywhere in the output.
@@ -56,11 +57,7 @@ fn assert_refused(failure: &StartFailure, variable: &str, secrets: &[&str]) {
 async fn mismatched_apikey_users_exit_2_naming_the_variable() {
     let keys = [KEY_ONE, KEY_TWO, KEY_THREE].join(",");
     let failure = with_keys(&keys, "alice,bob").start_expect_failure().await;
-    assert_refused(
-        &failure,
-        "AUTHENTICATION_APIKEY_USERS",
-        &[KEY_ONE, KEY_TWO, KEY_THREE],
-    );
+    assert_refused(&failure, vars::APIKEY_USERS, &[KEY_ONE, KEY_TWO, KEY_THREE]);
     assert!(
         failure.stderr.contains("(2 users, 3 keys)"),
         "{}",
@@ -103,7 +100,7 @@ async fn no_method_configured_starts_with_a_bootstrap_admin_shown_once_and_never
     for anonymous in [None, Some("false")] {
         let mut builder = ServerBuilder::new();
         if let Some(value) = anonymous {
-            builder = builder.env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", value);
+            builder = builder.env(vars::ANONYMOUS_ACCESS_ENABLED, value);
         }
         let server = builder.start().await;
         let key = bootstrap_key(&server.stdout())
@@ -139,7 +136,7 @@ async fn no_method_configured_starts_with_a_bootstrap_admin_shown_once_and_never
         let data = server.kill9().await;
         let mut builder = ServerBuilder::new().data_dir(&data);
         if let Some(value) = anonymous {
-            builder = builder.env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", value);
+            builder = builder.env(vars::ANONYMOUS_ACCESS_ENABLED, value);
         }
         let restarted = builder.start().await;
         assert!(
@@ -159,11 +156,7 @@ async fn no_method_configured_starts_with_a_bootstrap_admin_shown_once_and_never
 async fn duplicate_keys_are_refused_without_echoing_them() {
     let keys = [KEY_ONE, KEY_TWO, KEY_ONE].join(",");
     let failure = with_keys(&keys, "alice").start_expect_failure().await;
-    assert_refused(
-        &failure,
-        "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
-        &[KEY_ONE, KEY_TWO],
-    );
+    assert_refused(&failure, vars::APIKEY_ALLOWED_KEYS, &[KEY_ONE, KEY_TWO]);
     assert!(
         failure.stderr.contains("key 3 repeats key 1"),
         "{}",
@@ -175,21 +168,17 @@ async fn duplicate_keys_are_refused_without_echoing_them() {
 async fn a_key_with_a_control_character_is_refused_without_echoing_it() {
     let keys = format!("{KEY_ONE},{KEY_TWO}\u{7}");
     let failure = with_keys(&keys, "alice").start_expect_failure().await;
-    assert_refused(
-        &failure,
-        "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
-        &[KEY_ONE, KEY_TWO],
-    );
+    assert_refused(&failure, vars::APIKEY_ALLOWED_KEYS, &[KEY_ONE, KEY_TWO]);
 }
 
 #[tokio::test]
 async fn enabled_keys_without_users_are_refused() {
     let failure = ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
-        .env("AUTHENTICATION_APIKEY_ALLOWED_KEYS", KEY_ONE)
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, KEY_ONE)
         .start_expect_failure()
         .await;
-    assert_refused(&failure, "AUTHENTICATION_APIKEY_USERS", &[KEY_ONE]);
+    assert_refused(&failure, vars::APIKEY_USERS, &[KEY_ONE]);
 }
 
 #[tokio::test]
@@ -204,21 +193,21 @@ async fn an_unknown_portcullis_variable_exits_2() {
 #[tokio::test]
 async fn rbac_is_refused_as_unsupported() {
     let failure = with_keys(KEY_ONE, "alice")
-        .env("AUTHORIZATION_RBAC_ENABLED", "true")
+        .env(vars::RBAC_ENABLED, "true")
         .start_expect_failure()
         .await;
-    assert_refused(&failure, "AUTHORIZATION_RBAC_ENABLED", &[KEY_ONE]);
+    assert_refused(&failure, vars::RBAC_ENABLED, &[KEY_ONE]);
 }
 
 #[tokio::test]
 async fn every_problem_is_reported_in_one_refusal() {
     let failure = with_keys(&format!("{KEY_ONE},{KEY_TWO}"), "a,b,c")
-        .env("LOG_LEVEL", "loud")
+        .env(vars::LOG_LEVEL, "loud")
         .env("PORTCULLIS_FOO", "1")
         .start_expect_failure()
         .await;
-    assert_refused(&failure, "AUTHENTICATION_APIKEY_USERS", &[KEY_ONE, KEY_TWO]);
-    for variable in ["LOG_LEVEL", "PORTCULLIS_FOO"] {
+    assert_refused(&failure, vars::APIKEY_USERS, &[KEY_ONE, KEY_TWO]);
+    for variable in [vars::LOG_LEVEL, "PORTCULLIS_FOO"] {
         assert!(
             failure.stderr.contains(variable),
             "stderr does not name {variable}: {}",
@@ -232,12 +221,12 @@ async fn an_unreadable_key_file_is_refused_naming_the_file_variable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("no-such-keys");
     let failure = ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
+        .env(vars::APIKEY_ENABLED, "true")
         .env(
             "AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE",
             missing.display().to_string(),
         )
-        .env("AUTHENTICATION_APIKEY_USERS", "alice")
+        .env(vars::APIKEY_USERS, "alice")
         .start_expect_failure()
         .await;
     assert_refused(&failure, "AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE", &[]);
@@ -248,12 +237,12 @@ async fn keys_can_come_from_a_file_and_are_not_logged() {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     writeln!(file, "{KEY_ONE},{KEY_TWO}").expect("key file written");
     let server = ServerBuilder::new()
-        .env("AUTHENTICATION_APIKEY_ENABLED", "true")
+        .env(vars::APIKEY_ENABLED, "true")
         .env(
             "AUTHENTICATION_APIKEY_ALLOWED_KEYS_FILE",
             file.path().display().to_string(),
         )
-        .env("AUTHENTICATION_APIKEY_USERS", "alice,bob")
+        .env(vars::APIKEY_USERS, "alice,bob")
         .start()
         .await;
     for (key, user) in [(KEY_ONE, "alice"), (KEY_TWO, "bob")] {
@@ -279,9 +268,9 @@ async fn keys_can_come_from_a_file_and_are_not_logged() {
 async fn assert_keys_never_logged(format: &str) {
     let near_miss = format!("{}x", &KEY_ONE[..KEY_ONE.len() - 1]);
     let server = with_keys(&format!("{KEY_ONE},{KEY_TWO}"), "alice,bob")
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "false")
-        .env("LOG_LEVEL", "trace")
-        .env("LOG_FORMAT", format)
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "false")
+        .env(vars::LOG_LEVEL, "trace")
+        .env(vars::LOG_FORMAT, format)
         .start()
         .await;
     let http = client();
@@ -315,7 +304,7 @@ async fn assert_keys_never_logged(format: &str) {
         "LOG_FORMAT={format}: the access log is missing"
     );
     assert!(
-        stderr.contains("AUTHENTICATION_APIKEY_ALLOWED_KEYS") && stderr.contains("2 keys"),
+        stderr.contains(vars::APIKEY_ALLOWED_KEYS) && stderr.contains("2 keys"),
         "LOG_FORMAT={format}: the masked key count is not logged"
     );
     for (name, secret) in [
@@ -347,17 +336,17 @@ async fn static_keys_are_never_logged_in_json_format() {
 #[tokio::test]
 async fn an_http_address_in_use_is_a_start_failure_naming_the_variable() {
     let first = ServerBuilder::new()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start()
         .await;
     let failure = ServerBuilder::new()
-        .env("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true")
-        .env("PORTCULLIS_HTTP_ADDR", first.http.to_string())
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::HTTP_ADDR, first.http.to_string())
         .start_expect_failure()
         .await;
     assert_eq!(failure.code, Some(1), "stderr: {}", failure.stderr);
     assert!(
-        failure.stderr.contains("PORTCULLIS_HTTP_ADDR"),
+        failure.stderr.contains(vars::HTTP_ADDR),
         "{}",
         failure.stderr
     );

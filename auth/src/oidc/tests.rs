@@ -1,16 +1,17 @@
 //! Tests of token rules, key loading, the verifier and the JwksRefresher against a local
-//! issuer (`testkit::FakeIssuer`). Rows refer to the hostile-input table of peers.md §4.
+//! issuer (`portcullis_testkit::FaultIssuer`). "Row N" is row N of `docs/hostile-inputs.md`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::alg::Alg;
+use super::cache::TokenCache;
 use super::keys::{is_b64url, Ignored, IgnoredKeys, KeySet, Lookup};
 use super::testkit::*;
 use super::token::{self, ClaimRules};
 use super::{is_jwt_shaped, start, start_with_capacity, FetchResult, FetchTrigger, OidcHandle};
-use crate::{PrincipalKind, Reason};
+use crate::{Principal, PrincipalKind, Reason};
 
 const ISS: &str = "https://issuer.test";
 
@@ -490,9 +491,9 @@ fn edited(key: &TestKey, changes: Value) -> Value {
 
 #[test]
 fn ignores_keys_that_cannot_verify_at_load() {
-    let rsa = TestKey::rsa_a("r");
-    let ec = TestKey::ec("e");
-    let weak = json!({"kty": "RSA", "kid": "weak", "alg": "RS256", "n": RSA_WEAK_N, "e": "AQAB"});
+    let rsa = TestKey::rsa_a().with_kid("r");
+    let ec = TestKey::ec_a().with_kid("e");
+    let weak = TestKey::rsa_1024().with_kid("weak").jwk();
     let table = [
         (
             "use enc",
@@ -577,7 +578,7 @@ fn ignores_keys_that_cannot_verify_at_load() {
 
 #[test]
 fn binds_each_key_to_one_algorithm() {
-    let rsa = TestKey::rsa_a("r");
+    let rsa = TestKey::rsa_a().with_kid("r");
     let bare = edited(&rsa, json!({"alg": null}));
     let cases: [(&[Alg], Option<Alg>, Option<Ignored>); 4] = [
         (&[Alg::Rs256, Alg::Ps256], Some(Alg::Rs256), None),
@@ -599,9 +600,9 @@ fn binds_each_key_to_one_algorithm() {
 
 #[test]
 fn duplicate_kids_prefer_the_matching_algorithm_and_refuse_ambiguity() {
-    let a = TestKey::rsa_a("dup");
-    let b = TestKey::rsa_b("dup");
-    let ec = TestKey::ec("dup");
+    let a = TestKey::rsa_a().with_kid("dup");
+    let b = TestKey::rsa_b().with_kid("dup");
+    let ec = TestKey::ec_a().with_kid("dup");
     let (set, ignored) = load(&[a.jwk(), ec.jwk()], &Alg::ALL);
     assert!(ignored.is_empty());
     assert!(matches!(set.find(Some("dup"), Alg::Rs256), Lookup::Found(ref k) if k.len() == 1));
@@ -640,9 +641,9 @@ fn refuses_invalid_jwks_documents() {
 // --- the verifier against a local issuer ---
 
 /// An issuer serving `keys` and a handle whose keys have loaded.
-async fn ready(keys: &[&TestKey], extra: &[(&str, &str)]) -> (FakeIssuer, OidcHandle) {
-    let issuer = FakeIssuer::start(jwks(&keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()));
-    let handle = start(&settings(&issuer.url, extra)).expect("OIDC starts");
+async fn ready(keys: &[&TestKey], extra: &[(&str, &str)]) -> (FaultIssuer, OidcHandle) {
+    let issuer = start_issuer(keys.iter().map(|k| k.jwk()).collect()).await;
+    let handle = start(&settings(&issuer.url(), extra)).expect("OIDC starts");
     assert!(
         eventually(Duration::from_secs(10), || handle.is_ready()).await,
         "keys loaded"
@@ -650,16 +651,12 @@ async fn ready(keys: &[&TestKey], extra: &[(&str, &str)]) -> (FakeIssuer, OidcHa
     (issuer, handle)
 }
 
-fn set_keys(issuer: &FakeIssuer, keys: &[&TestKey]) {
-    issuer.state().jwks = jwks(&keys.iter().map(|k| k.jwk()).collect::<Vec<_>>());
-}
-
 #[actix::test]
 async fn accepts_a_valid_token_with_username_and_groups() {
-    let key = TestKey::rsa_a("k1");
+    let key = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&key], &[]).await;
     let principal = handle
-        .authenticate(&key.token(&claims(&issuer.url)))
+        .authenticate(&key.token(&claims(&issuer.url())))
         .await
         .expect("accepted");
     assert_eq!(principal.username(), "alice@example.com");
@@ -672,7 +669,7 @@ async fn accepts_a_valid_token_with_username_and_groups() {
     );
     assert_eq!(stats.keys(), 1);
     assert!(!stats.stale());
-    assert_eq!(issuer.state().discovery_hits, 1);
+    assert_eq!(issuer.discovery_fetches(), 1);
 }
 
 #[actix::test]
@@ -680,23 +677,23 @@ async fn verifies_every_supported_algorithm() {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P521_SHA512_FIXED_SIGNING};
 
-    let rs = TestKey::rsa_a("rs");
-    let ps = TestKey::rsa(RSA_B_PEM, "ps", jsonwebtoken::Algorithm::PS256);
-    let ec = TestKey::ec("ec");
-    let ed = TestKey::ed("ed");
+    let rs = TestKey::rsa_a().with_kid("rs");
+    let ps = TestKey::rsa_b().with_kid("ps").with_alg("PS256");
+    let ec = TestKey::ec_a().with_kid("ec");
+    let ed = TestKey::ed25519().with_kid("ed");
     let p521 = EcdsaKeyPair::generate(&ECDSA_P521_SHA512_FIXED_SIGNING).expect("P-521 key");
     let point = p521.public_key().as_ref().to_vec();
     let es512 = json!({
         "kty": "EC", "crv": "P-521", "kid": "es512", "alg": "ES512", "use": "sig",
         "x": b64(&point[1..67]), "y": b64(&point[67..]),
     });
-    let issuer = FakeIssuer::start(jwks(&[rs.jwk(), ps.jwk(), ec.jwk(), ed.jwk(), es512]));
-    let handle = start(&settings(&issuer.url, &[])).expect("start");
+    let issuer = start_issuer(vec![rs.jwk(), ps.jwk(), ec.jwk(), ed.jwk(), es512]).await;
+    let handle = start(&settings(&issuer.url(), &[])).expect("start");
     assert!(eventually(Duration::from_secs(10), || handle.is_ready()).await);
-    let claims = claims(&issuer.url);
+    let claims = claims(&issuer.url());
     for key in [&rs, &ps, &ec, &ed] {
         let result = handle.authenticate(&key.token(&claims)).await;
-        assert!(result.is_ok(), "{}: {result:?}", key.alg_name());
+        assert!(result.is_ok(), "{}: {result:?}", key.alg());
     }
     let input = format!(
         "{}.{}",
@@ -719,11 +716,11 @@ async fn verifies_every_supported_algorithm() {
 
 #[actix::test]
 async fn hostile_tokens_are_refused_without_a_fetch() {
-    let key = TestKey::rsa_a("k1");
-    let other = TestKey::rsa_b("k1");
-    let ec = TestKey::ec("ec");
+    let key = TestKey::rsa_a().with_kid("k1");
+    let other = TestKey::rsa_b().with_kid("k1");
+    let ec = TestKey::ec_a().with_kid("ec");
     let (issuer, handle) = ready(&[&key, &ec], &[]).await;
-    let claims = claims(&issuer.url);
+    let claims = claims(&issuer.url());
     let body = claims.to_string();
     let unsigned = |header: Value| {
         format!(
@@ -733,17 +730,10 @@ async fn hostile_tokens_are_refused_without_a_fetch() {
         )
     };
     let hs256 = {
-        let secret = jsonwebtoken::EncodingKey::from_secret(key.jwk()["n"].to_string().as_bytes())
-            .expect("HMAC key");
-        let input = format!(
-            "{}.{}",
-            b64(br#"{"alg":"HS256","kid":"k1"}"#),
-            b64(body.as_bytes())
-        );
-        let sig =
-            jsonwebtoken::crypto::sign(input.as_bytes(), &secret, jsonwebtoken::Algorithm::HS256)
-                .expect("HMAC");
-        format!("{input}.{sig}")
+        let secret = key.jwk()["n"].to_string();
+        jws(br#"{"alg":"HS256","kid":"k1"}"#, body.as_bytes(), |input| {
+            hmac("HS256", secret.as_bytes(), input)
+        })
     };
     let mut big = claims.clone();
     big["pad"] = json!("x".repeat(9000));
@@ -753,36 +743,36 @@ async fn hostile_tokens_are_refused_without_a_fetch() {
         ("row 1: alg none", unsigned(json!({"alg": "none", "kid": "k1"})), Reason::DisallowedAlg),
         ("row 1: alg nOnE", unsigned(json!({"alg": "nOnE", "kid": "k1"})), Reason::DisallowedAlg),
         ("row 2: HS256 with the public key", hs256, Reason::DisallowedAlg),
-        ("row 3: RS512 not advertised", key.sign(&json!({"alg": "RS512", "kid": "k1"}), &claims), Reason::DisallowedAlg),
-        ("row 4: PS256 on an RS256 key", TestKey::rsa(RSA_A_PEM, "k1", jsonwebtoken::Algorithm::PS256).token(&claims), Reason::DisallowedAlg),
-        ("row 7: embedded jwk of another key", other.sign(&json!({"alg": "RS256", "kid": "k1", "jwk": other.jwk()}), &claims), Reason::BadSignature),
-        ("row 8: crit", key.sign(&json!({"alg": "RS256", "kid": "k1", "crit": ["b64"], "b64": false}), &claims), Reason::MalformedToken),
-        ("row 9: cty JWT", key.sign(&json!({"alg": "RS256", "kid": "k1", "cty": "JWT"}), &claims), Reason::MalformedToken),
+        ("row 3: RS512 not advertised", key.signed(&json!({"alg": "RS512", "kid": "k1"}), &claims), Reason::DisallowedAlg),
+        ("row 4: PS256 on an RS256 key", key.clone().with_alg("PS256").token(&claims), Reason::DisallowedAlg),
+        ("row 7: embedded jwk of another key", other.signed(&json!({"alg": "RS256", "kid": "k1", "jwk": other.jwk()}), &claims), Reason::BadSignature),
+        ("row 8: crit", key.signed(&json!({"alg": "RS256", "kid": "k1", "crit": ["b64"], "b64": false}), &claims), Reason::MalformedToken),
+        ("row 9: cty JWT", key.signed(&json!({"alg": "RS256", "kid": "k1", "cty": "JWT"}), &claims), Reason::MalformedToken),
         ("row 9: JWE", "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d".to_owned(), Reason::MalformedToken),
-        ("row 10: typ id_token", key.sign(&json!({"alg": "RS256", "kid": "k1", "typ": "id_token+jwt"}), &claims), Reason::MalformedToken),
+        ("row 10: typ id_token", key.signed(&json!({"alg": "RS256", "kid": "k1", "typ": "id_token+jwt"}), &claims), Reason::MalformedToken),
         ("row 24: over 8 KiB", key.token(&big), Reason::MalformedToken),
         ("row 25: padded signature", format!("{valid}="), Reason::MalformedToken),
         ("row 25: standard alphabet", format!("{valid_input}.ab+/"), Reason::MalformedToken),
-        ("row 27: duplicate exp", key.sign_raw(r#"{"alg":"RS256","kid":"k1"}"#, &format!(r#"{{"iss":"{}","aud":"{CLIENT_ID}","email":"a@b","exp":{},"exp":1}}"#, issuer.url, now() + 100)), Reason::MalformedToken),
+        ("row 27: duplicate exp", key.signed_text(r#"{"alg":"RS256","kid":"k1"}"#, &format!(r#"{{"iss":"{}","aud":"{CLIENT_ID}","email":"a@b","exp":{},"exp":1}}"#, issuer.url(), now() + 100)), Reason::MalformedToken),
         ("row 29: ES256 r=s=0", format!("{}.{}", ec.token(&claims).rsplit_once('.').expect("token").0, b64(&[0u8; 64])), Reason::BadSignature),
         ("row 29: DER ES256 signature", format!("{}.{}", ec.token(&claims).rsplit_once('.').expect("token").0, b64(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01])), Reason::BadSignature),
         ("row 29: short RSA signature", format!("{valid_input}.{}", b64(&[1u8; 255])), Reason::BadSignature),
         ("empty signature", format!("{valid_input}."), Reason::BadSignature),
         ("another key's signature", other.token(&claims), Reason::BadSignature),
-        ("expired", key.token(&json!({"iss": issuer.url, "aud": CLIENT_ID, "email": "a@b", "exp": now() - 3600})), Reason::Expired),
-        ("expired with an unknown kid", TestKey::rsa_a("unknown").token(&json!({"iss": issuer.url, "aud": CLIENT_ID, "email": "a@b", "exp": now() - 3600})), Reason::Expired),
-        ("wrong issuer with an unknown kid", TestKey::rsa_a("unknown").token(&json!({"iss": "https://other", "aud": CLIENT_ID, "email": "a@b", "exp": now() + 60})), Reason::BadIssuer),
+        ("expired", key.token(&json!({"iss": issuer.url(), "aud": CLIENT_ID, "email": "a@b", "exp": now() - 3600})), Reason::Expired),
+        ("expired with an unknown kid", TestKey::rsa_a().with_kid("unknown").token(&json!({"iss": issuer.url(), "aud": CLIENT_ID, "email": "a@b", "exp": now() - 3600})), Reason::Expired),
+        ("wrong issuer with an unknown kid", TestKey::rsa_a().with_kid("unknown").token(&json!({"iss": "https://other", "aud": CLIENT_ID, "email": "a@b", "exp": now() + 60})), Reason::BadIssuer),
     ];
     for (name, token, reason) in table {
-        let before = issuer.jwks_hits();
+        let before = issuer.jwks_fetches();
         assert_eq!(
             handle.authenticate(&token).await.err(),
             Some(reason),
             "{name}"
         );
-        assert_eq!(issuer.jwks_hits(), before, "{name}: no JWKS fetch");
+        assert_eq!(issuer.jwks_fetches(), before, "{name}: no JWKS fetch");
     }
-    let ignored = key.sign(
+    let ignored = key.signed(
         &json!({"alg": "RS256", "kid": "k1", "jku": "http://127.0.0.1:9/jwks", "x5u": "http://127.0.0.1:9/x", "x5c": ["AAAA"]}),
         &claims,
     );
@@ -794,34 +784,36 @@ async fn hostile_tokens_are_refused_without_a_fetch() {
 
 #[actix::test]
 async fn a_token_without_kid_is_tried_against_keys_of_its_algorithm() {
-    let key = TestKey::rsa_a("k1");
+    let key = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&key], &[]).await;
-    let token = key.sign(&json!({"alg": "RS256"}), &claims(&issuer.url));
+    let token = key.signed(&json!({"alg": "RS256"}), &claims(&issuer.url()));
     assert!(handle.authenticate(&token).await.is_ok());
-    let ec_token = TestKey::ec("x").sign(&json!({"alg": "ES256"}), &claims(&issuer.url));
-    let before = issuer.jwks_hits();
+    let ec_token = TestKey::ec_a()
+        .with_kid("x")
+        .signed(&json!({"alg": "ES256"}), &claims(&issuer.url()));
+    let before = issuer.jwks_fetches();
     assert_eq!(
         handle.authenticate(&ec_token).await.err(),
         Some(Reason::UnknownKid)
     );
-    assert_eq!(issuer.jwks_hits(), before, "no kid, no refetch");
+    assert_eq!(issuer.jwks_fetches(), before, "no kid, no refetch");
 }
 
 // --- the JwksRefresher ---
 
 #[actix::test]
 async fn unknown_kid_refetches_at_once_and_accepts_the_rotated_key() {
-    let k1 = TestKey::rsa_a("k1");
-    let k2 = TestKey::rsa_b("k2");
+    let k1 = TestKey::rsa_a().with_kid("k1");
+    let k2 = TestKey::rsa_b().with_kid("k2");
     let (issuer, handle) = ready(&[&k1], &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "100ms")]).await;
-    set_keys(&issuer, &[&k1, &k2]);
+    issuer.publish(&[&k1, &k2]);
     tokio::time::sleep(Duration::from_millis(150)).await;
     let principal = handle
-        .authenticate(&k2.token(&claims(&issuer.url)))
+        .authenticate(&k2.token(&claims(&issuer.url())))
         .await
         .expect("rotated key accepted on the first request");
     assert_eq!(principal.username(), "alice@example.com");
-    assert_eq!(issuer.jwks_hits(), 2);
+    assert_eq!(issuer.jwks_fetches(), 2);
     assert_eq!(
         handle
             .stats()
@@ -832,20 +824,24 @@ async fn unknown_kid_refetches_at_once_and_accepts_the_rotated_key() {
 
 #[actix::test]
 async fn a_flood_of_random_kids_fetches_at_most_once_per_cooldown() {
-    let k1 = TestKey::rsa_a("k1");
+    let k1 = TestKey::rsa_a().with_kid("k1");
     let cooldown = Duration::from_millis(1500);
-    let issuer = FakeIssuer::start(jwks(&[k1.jwk()]));
-    let claims = claims(&issuer.url);
+    let issuer = start_issuer(vec![k1.jwk()]).await;
+    let claims = claims(&issuer.url());
     let rounds: Vec<Vec<String>> = (0..2)
         .map(|round| {
             (0..200)
-                .map(|i| TestKey::rsa_a(&format!("random-{round}-{i}")).token(&claims))
+                .map(|i| {
+                    TestKey::rsa_a()
+                        .with_kid(&format!("random-{round}-{i}"))
+                        .token(&claims)
+                })
                 .collect()
         })
         .collect();
     let repeat = rounds[1][7].clone();
     let handle = start(&settings(
-        &issuer.url,
+        &issuer.url(),
         &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "1500ms")],
     ))
     .expect("start");
@@ -865,49 +861,49 @@ async fn a_flood_of_random_kids_fetches_at_most_once_per_cooldown() {
     for task in flood(rounds.next().expect("round 0")) {
         assert_eq!(task.await.expect("task").err(), Some(Reason::UnknownKid));
     }
-    assert_eq!(issuer.jwks_hits(), 1);
+    assert_eq!(issuer.jwks_fetches(), 1);
     // One fetch at the end of the cooldown judges them; the next flood costs at most one more.
     tokio::time::sleep(cooldown + Duration::from_millis(300)).await;
     for task in flood(rounds.next().expect("round 1")) {
         assert_eq!(task.await.expect("task").err(), Some(Reason::UnknownKid));
     }
     tokio::time::sleep(cooldown + Duration::from_millis(300)).await;
-    let hits = issuer.jwks_hits();
+    let hits = issuer.jwks_fetches();
     let allowed = 1 + (started.elapsed().as_millis() / cooldown.as_millis()) as usize;
     assert!(hits <= allowed, "{hits} fetches in {:?}", started.elapsed());
     assert!(handle.stats().refetch_suppressed() >= 399);
     // The flood's kids are negatively cached: repeating one costs no fetch, even past the
     // cooldown.
-    let before = issuer.jwks_hits();
+    let before = issuer.jwks_fetches();
     assert_eq!(
         handle.authenticate(&repeat).await.err(),
         Some(Reason::UnknownKid)
     );
-    assert_eq!(issuer.jwks_hits(), before);
+    assert_eq!(issuer.jwks_fetches(), before);
 }
 
 #[actix::test]
 async fn rotation_inside_the_cooldown_is_picked_up_at_its_end() {
-    let k1 = TestKey::rsa_a("k1");
-    let k2 = TestKey::rsa_b("k2");
+    let k1 = TestKey::rsa_a().with_kid("k1");
+    let k2 = TestKey::rsa_b().with_kid("k2");
     let (issuer, handle) = ready(&[&k1], &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "300ms")]).await;
-    set_keys(&issuer, &[&k1, &k2]);
-    let token = k2.token(&claims(&issuer.url));
+    issuer.publish(&[&k1, &k2]);
+    let token = k2.token(&claims(&issuer.url()));
     assert_eq!(
         handle.authenticate(&token).await.err(),
         Some(Reason::UnknownKid)
     );
     assert!(eventually(Duration::from_secs(3), || handle.keys().knows_kid("k2")).await);
     assert!(handle.authenticate(&token).await.is_ok());
-    assert_eq!(issuer.jwks_hits(), 2);
+    assert_eq!(issuer.jwks_fetches(), 2);
 }
 
 #[actix::test]
 async fn odd_kids_are_opaque_map_keys() {
-    let k1 = TestKey::rsa_a("k1");
+    let k1 = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&k1], &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "100ms")]).await;
     for kid in ["../../dev/null", "' OR 1=1--", "a\u{0}b\u{1b}[31m", "k1 "] {
-        let token = TestKey::rsa_a(kid).token(&claims(&issuer.url));
+        let token = TestKey::rsa_a().with_kid(kid).token(&claims(&issuer.url()));
         assert_eq!(
             handle.authenticate(&token).await.err(),
             Some(Reason::UnknownKid),
@@ -918,10 +914,10 @@ async fn odd_kids_are_opaque_map_keys() {
 
 #[actix::test]
 async fn issuer_down_at_start_gives_issuer_unavailable_then_recovers() {
-    let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
-    issuer.state().jwks_status = 503;
-    let handle = start(&settings(&issuer.url, &[])).expect("starts without the issuer");
+    let key = TestKey::rsa_a().with_kid("k1");
+    let issuer = start_issuer(vec![key.jwk()]).await;
+    issuer.set_jwks_body(JwksBody::Status(503));
+    let handle = start(&settings(&issuer.url(), &[])).expect("starts without the issuer");
     let stats = handle.stats();
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -929,7 +925,7 @@ async fn issuer_down_at_start_gives_issuer_unavailable_then_recovers() {
         })
         .await
     );
-    let token = key.token(&claims(&issuer.url));
+    let token = key.token(&claims(&issuer.url()));
     assert_eq!(
         handle.authenticate(&token).await.err(),
         Some(Reason::IssuerUnavailable)
@@ -942,7 +938,7 @@ async fn issuer_down_at_start_gives_issuer_unavailable_then_recovers() {
     assert!(!handle.is_ready());
     assert!(stats.stale());
     assert!((1..=300).contains(&handle.retry_after_seconds()));
-    issuer.state().jwks_status = 200;
+    issuer.set_jwks_body(JwksBody::Keys);
     assert!(
         eventually(Duration::from_secs(6), || handle.is_ready()).await,
         "recovers"
@@ -953,9 +949,9 @@ async fn issuer_down_at_start_gives_issuer_unavailable_then_recovers() {
 
 #[actix::test]
 async fn a_failed_refresh_keeps_the_last_good_keys_and_marks_them_stale() {
-    let key = TestKey::rsa_a("k1");
+    let key = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&key], &[("PORTCULLIS_OIDC_REFRESH_INTERVAL", "200ms")]).await;
-    issuer.stop().await;
+    issuer.down().await;
     let stats = handle.stats();
     assert!(eventually(Duration::from_secs(5), || stats.stale()).await);
     assert!(
@@ -963,40 +959,36 @@ async fn a_failed_refresh_keeps_the_last_good_keys_and_marks_them_stale() {
         "counted as a network error"
     );
     assert!(handle
-        .authenticate(&key.token(&claims(&issuer.url)))
+        .authenticate(&key.token(&claims(&issuer.url())))
         .await
         .is_ok());
     assert!(handle.is_ready());
 }
 
-#[actix::test]
-async fn keys_past_max_staleness_stop_being_used() {
-    let key = TestKey::rsa_a("k1");
-    let (issuer, handle) = ready(
-        &[&key],
-        &[
-            ("PORTCULLIS_OIDC_REFRESH_INTERVAL", "100ms"),
-            ("PORTCULLIS_OIDC_MAX_STALENESS", "400ms"),
-        ],
-    )
-    .await;
-    let token = key.token(&claims(&issuer.url));
-    assert!(handle.authenticate(&token).await.is_ok());
-    issuer.state().jwks_status = 500;
-    assert!(eventually(Duration::from_secs(5), || !handle.is_ready()).await);
-    assert_eq!(
-        handle.authenticate(&token).await.err(),
-        Some(Reason::IssuerUnavailable),
-        "even a cached token"
+/// The staleness rule behind `is_ready` and every verification. End to end, new and cached
+/// tokens are refused past it: `keys_past_max_staleness_stop_being_used` in
+/// `tests/tests/oidc_faults.rs`.
+#[test]
+fn keys_past_max_staleness_are_not_usable() {
+    let loaded = Instant::now();
+    let body = jwks(&[TestKey::rsa_a().jwk()]);
+    let (set, _) = KeySet::from_jwks(body.as_bytes(), &Alg::ALL, loaded).expect("valid JWKS");
+    let max = Duration::from_millis(400);
+    assert!(set.is_usable(loaded, max));
+    assert!(set.is_usable(loaded + max, max), "at exactly the limit");
+    assert!(!set.is_usable(loaded + max + Duration::from_millis(1), max));
+    assert!(
+        !KeySet::empty().is_usable(loaded, max),
+        "nothing loaded yet"
     );
 }
 
 #[actix::test]
 async fn oversized_and_malformed_jwks_are_refused_and_the_last_keys_kept() {
-    let key = TestKey::rsa_a("k1");
+    let key = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&key], &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "50ms")]).await;
     let stats = handle.stats();
-    let good = key.token(&claims(&issuer.url));
+    let good = key.token(&claims(&issuer.url()));
     let cases = [
         ("x".repeat(2 * 1024 * 1024), FetchResult::TooLarge),
         ("{not json".to_owned(), FetchResult::Invalid),
@@ -1007,9 +999,11 @@ async fn oversized_and_malformed_jwks_are_refused_and_the_last_keys_kept() {
         ),
     ];
     for (i, (body, result)) in cases.into_iter().enumerate() {
-        issuer.state().jwks = body;
+        issuer.set_jwks_body(JwksBody::Raw(body));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let probe = TestKey::rsa_a(&format!("probe-{i}")).token(&claims(&issuer.url));
+        let probe = TestKey::rsa_a()
+            .with_kid(&format!("probe-{i}"))
+            .token(&claims(&issuer.url()));
         assert_eq!(
             handle.authenticate(&probe).await.err(),
             Some(Reason::UnknownKid)
@@ -1031,11 +1025,11 @@ async fn oversized_and_malformed_jwks_are_refused_and_the_last_keys_kept() {
 
 #[actix::test]
 async fn a_slow_issuer_times_out_and_no_request_hangs() {
-    let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
-    issuer.state().delay = Duration::from_secs(3);
+    let key = TestKey::rsa_a().with_kid("k1");
+    let issuer = start_issuer(vec![key.jwk()]).await;
+    issuer.set_mode(Mode::Slow(Duration::from_secs(3)));
     let handle = start(&settings(
-        &issuer.url,
+        &issuer.url(),
         &[("PORTCULLIS_OIDC_FETCH_TIMEOUT", "300ms")],
     ))
     .expect("start");
@@ -1043,7 +1037,7 @@ async fn a_slow_issuer_times_out_and_no_request_hangs() {
     let asked = Instant::now();
     assert_eq!(
         handle
-            .authenticate(&key.token(&claims(&issuer.url)))
+            .authenticate(&key.token(&claims(&issuer.url())))
             .await
             .err(),
         Some(Reason::IssuerUnavailable)
@@ -1062,12 +1056,10 @@ async fn a_slow_issuer_times_out_and_no_request_hangs() {
 
 #[actix::test]
 async fn discovery_naming_another_issuer_is_refused() {
-    let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
-    let doc =
-        json!({"issuer": format!("{}/", issuer.url), "jwks_uri": format!("{}/jwks", issuer.url)});
-    issuer.state().discovery = Some((200, doc.to_string()));
-    let handle = start(&settings(&issuer.url, &[])).expect("start");
+    let key = TestKey::rsa_a().with_kid("k1");
+    let issuer = start_issuer(vec![key.jwk()]).await;
+    issuer.set_discovery_issuer(Some(format!("{}/", issuer.url())));
+    let handle = start(&settings(&issuer.url(), &[])).expect("start");
     let stats = handle.stats();
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -1076,16 +1068,16 @@ async fn discovery_naming_another_issuer_is_refused() {
         .await
     );
     assert!(!handle.is_ready());
-    assert_eq!(issuer.jwks_hits(), 0);
+    assert_eq!(issuer.jwks_fetches(), 0);
 }
 
 #[actix::test]
 async fn redirects_to_another_host_are_not_followed() {
-    let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
-    let other_host = issuer.url.replace("127.0.0.1", "localhost");
-    issuer.state().redirect = Some(format!("{other_host}/jwks"));
-    let handle = start(&settings(&issuer.url, &[])).expect("start");
+    let key = TestKey::rsa_a().with_kid("k1");
+    let issuer = start_issuer(vec![key.jwk()]).await;
+    let other_host = issuer.url().replace("127.0.0.1", "localhost");
+    issuer.set_jwks_body(JwksBody::Redirect(format!("{other_host}/jwks")));
+    let handle = start(&settings(&issuer.url(), &[])).expect("start");
     let stats = handle.stats();
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -1093,23 +1085,27 @@ async fn redirects_to_another_host_are_not_followed() {
         })
         .await
     );
-    assert_eq!(issuer.jwks_hits(), 1, "the redirect target was not fetched");
+    assert_eq!(
+        issuer.jwks_fetches(),
+        1,
+        "the redirect target was not fetched"
+    );
 }
 
 #[actix::test]
 async fn cache_control_shortens_the_refresh_but_not_below_the_cooldown() {
-    let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
-    issuer.state().cache_control = Some("public, max-age=0".to_owned());
+    let key = TestKey::rsa_a().with_kid("k1");
+    let issuer = start_issuer(vec![key.jwk()]).await;
+    issuer.set_max_age(Some(0));
     let handle = start(&settings(
-        &issuer.url,
+        &issuer.url(),
         &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "300ms")],
     ))
     .expect("start");
     assert!(eventually(Duration::from_secs(5), || handle.is_ready()).await);
     let loaded = Instant::now();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let hits = issuer.jwks_hits();
+    let hits = issuer.jwks_fetches();
     let most = 2 + (loaded.elapsed().as_millis() / 300) as usize;
     assert!((3..=most).contains(&hits), "{hits} fetches");
     assert!(
@@ -1120,31 +1116,20 @@ async fn cache_control_shortens_the_refresh_but_not_below_the_cooldown() {
     );
 }
 
-#[actix::test]
-async fn a_jwks_url_skips_discovery() {
-    let key = TestKey::rsa_a("k1");
-    let ec = TestKey::ec("ec");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk(), ec.jwk()]));
-    let jwks_url = format!("{}/jwks", issuer.url);
-    let handle = start(&settings(
-        &issuer.url,
-        &[("AUTHENTICATION_OIDC_JWKS_URL", jwks_url.as_str())],
-    ))
-    .expect("start");
-    assert!(eventually(Duration::from_secs(5), || handle.is_ready()).await);
-    assert!(handle
-        .authenticate(&key.token(&claims(&issuer.url)))
-        .await
-        .is_ok());
-    assert_eq!(issuer.state().discovery_hits, 0);
-    // Nothing is advertised without discovery: RS256 only, as in Weaviate.
-    assert_eq!(handle.keys().len(), 1, "the ES256 key is not loaded");
+/// Without discovery nothing is advertised and `fetch` accepts RS256 alone; the key set then
+/// leaves keys of other algorithms unloaded. End to end, with the JWKS URL configured:
+/// `jwks_url_skips_discovery` and `jwks_url_allows_rs256_only_as_weaviate_does` in
+/// `tests/tests/oidc_faults.rs`.
+#[test]
+fn keys_of_algorithms_not_accepted_are_not_loaded() {
+    let rsa = TestKey::rsa_a().with_kid("k1");
+    let ec = TestKey::ec_a().with_kid("ec");
+    let (set, ignored) = load(&[rsa.jwk(), ec.jwk()], &[Alg::Rs256]);
+    assert_eq!(set.len(), 1, "the ES256 key is not loaded");
+    assert!(set.knows_kid("k1") && !set.knows_kid("ec"));
     assert_eq!(
-        handle
-            .authenticate(&ec.token(&claims(&issuer.url)))
-            .await
-            .err(),
-        Some(Reason::DisallowedAlg)
+        ignored.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        [Ignored::NotAdvertised]
     );
 }
 
@@ -1164,9 +1149,9 @@ async fn a_bad_certificate_fails_start() {
 
 #[actix::test]
 async fn a_verified_token_is_answered_from_the_cache() {
-    let key = TestKey::rsa_a("k1");
+    let key = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&key], &[]).await;
-    let token = key.token(&claims(&issuer.url));
+    let token = key.token(&claims(&issuer.url()));
     for _ in 0..3 {
         assert!(handle.authenticate(&token).await.is_ok());
     }
@@ -1175,35 +1160,37 @@ async fn a_verified_token_is_answered_from_the_cache() {
     assert_eq!(handle.cached_tokens(), 1);
 }
 
-#[actix::test]
-async fn cached_tokens_are_dropped_when_their_key_leaves_the_jwks() {
-    let k1 = TestKey::rsa_a("k1");
-    let k2 = TestKey::rsa_b("k2");
-    let (issuer, handle) = ready(
-        &[&k1, &k2],
-        &[
-            ("PORTCULLIS_OIDC_REFRESH_INTERVAL", "200ms"),
-            ("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "50ms"),
-        ],
-    )
-    .await;
-    let token = k1.token(&claims(&issuer.url));
-    assert!(handle.authenticate(&token).await.is_ok());
-    assert_eq!(handle.cached_tokens(), 1);
-    set_keys(&issuer, &[&k2]);
-    assert!(eventually(Duration::from_secs(5), || !handle.keys().knows_kid("k1")).await);
-    assert_eq!(handle.cached_tokens(), 0);
-    assert_eq!(
-        handle.authenticate(&token).await.err(),
-        Some(Reason::UnknownKid)
+/// A cached token is refused once its key has left the published set, and dropped when the
+/// next set is published. End to end: `verified_tokens_are_cached_until_their_key_leaves` in
+/// `tests/tests/oidc_faults.rs`.
+#[test]
+fn cached_tokens_of_a_key_that_left_are_refused_and_dropped() {
+    let k1 = TestKey::rsa_a().with_kid("k1");
+    let k2 = TestKey::rsa_b().with_kid("k2");
+    let (both, _) = load(&[k1.jwk(), k2.jwk()], &Alg::ALL);
+    let (after, _) = load(&[k2.jwk()], &Alg::ALL);
+    let left: Vec<u64> = both.uids().difference(after.uids()).copied().collect();
+    let [uid] = left[..] else {
+        panic!("one key left: {left:?}")
+    };
+    let cache = TokenCache::new(8);
+    let principal = Principal::new("alice@example.com", Vec::new(), PrincipalKind::Oidc);
+    let (now, exp) = (1e9, 2e9);
+    cache.insert([1; 32], principal, exp, uid, now);
+    assert!(cache.get(&[1; 32], now, &both).is_some());
+    assert!(
+        cache.get(&[1; 32], now, &after).is_none(),
+        "refused once its key left"
     );
+    cache.retain(after.uids(), now);
+    assert_eq!(cache.len(), 0, "dropped at the next publication");
 }
 
 #[actix::test]
 async fn cached_tokens_expire_with_their_token() {
-    let key = TestKey::rsa_a("k1");
+    let key = TestKey::rsa_a().with_kid("k1");
     let (issuer, handle) = ready(&[&key], &[("PORTCULLIS_OIDC_LEEWAY", "0s")]).await;
-    let mut claims = claims(&issuer.url);
+    let mut claims = claims(&issuer.url());
     let exp = now() + 2;
     claims["exp"] = json!(exp);
     let token = key.token(&claims);
@@ -1220,12 +1207,12 @@ async fn cached_tokens_expire_with_their_token() {
 
 #[actix::test]
 async fn the_cache_is_bounded() {
-    let key = TestKey::rsa_a("k1");
-    let issuer = FakeIssuer::start(jwks(&[key.jwk()]));
-    let handle = start_with_capacity(&settings(&issuer.url, &[]), 3).expect("start");
+    let key = TestKey::rsa_a().with_kid("k1");
+    let issuer = start_issuer(vec![key.jwk()]).await;
+    let handle = start_with_capacity(&settings(&issuer.url(), &[]), 3).expect("start");
     assert!(eventually(Duration::from_secs(5), || handle.is_ready()).await);
     for i in 0..5 {
-        let mut claims = claims(&issuer.url);
+        let mut claims = claims(&issuer.url());
         claims["sub"] = json!(format!("user-{i}"));
         assert!(handle.authenticate(&key.token(&claims)).await.is_ok());
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use portcullis_tests::fault_issuer::{FaultIssuer, TestKey, CLIENT_ID};
+use portcullis_testkit::{FaultIssuer, TestKey, CLIENT_ID};
 use serde_json::{json, Value};
 
 fn main() {

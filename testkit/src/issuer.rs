@@ -2,29 +2,22 @@
 //! (`/.well-known/openid-configuration`) and a JWKS (`/jwks`) whose behaviour a test switches at
 //! run time (up, down, slow, an HTTP error, an oversized or malformed body, other keys,
 //! `Cache-Control: max-age`), counts every request per path (so a test can assert "no fetch" or
-//! "at most one fetch per cooldown" where the fetches happen), and mints tokens with its own
-//! keys (the PEM files in `tests/fixtures/oidc/`), byte for byte as a test wants them: the
-//! header and payload are the exact bytes given, then base64url'd and signed, so hostile tokens
-//! (duplicate keys, invalid UTF-8, padded base64, forged signatures) are easy to build.
+//! "at most one fetch per cooldown" where the fetches happen), and mints tokens with its
+//! standard claims, signed by a [`TestKey`].
 //!
 //! The HTTP side is a few lines over a tokio listener, one request per connection
 //! (`Connection: close`), so that "down" can be a closed port: connection refused.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Once};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+
+use crate::{eventually, jws, now, random_id, TestKey};
 
 /// The client id (audience) the OIDC tests configure (`AUTHENTICATION_OIDC_CLIENT_ID`).
 pub const CLIENT_ID: &str = "portcullis";
@@ -68,6 +61,8 @@ pub enum JwksBody {
     Raw(String),
     /// This HTTP status with an empty JSON object (discovery still answers normally).
     Status(u16),
+    /// A `302 Found` to this `Location`.
+    Redirect(String),
 }
 
 /// One request the issuer received.
@@ -279,16 +274,7 @@ impl FaultIssuer {
 
     /// Waits until `path` has received at least `n` requests; false on timeout.
     pub async fn wait_for_count(&self, path: &str, n: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.count(path) >= n {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(timeout, || self.count(path) >= n).await
     }
 
     /// Sleeps until at least `cooldown` has passed since the last JWKS or discovery request,
@@ -501,6 +487,11 @@ fn respond(base: &str, state: &State, path: &str) -> Response {
                 headers,
                 body: b"{}".to_vec(),
             },
+            JwksBody::Redirect(location) => Response::Sized {
+                status: status_line(302),
+                headers: format!("{headers}location: {location}\r\n"),
+                body: Vec::new(),
+            },
         };
     }
     if path.starts_with(ATTACKER_PREFIX) {
@@ -535,273 +526,19 @@ pub fn huge_jwks(keys: &[Value]) -> Vec<u8> {
     format!(r#"{{"keys":{keys},"padding":"{padding}"}}"#).into_bytes()
 }
 
-// ---- keys ----
-
-/// A signing key of the fault issuer and the `kid` it is published under.
-#[derive(Clone)]
-pub struct TestKey {
-    kid: String,
-    alg: &'static str,
-    material: Material,
-}
-
-#[derive(Clone)]
-enum Material {
-    /// RSA. `encoding` is None for keys too weak for aws-lc (they are signed with `rsa`).
-    Rsa {
-        private: Box<rsa::RsaPrivateKey>,
-        encoding: Option<EncodingKey>,
-    },
-    /// ECDSA P-256 or Ed25519: `jwk` holds the public parameters.
-    Other { encoding: EncodingKey, jwk: Value },
-}
-
-fn install_crypto() {
-    static ONCE: Once = Once::new();
-    // If the workspace ever enables both backends, jsonwebtoken needs one chosen explicitly.
-    ONCE.call_once(|| {
-        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-    });
-}
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!("../fixtures/oidc/", $name))
-    };
-}
-
-impl TestKey {
-    fn rsa(pem: &str, kid: &str) -> TestKey {
-        install_crypto();
-        let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("RSA fixture");
-        let encoding = (private.size() >= 256)
-            .then(|| EncodingKey::from_rsa_pem(pem.as_bytes()).expect("RSA fixture"));
-        TestKey {
-            kid: kid.to_owned(),
-            alg: "RS256",
-            material: Material::Rsa {
-                private: Box::new(private),
-                encoding,
-            },
-        }
-    }
-
-    fn other(encoding: EncodingKey, alg: &'static str, kid: &str) -> TestKey {
-        install_crypto();
-        let algorithm: Algorithm = alg.parse().expect("algorithm");
-        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, algorithm)
-            .expect("public JWK of a fixture key");
-        let jwk = serde_json::to_value(jwk).expect("jwk json");
-        TestKey {
-            kid: kid.to_owned(),
-            alg,
-            material: Material::Other { encoding, jwk },
-        }
-    }
-
-    /// RSA 2048, kid `rsa-a`, RS256.
-    pub fn rsa_a() -> TestKey {
-        Self::rsa(fixture!("rsa-a.pem"), "rsa-a")
-    }
-
-    /// RSA 2048, kid `rsa-b`, RS256.
-    pub fn rsa_b() -> TestKey {
-        Self::rsa(fixture!("rsa-b.pem"), "rsa-b")
-    }
-
-    /// RSA 2048, kid `rsa-c`, RS256 (the "attacker" key in the hostile tests; it has a
-    /// self-signed certificate for `x5c`).
-    pub fn rsa_c() -> TestKey {
-        Self::rsa(fixture!("rsa-c.pem"), "rsa-c")
-    }
-
-    /// RSA 1024 (too weak: must be ignored when published), kid `rsa-1024`, RS256.
-    pub fn rsa_1024() -> TestKey {
-        Self::rsa(fixture!("rsa-1024.pem"), "rsa-1024")
-    }
-
-    /// ECDSA P-256, kid `ec-a`, ES256.
-    pub fn ec_a() -> TestKey {
-        let encoding =
-            EncodingKey::from_ec_pem(fixture!("ec-p256-a.pem").as_bytes()).expect("EC fixture");
-        Self::other(encoding, "ES256", "ec-a")
-    }
-
-    /// ECDSA P-256, kid `ec-b`, ES256.
-    pub fn ec_b() -> TestKey {
-        let encoding =
-            EncodingKey::from_ec_pem(fixture!("ec-p256-b.pem").as_bytes()).expect("EC fixture");
-        Self::other(encoding, "ES256", "ec-b")
-    }
-
-    /// Ed25519, kid `ed-a`, EdDSA.
-    pub fn ed25519() -> TestKey {
-        let encoding =
-            EncodingKey::from_ed_pem(fixture!("ed25519.pem").as_bytes()).expect("Ed fixture");
-        Self::other(encoding, "EdDSA", "ed-a")
-    }
-
-    /// The same key under another `kid`.
-    pub fn with_kid(mut self, kid: &str) -> TestKey {
-        self.kid = kid.to_owned();
-        self
-    }
-
-    /// The `kid` it is published under.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// Its algorithm (`RS256`, `ES256`, `EdDSA`).
-    pub fn alg(&self) -> &'static str {
-        self.alg
-    }
-
-    /// `{"alg", "kid", "typ": "JWT"}`.
-    pub fn header(&self) -> Map<String, Value> {
-        let mut header = Map::new();
-        header.insert("alg".into(), json!(self.alg));
-        header.insert("kid".into(), json!(self.kid));
-        header.insert("typ".into(), json!("JWT"));
-        header
-    }
-
-    /// The public JWK: `kty`, its parameters, `kid`, `alg`, `use: sig`.
-    pub fn jwk(&self) -> Value {
-        let mut jwk = match &self.material {
-            Material::Rsa { private, .. } => json!({
-                "kty": "RSA",
-                "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
-                "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
-            }),
-            Material::Other { jwk, .. } => {
-                let mut public = Map::new();
-                for name in ["kty", "crv", "x", "y"] {
-                    if let Some(v) = jwk.get(name) {
-                        public.insert(name.into(), v.clone());
-                    }
-                }
-                Value::Object(public)
-            }
-        };
-        jwk["kid"] = json!(self.kid);
-        jwk["alg"] = json!(self.alg);
-        jwk["use"] = json!("sig");
-        jwk
-    }
-
-    /// The public key as an SPKI PEM (RSA keys only), e.g. for HS256 key-confusion tokens.
-    pub fn public_pem(&self) -> String {
-        match &self.material {
-            Material::Rsa { private, .. } => private
-                .to_public_key()
-                .to_public_key_pem(LineEnding::LF)
-                .expect("public PEM"),
-            Material::Other { .. } => panic!("public_pem is for RSA keys"),
-        }
-    }
-
-    /// The self-signed certificate of `rsa_c` as an `x5c` entry (standard base64 DER).
-    pub fn attacker_x5c() -> String {
-        let pem = fixture!("rsa-c.crt.pem");
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        // Re-encode to prove it is base64 DER.
-        STANDARD.encode(STANDARD.decode(body).expect("certificate base64"))
-    }
-
-    /// Signs `message` with `alg` (raw signature bytes: r||s for ECDSA). RSA keys sign any
-    /// RS*/PS* algorithm; the weak RSA key only RS256.
-    pub fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
-        match &self.material {
-            Material::Rsa {
-                encoding: Some(encoding),
-                ..
-            }
-            | Material::Other { encoding, .. } => {
-                let algorithm: Algorithm = alg
-                    .parse()
-                    .unwrap_or_else(|_| panic!("cannot sign with {alg}"));
-                let signature = jsonwebtoken::crypto::sign(message, encoding, algorithm)
-                    .unwrap_or_else(|err| panic!("sign with {alg} and {}: {err}", self.kid));
-                URL_SAFE_NO_PAD.decode(signature).expect("signature base64")
-            }
-            Material::Rsa {
-                private,
-                encoding: None,
-            } => {
-                assert_eq!(alg, "RS256", "the weak key signs RS256 only");
-                let signer = SigningKey::<sha2::Sha256>::new((**private).clone());
-                signer.sign(message).to_vec()
-            }
-        }
-    }
-}
-
-// ---- token assembly ----
-
-/// base64url without padding.
-pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// `b64(header).b64(payload).b64(sign(b64(header).b64(payload)))`: the header and payload are
-/// exactly these bytes.
-pub fn jws(header: &[u8], payload: &[u8], sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    signed_segments(&b64(header), &b64(payload), sign)
-}
-
-/// `h.p.b64(sign("h.p"))` for segments given as text (for non-canonical base64).
-pub fn signed_segments(header: &str, payload: &str, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    let message = format!("{header}.{payload}");
-    let signature = sign(message.as_bytes());
-    format!("{message}.{}", b64(&signature))
-}
-
-/// An HMAC (`HS256`/`HS384`/`HS512`) of `message` under `secret`: for key-confusion tokens
-/// that use a public key as the secret.
-pub fn hmac(alg: &str, secret: &[u8], message: &[u8]) -> Vec<u8> {
-    install_crypto();
-    let algorithm: Algorithm = alg.parse().expect("HS algorithm");
-    let key = EncodingKey::from_secret(secret).expect("HMAC secret");
-    let signature = jsonwebtoken::crypto::sign(message, &key, algorithm).expect("HMAC");
-    URL_SAFE_NO_PAD.decode(signature).expect("signature base64")
-}
-
-/// The decoded header and payload of a compact JWS (no verification), for tests that inspect
-/// tokens minted elsewhere.
-pub fn decode_unverified(token: &str) -> (Value, Value) {
-    let mut parts = token.split('.');
-    let mut next = || {
-        let part = parts.next().expect("token segment");
-        let bytes = URL_SAFE_NO_PAD.decode(part).expect("base64url segment");
-        serde_json::from_slice::<Value>(&bytes).expect("JSON segment")
-    };
-    let header = next();
-    let payload = next();
-    (header, payload)
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-/// A random 16-hex-digit identifier (for `jti` and `kid` values).
-pub fn random_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode_unverified;
     use jsonwebtoken::jwk::Jwk;
-    use jsonwebtoken::{DecodingKey, Validation};
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
     fn client() -> reqwest::Client {
-        crate::client()
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .expect("http client")
     }
 
     async fn get(url: &str) -> reqwest::Response {
@@ -847,23 +584,6 @@ mod tests {
         }
         assert_eq!(issuer.discovery_fetches(), 1);
         assert_eq!(issuer.jwks_fetches(), 1);
-    }
-
-    #[tokio::test]
-    async fn weak_key_signs_valid_pkcs1_signatures() {
-        use rsa::pkcs1v15::{Signature, VerifyingKey};
-        use rsa::signature::Verifier;
-        let key = TestKey::rsa_1024();
-        let message = b"header.payload";
-        let signature = key.sign("RS256", message);
-        assert_eq!(signature.len(), 128);
-        let Material::Rsa { private, .. } = &key.material else {
-            panic!("rsa key")
-        };
-        let verifier = VerifyingKey::<sha2::Sha256>::new(private.to_public_key());
-        let signature = Signature::try_from(signature.as_slice()).expect("signature");
-        verifier.verify(message, &signature).expect("verifies");
-        assert_eq!(key.jwk()["kty"], "RSA");
     }
 
     #[tokio::test]
@@ -915,23 +635,5 @@ mod tests {
         );
         assert_eq!(issuer.jwks_fetches(), 6);
         assert_eq!(issuer.count("/nowhere"), 0);
-    }
-
-    #[test]
-    fn hand_built_tokens_keep_the_exact_bytes() {
-        let key = TestKey::rsa_a();
-        let header = br#"{"alg":"RS256","alg":"none","kid":"rsa-a"}"#;
-        let token = jws(header, b"\xff\xfe", |m| key.sign("RS256", m));
-        let first = token.split('.').next().expect("segment");
-        assert_eq!(URL_SAFE_NO_PAD.decode(first).expect("b64"), header);
-        assert_eq!(token.split('.').count(), 3);
-        // HS256 with the public key as the secret, the classic key confusion.
-        assert_eq!(hmac("HS256", key.public_pem().as_bytes(), b"a.b").len(), 32);
-        assert_eq!(hmac("HS512", b"k", b"a.b").len(), 64);
-        assert!(TestKey::attacker_x5c().starts_with("MII"));
-        assert_eq!(
-            key.public_pem().lines().next(),
-            Some("-----BEGIN PUBLIC KEY-----")
-        );
     }
 }
