@@ -1,16 +1,12 @@
 //! The Portcullis server: the actix-web application, the gate middleware in front of it, the
 //! metrics endpoint on its own port, and start-up.
 
-pub mod credential;
+pub mod api;
 pub mod error;
 pub mod gate;
 pub mod metrics;
 pub mod proxy;
-pub mod request_id;
-pub mod route_table;
-pub mod routes;
 pub mod store;
-pub mod users;
 
 use std::sync::Arc;
 
@@ -20,9 +16,10 @@ use anyhow::Context;
 use portcullis_auth::{key_registry, Authorizer, KeyRegistry, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
+use crate::api::meta::MetaInfo;
+use crate::api::{meta, users};
 use crate::gate::Gate;
 use crate::metrics::Metrics;
-use crate::routes::MetaInfo;
 
 /// Runs the server until it is told to stop (SIGINT/SIGTERM). Must be called inside an actix
 /// `System`. Prints `http listening on <addr>` (and `metrics listening on <addr>`) to standard
@@ -51,7 +48,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let oidc_well_known = web::Data::new(routes::OidcWellKnown::from_settings(&settings));
+    let oidc_well_known = web::Data::new(meta::OidcWellKnown::from_settings(&settings));
     let gate =
         web::Data::new(Gate::new(&settings, keys, authorizer, metrics.clone()).with_oidc(oidc));
     let proxy = match &settings.backend.upstream {
@@ -98,7 +95,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))
             // actix matches resources in registration order, and each pattern with a
             // parameter costs a regex match: the static routes go first.
-            .configure(routes::configure)
+            .configure(meta::configure)
             .configure(users::configure)
             .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
     })

@@ -13,8 +13,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::gate::route_table::{template_of, ROUTE_SLOTS};
 use crate::proxy::UpstreamResult;
-use crate::route_table::{template_of, ROUTE_SLOTS};
 use portcullis_auth::oidc::{FetchResult, FetchTrigger, OidcStats};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;

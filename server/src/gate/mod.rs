@@ -2,6 +2,10 @@
 //! (the KeyRegistry's published answers, or a message to the actor), authorizes the request
 //! against the route table, counts the outcome, and logs one line per request.
 
+pub mod credential;
+pub mod request_id;
+pub mod route_table;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,11 +17,11 @@ use portcullis_auth::oidc::CacheLookup;
 use portcullis_auth::{AuthMethod, Authorizer, KeyRegistryHandle, Principal, Reason};
 use portcullis_config::Settings;
 
-use crate::credential::{self, CredentialError};
 use crate::error::ApiError;
+use crate::gate::credential::CredentialError;
+use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
+use crate::gate::route_table::{classify, Access};
 use crate::metrics::Metrics;
-use crate::request_id::{RequestIds, X_REQUEST_ID};
-use crate::route_table::{classify, Access};
 
 /// Everything the gate needs, shared by all workers.
 pub struct Gate {
