@@ -18,6 +18,15 @@ pub struct MetaInfo {
     pub hostname: String,
 }
 
+impl MetaInfo {
+    /// The facts for a server listening on `addr`.
+    pub fn at(addr: std::net::SocketAddr) -> Self {
+        MetaInfo {
+            hostname: format!("http://{addr}"),
+        }
+    }
+}
+
 /// Registers the routes on an application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(redirect_root))
