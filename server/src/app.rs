@@ -13,7 +13,7 @@ use portcullis_auth::{Authorizer, KeyRegistryHandle};
 use portcullis_config::Settings;
 
 use crate::api::meta::{self, MetaInfo, OidcWellKnown};
-use crate::api::users::{self, UserMetrics, UsersApi};
+use crate::api::users::{self, UsersApi};
 use crate::gate::{self, Gate};
 use crate::metrics::Metrics;
 use crate::proxy::{self, Proxy};
@@ -47,10 +47,11 @@ impl AppState {
         let users = web::Data::new(UsersApi {
             keys: keys.clone(),
             authorizer: authorizer.clone(),
-            metrics: UserMetrics::new(metrics.registry())
-                .context("while registering user metrics")?,
+            metrics: metrics.clone(),
         });
-        users.metrics.set_counts(&keys);
+        metrics
+            .register_db_users(keys.clone())
+            .context("while registering user metrics")?;
         // OpenID Connect: the JwksRefresher starts on this (the System) arbiter; the first key
         // fetch runs in the background, so start-up never waits for the issuer.
         let oidc = match &settings.authentication.oidc {

@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::ApiError;
 use crate::gate::Caller;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpstreamResult};
 
 /// The readiness path, on Portcullis and on the upstream alike.
 const READY_PATH: &str = "/v1/.well-known/ready";
@@ -53,49 +53,6 @@ const HOP_BY_HOP: [&str; 9] = [
     "transfer-encoding",
     "upgrade",
 ];
-
-/// How a forwarded request ended, as far as the upstream is concerned (a closed label set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpstreamResult {
-    /// The upstream answered with response headers (any status).
-    Ok,
-    /// No connection to the upstream could be made.
-    ConnectError,
-    /// The upstream did not answer within the timeout.
-    Timeout,
-    /// Any other failure (connection reset, malformed response, client body aborted).
-    Error,
-}
-
-impl UpstreamResult {
-    /// Every value, in [`UpstreamResult::index`] order.
-    pub const ALL: [UpstreamResult; 4] = [
-        UpstreamResult::Ok,
-        UpstreamResult::ConnectError,
-        UpstreamResult::Timeout,
-        UpstreamResult::Error,
-    ];
-
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamResult::Ok => "ok",
-            UpstreamResult::ConnectError => "connect_error",
-            UpstreamResult::Timeout => "timeout",
-            UpstreamResult::Error => "error",
-        }
-    }
-
-    /// A dense index for cached metric slots.
-    pub fn index(self) -> usize {
-        match self {
-            UpstreamResult::Ok => 0,
-            UpstreamResult::ConnectError => 1,
-            UpstreamResult::Timeout => 2,
-            UpstreamResult::Error => 3,
-        }
-    }
-}
 
 /// The proxy: one pooled HTTP client for the upstream, shared by all workers.
 pub struct Proxy {

@@ -10,53 +10,14 @@ use portcullis_auth::key_registry::{
     ActivateUser, CreateUser, DeactivateUser, DeleteUser, GetUser, ListUsers, RotateKey,
 };
 use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError, UserInfo};
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::gate::Caller;
-
-/// User-management metrics.
-pub struct UserMetrics {
-    db_users: IntGaugeVec,
-    key_operations: IntCounterVec,
-}
-
-impl UserMetrics {
-    /// Creates the metrics and registers them on `registry`.
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let db_users = IntGaugeVec::new(
-            Opts::new("portcullis_db_users", "Database users by state."),
-            &["state"],
-        )?;
-        let key_operations = IntCounterVec::new(
-            Opts::new(
-                "portcullis_key_operations_total",
-                "User and key management operations by operation and result.",
-            ),
-            &["op", "result"],
-        )?;
-        registry.register(Box::new(db_users.clone()))?;
-        registry.register(Box::new(key_operations.clone()))?;
-        Ok(UserMetrics {
-            db_users,
-            key_operations,
-        })
-    }
-
-    /// Publishes the current counts of database users.
-    pub fn set_counts(&self, keys: &KeyRegistryHandle) {
-        let counts = keys.counts();
-        let load = |a: &std::sync::atomic::AtomicI64| a.load(std::sync::atomic::Ordering::Relaxed);
-        self.db_users
-            .with_label_values(&["active"])
-            .set(load(&counts.active));
-        self.db_users
-            .with_label_values(&["inactive"])
-            .set(load(&counts.inactive));
-    }
-}
+// The handlers' short name for the operation label.
+use crate::metrics::KeyOperation as Op;
+use crate::metrics::{KeyOutcome, Metrics};
 
 /// What the user handlers share.
 pub struct UsersApi {
@@ -64,30 +25,8 @@ pub struct UsersApi {
     pub keys: KeyRegistryHandle,
     /// Decides who is an admin.
     pub authorizer: Arc<Authorizer>,
-    /// Metrics.
-    pub metrics: UserMetrics,
-}
-
-/// A management operation, the `op` label.
-#[derive(Clone, Copy)]
-enum Op {
-    Create,
-    Rotate,
-    Activate,
-    Deactivate,
-    Delete,
-}
-
-impl Op {
-    fn as_str(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Rotate => "rotate",
-            Op::Activate => "activate",
-            Op::Deactivate => "deactivate",
-            Op::Delete => "delete",
-        }
-    }
+    /// Where operations are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Registers the routes.
@@ -161,20 +100,15 @@ impl UsersApi {
         Ok(())
     }
 
-    /// Counts an operation's outcome and keeps the user gauges current.
+    /// Counts an operation's outcome (the user gauges are read from the KeyRegistry's counts
+    /// at scrape time).
     fn count<T>(&self, op: Op, result: &Result<T, ApiError>) {
-        let label = match result {
-            Ok(_) => "ok",
-            Err(ApiError::Internal) => "failed",
-            Err(_) => "rejected",
+        let outcome = match result {
+            Ok(_) => KeyOutcome::Ok,
+            Err(ApiError::Internal) => KeyOutcome::Failed,
+            Err(_) => KeyOutcome::Rejected,
         };
-        self.metrics
-            .key_operations
-            .with_label_values(&[op.as_str(), label])
-            .inc();
-        if result.is_ok() {
-            self.metrics.set_counts(&self.keys);
-        }
+        self.metrics.observe_key_operation(op, outcome);
     }
 }
 

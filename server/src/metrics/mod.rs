@@ -1,30 +1,29 @@
-//! Prometheus metrics, registered once on their own registry and served on their own port.
+//! Every metric of the server, registered once on its own registry and served on its own
+//! port (what each one means: `docs/metrics.md`).
 //!
-//! Label values come only from closed sets (auth methods, reasons, route templates, a fixed
-//! list of HTTP methods, status codes). Series are created on first use and then cached in
-//! fixed slots, so the request path does no label hashing after warm-up.
+//! Label values come only from closed sets ([`labels`], the auth crate's methods and reasons,
+//! route templates, status codes). Request-path series are created on first use and then
+//! cached in fixed slots ([`Slots`]), so the request path does no label hashing after warm-up.
+//! What the auth crate counts in atomics is read at scrape time ([`scraped`]).
 
-use std::sync::OnceLock;
+pub mod labels;
+pub mod scraped;
+
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::{Method, StatusCode};
-use portcullis_auth::{AuthMethod, Reason};
+use portcullis_auth::oidc::OidcStats;
+use portcullis_auth::{AuthMethod, KeyRegistryHandle, Reason};
+use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
 use crate::gate::route_table::{template_of, ROUTE_SLOTS};
-use crate::proxy::UpstreamResult;
-use portcullis_auth::oidc::{FetchResult, FetchTrigger, OidcStats};
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntGauge};
-use std::sync::{Arc, Mutex};
 
-/// HTTP method label values.
-const HTTP_METHODS: [&str; 8] = [
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
-];
+pub use labels::{Decision, HttpMethod, KeyOperation, KeyOutcome, UpstreamResult, UserState};
+pub use scraped::{DbUsersCollector, OidcCollector};
 
 /// Status codes that get a cached slot; others are looked up by label each time.
 const CACHED_STATUSES: [u16; 16] = [
@@ -48,43 +47,69 @@ const UPSTREAM_BUCKETS: [f64; 18] = [
     10.0, 30.0, 60.0,
 ];
 
-fn method_index(method: &Method) -> usize {
-    match *method {
-        Method::GET => 0,
-        Method::HEAD => 1,
-        Method::POST => 2,
-        Method::PUT => 3,
-        Method::PATCH => 4,
-        Method::DELETE => 5,
-        Method::OPTIONS => 6,
-        _ => 7,
+/// A labelled metric and its series cached at dense indices, which the caller computes from
+/// label enums: a series is created (its labels hashed) on first use, and after that an
+/// observation costs an index and an atomic load.
+pub struct Slots<V, T> {
+    vec: V,
+    cells: Box<[OnceLock<T>]>,
+}
+
+impl<B: MetricVecBuilder + 'static> Slots<MetricVec<B>, B::M> {
+    /// `len` slots over `vec`, which is registered on `registry`.
+    fn register(
+        registry: &Registry,
+        vec: MetricVec<B>,
+        len: usize,
+    ) -> Result<Self, prometheus::Error> {
+        registry.register(Box::new(vec.clone()))?;
+        Ok(Slots {
+            vec,
+            cells: (0..len).map(|_| OnceLock::new()).collect(),
+        })
+    }
+
+    /// The series at `index`, created with the label values `labels` gives on first use.
+    /// `index` must be below the `len` given at registration (every caller computes it from
+    /// closed sets).
+    fn get<'a, const N: usize>(
+        &self,
+        index: usize,
+        labels: impl FnOnce() -> [&'a str; N],
+    ) -> &B::M {
+        self.cells[index].get_or_init(|| self.vec.with_label_values(&labels()))
+    }
+
+    /// The series for label values that have no slot, looked up by hashing them.
+    fn uncached(&self, labels: &[&str]) -> B::M {
+        self.vec.with_label_values(labels)
     }
 }
 
-/// All of the server's metrics.
+/// All of the server's own metrics.
 pub struct Metrics {
     registry: Registry,
-    auth_requests: IntCounterVec,
-    auth_request_slots: Vec<OnceLock<IntCounter>>,
-    auth_duration: HistogramVec,
-    auth_duration_slots: Vec<OnceLock<Histogram>>,
-    authorization: IntCounterVec,
-    authorization_slots: [OnceLock<IntCounter>; 2],
-    http_requests: IntCounterVec,
-    http_request_slots: Vec<OnceLock<IntCounter>>,
-    http_duration: HistogramVec,
-    http_duration_slots: Vec<OnceLock<Histogram>>,
-    upstream_requests: IntCounterVec,
-    upstream_duration: HistogramVec,
-    upstream_slots: Vec<OnceLock<(IntCounter, Histogram)>>,
-}
-
-fn slots<T>(n: usize) -> Vec<OnceLock<T>> {
-    (0..n).map(|_| OnceLock::new()).collect()
+    /// By method x reason.
+    auth_requests: Slots<IntCounterVec, IntCounter>,
+    /// By method.
+    auth_duration: Slots<HistogramVec, Histogram>,
+    /// By decision.
+    authorization: Slots<IntCounterVec, IntCounter>,
+    /// By route x method x cached status.
+    http_requests: Slots<IntCounterVec, IntCounter>,
+    /// By route x method.
+    http_duration: Slots<HistogramVec, Histogram>,
+    /// By result.
+    upstream_requests: Slots<IntCounterVec, IntCounter>,
+    /// By result.
+    upstream_duration: Slots<HistogramVec, Histogram>,
+    /// By operation x outcome.
+    key_operations: Slots<IntCounterVec, IntCounter>,
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric (the ones read from auth's atomics are registered
+    /// by [`Metrics::register_oidc`] and [`Metrics::register_db_users`]).
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let auth_requests = IntCounterVec::new(
@@ -139,6 +164,13 @@ impl Metrics {
             .buckets(UPSTREAM_BUCKETS.to_vec()),
             &["result"],
         )?;
+        let key_operations = IntCounterVec::new(
+            Opts::new(
+                "portcullis_key_operations_total",
+                "User and key management operations by operation and result.",
+            ),
+            &["op", "result"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "Build information; always 1."),
             &["version"],
@@ -147,106 +179,107 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
 
-        registry.register(Box::new(auth_requests.clone()))?;
-        registry.register(Box::new(auth_duration.clone()))?;
-        registry.register(Box::new(authorization.clone()))?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(http_duration.clone()))?;
-        registry.register(Box::new(upstream_requests.clone()))?;
-        registry.register(Box::new(upstream_duration.clone()))?;
-        registry.register(Box::new(build_info))?;
-
-        Ok(Metrics {
+        let methods = HttpMethod::ALL.len();
+        let metrics = Metrics {
+            auth_requests: Slots::register(
+                &registry,
+                auth_requests,
+                AuthMethod::ALL.len() * Reason::ALL.len(),
+            )?,
+            auth_duration: Slots::register(&registry, auth_duration, AuthMethod::ALL.len())?,
+            authorization: Slots::register(&registry, authorization, Decision::ALL.len())?,
+            http_requests: Slots::register(
+                &registry,
+                http_requests,
+                ROUTE_SLOTS * methods * CACHED_STATUSES.len(),
+            )?,
+            http_duration: Slots::register(&registry, http_duration, ROUTE_SLOTS * methods)?,
+            upstream_requests: Slots::register(
+                &registry,
+                upstream_requests,
+                UpstreamResult::ALL.len(),
+            )?,
+            upstream_duration: Slots::register(
+                &registry,
+                upstream_duration,
+                UpstreamResult::ALL.len(),
+            )?,
+            key_operations: Slots::register(
+                &registry,
+                key_operations,
+                KeyOperation::ALL.len() * KeyOutcome::ALL.len(),
+            )?,
             registry,
-            auth_requests,
-            auth_request_slots: slots(AuthMethod::ALL.len() * Reason::ALL.len()),
-            auth_duration,
-            auth_duration_slots: slots(AuthMethod::ALL.len()),
-            authorization,
-            authorization_slots: [OnceLock::new(), OnceLock::new()],
-            http_requests,
-            http_request_slots: slots(ROUTE_SLOTS * HTTP_METHODS.len() * CACHED_STATUSES.len()),
-            http_duration,
-            http_duration_slots: slots(ROUTE_SLOTS * HTTP_METHODS.len()),
-            upstream_requests,
-            upstream_duration,
-            upstream_slots: slots(UpstreamResult::ALL.len()),
-        })
+        };
+        metrics.registry.register(Box::new(build_info))?;
+        Ok(metrics)
     }
 
     /// Counts one authentication outcome and its duration.
     pub fn observe_auth(&self, method: AuthMethod, reason: Reason, seconds: f64) {
         let slot = method.index() * Reason::ALL.len() + reason.index();
-        self.auth_request_slots[slot]
-            .get_or_init(|| {
-                self.auth_requests.with_label_values(&[
-                    method.as_str(),
-                    reason.result(),
-                    reason.as_str(),
-                ])
-            })
+        self.auth_requests
+            .get(slot, || [method.as_str(), reason.result(), reason.as_str()])
             .inc();
-        self.auth_duration_slots[method.index()]
-            .get_or_init(|| self.auth_duration.with_label_values(&[method.as_str()]))
+        self.auth_duration
+            .get(method.index(), || [method.as_str()])
             .observe(seconds);
     }
 
     /// Counts one authorization decision.
     pub fn observe_authorization(&self, allowed: bool) {
-        let (i, label) = if allowed { (0, "allow") } else { (1, "deny") };
-        self.authorization_slots[i]
-            .get_or_init(|| self.authorization.with_label_values(&[label]))
+        let decision = Decision::of(allowed);
+        self.authorization
+            .get(decision.index(), || [decision.as_str()])
             .inc();
     }
 
     /// Counts one finished HTTP request.
     pub fn observe_http(&self, method: &Method, route: usize, status: StatusCode, seconds: f64) {
-        let m = method_index(method);
-        let method_label = HTTP_METHODS[m];
+        let method = HttpMethod::of(method);
         let route_label = template_of(route);
+        let labels = || [method.as_str(), route_label, status.as_str()];
+        let route_method = route * HttpMethod::ALL.len() + method.index();
         match CACHED_STATUSES.iter().position(|&s| s == status.as_u16()) {
-            Some(s) => {
-                let slot = (route * HTTP_METHODS.len() + m) * CACHED_STATUSES.len() + s;
-                self.http_request_slots[slot]
-                    .get_or_init(|| {
-                        self.http_requests.with_label_values(&[
-                            method_label,
-                            route_label,
-                            status.as_str(),
-                        ])
-                    })
-                    .inc();
-            }
-            None => self
+            Some(s) => self
                 .http_requests
-                .with_label_values(&[method_label, route_label, status.as_str()])
+                .get(route_method * CACHED_STATUSES.len() + s, labels)
                 .inc(),
+            None => self.http_requests.uncached(&labels()).inc(),
         }
-        self.http_duration_slots[route * HTTP_METHODS.len() + m]
-            .get_or_init(|| {
-                self.http_duration
-                    .with_label_values(&[method_label, route_label])
-            })
+        self.http_duration
+            .get(route_method, || [method.as_str(), route_label])
             .observe(seconds);
     }
 
     /// Counts one request forwarded to the upstream and the time until its response headers
     /// (or the failure).
     pub fn observe_upstream(&self, result: UpstreamResult, seconds: f64) {
-        let (count, duration) = self.upstream_slots[result.index()].get_or_init(|| {
-            let label = [result.as_str()];
-            (
-                self.upstream_requests.with_label_values(&label),
-                self.upstream_duration.with_label_values(&label),
-            )
-        });
-        count.inc();
-        duration.observe(seconds);
+        let labels = || [result.as_str()];
+        self.upstream_requests.get(result.index(), labels).inc();
+        self.upstream_duration
+            .get(result.index(), labels)
+            .observe(seconds);
     }
 
-    /// The registry, for metrics that other modules own and register themselves.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// Counts one user-management operation.
+    pub fn observe_key_operation(&self, op: KeyOperation, outcome: KeyOutcome) {
+        self.key_operations
+            .get(op.index() * KeyOutcome::ALL.len() + outcome.index(), || {
+                [op.as_str(), outcome.as_str()]
+            })
+            .inc();
+    }
+
+    /// Registers the OpenID Connect metrics (only when OIDC is on).
+    pub fn register_oidc(&self, stats: Arc<OidcStats>) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(OidcCollector::new(stats)?))
+    }
+
+    /// Registers `portcullis_db_users`, read from the counts `keys` publishes.
+    pub fn register_db_users(&self, keys: KeyRegistryHandle) -> Result<(), prometheus::Error> {
+        self.registry
+            .register(Box::new(DbUsersCollector::new(keys)?))
     }
 
     /// The text exposition of every metric.
@@ -257,143 +290,10 @@ impl Metrics {
     }
 }
 
-/// Exports the OpenID Connect machinery's counters and gauges, read from
-/// [`OidcStats`] at each scrape. Labels come from the closed `trigger` and `result` sets;
-/// never an issuer, a `kid` or a token.
-pub struct OidcCollector {
-    stats: Arc<OidcStats>,
-    fetches: IntCounterVec,
-    keys: IntGauge,
-    last_success: Gauge,
-    stale: IntGauge,
-    refetch_suppressed: IntCounter,
-    cache_hits: IntCounter,
-    cache_misses: IntCounter,
-    descs: Vec<Desc>,
-    // Counters are advanced by the difference since the last scrape; one scrape at a time.
-    sync: Mutex<()>,
-}
-
-impl OidcCollector {
-    /// A collector over `stats`, with every `trigger` x `result` series present from the start.
-    pub fn new(stats: Arc<OidcStats>) -> Result<Self, prometheus::Error> {
-        let fetches = IntCounterVec::new(
-            Opts::new(
-                "portcullis_jwks_fetch_total",
-                "Issuer key fetches (discovery when needed, then the JWKS), by trigger and result.",
-            ),
-            &["trigger", "result"],
-        )?;
-        for trigger in FetchTrigger::ALL {
-            for result in FetchResult::ALL {
-                fetches.with_label_values(&[trigger.as_str(), result.as_str()]);
-            }
-        }
-        let keys = IntGauge::new(
-            "portcullis_jwks_keys",
-            "Usable signing keys in the published key set.",
-        )?;
-        let last_success = Gauge::new(
-            "portcullis_jwks_last_success_timestamp_seconds",
-            "Unix time of the last successful key fetch (0 before the first).",
-        )?;
-        let stale = IntGauge::new(
-            "portcullis_jwks_stale",
-            "1 when the keys may be out of date: none loaded yet, the last fetch failed, or older than the refresh interval.",
-        )?;
-        let refetch_suppressed = IntCounter::new(
-            "portcullis_jwks_refetch_suppressed_total",
-            "Refetches asked for by unknown kids that started no fetch (cooldown, negative cache, or one already running).",
-        )?;
-        let cache_hits = IntCounter::new(
-            "portcullis_token_cache_hits_total",
-            "OIDC tokens answered from the verified-token cache.",
-        )?;
-        let cache_misses = IntCounter::new(
-            "portcullis_token_cache_misses_total",
-            "OIDC tokens that had to be verified.",
-        )?;
-        let descs = [
-            fetches.desc(),
-            keys.desc(),
-            last_success.desc(),
-            stale.desc(),
-            refetch_suppressed.desc(),
-            cache_hits.desc(),
-            cache_misses.desc(),
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        Ok(OidcCollector {
-            stats,
-            fetches,
-            keys,
-            last_success,
-            stale,
-            refetch_suppressed,
-            cache_hits,
-            cache_misses,
-            descs,
-            sync: Mutex::new(()),
-        })
-    }
-
-    fn advance(counter: &IntCounter, total: u64) {
-        counter.inc_by(total.saturating_sub(counter.get()));
-    }
-
-    fn sync(&self) {
-        let _one_at_a_time = self.sync.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = &self.stats;
-        for trigger in FetchTrigger::ALL {
-            for result in FetchResult::ALL {
-                let counter = self
-                    .fetches
-                    .with_label_values(&[trigger.as_str(), result.as_str()]);
-                Self::advance(&counter, stats.fetches(trigger, result));
-            }
-        }
-        self.keys
-            .set(i64::try_from(stats.keys()).unwrap_or(i64::MAX));
-        self.last_success
-            .set(stats.last_success_timestamp().unwrap_or(0.0));
-        self.stale.set(i64::from(stats.stale()));
-        Self::advance(&self.refetch_suppressed, stats.refetch_suppressed());
-        Self::advance(&self.cache_hits, stats.cache_hits());
-        Self::advance(&self.cache_misses, stats.cache_misses());
-    }
-}
-
-impl Collector for OidcCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        self.sync();
-        let mut families = self.fetches.collect();
-        families.extend(self.keys.collect());
-        families.extend(self.last_success.collect());
-        families.extend(self.stale.collect());
-        families.extend(self.refetch_suppressed.collect());
-        families.extend(self.cache_hits.collect());
-        families.extend(self.cache_misses.collect());
-        families
-    }
-}
-
-impl Metrics {
-    /// Registers the OpenID Connect metrics (only when OIDC is on).
-    pub fn register_oidc(&self, stats: Arc<OidcStats>) -> Result<(), prometheus::Error> {
-        self.registry.register(Box::new(OidcCollector::new(stats)?))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn text(m: &Metrics) -> String {
         String::from_utf8(m.render().expect("render")).expect("utf-8")
@@ -434,6 +334,39 @@ mod tests {
             r#"portcullis_auth_requests_total{method="none",reason="missing",result="deny"} 1"#
         ));
         assert!(t.contains(r#"portcullis_build_info{version=""#));
+    }
+
+    #[actix_web::test]
+    async fn reads_db_user_counts_at_scrape_and_counts_key_operations() {
+        let settings = portcullis_config::Settings::from_vars([
+            ("AUTHENTICATION_APIKEY_ENABLED", "true"),
+            (
+                "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+                "pk-a-6e1f0c2b9d37a845",
+            ),
+            ("AUTHENTICATION_APIKEY_USERS", "a"),
+        ])
+        .expect("settings");
+        let keys = crate::start_key_registry(&settings)
+            .await
+            .expect("key registry");
+        let m = Metrics::new().expect("metrics");
+        m.register_db_users(keys).expect("register");
+        m.observe_key_operation(KeyOperation::Rotate, KeyOutcome::Ok);
+        m.observe_key_operation(KeyOperation::Delete, KeyOutcome::Rejected);
+        m.observe_key_operation(KeyOperation::Delete, KeyOutcome::Rejected);
+        let t = text(&m);
+        for line in [
+            "# HELP portcullis_db_users Database users by state.",
+            "# TYPE portcullis_db_users gauge",
+            r#"portcullis_db_users{state="active"} 0"#,
+            r#"portcullis_db_users{state="inactive"} 0"#,
+            "# TYPE portcullis_key_operations_total counter",
+            r#"portcullis_key_operations_total{op="rotate",result="ok"} 1"#,
+            r#"portcullis_key_operations_total{op="delete",result="rejected"} 2"#,
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
     }
 
     #[test]
