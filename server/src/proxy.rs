@@ -2,6 +2,7 @@
 //! Portcullis does not serve itself is forwarded to it after the gate, bodies streamed both
 //! ways, with the caller's identity in `X-Portcullis-*` headers.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -375,7 +376,8 @@ fn insert_bytes(headers: &mut HeaderMap, name: &'static str, value: &[u8]) {
 /// cannot reach an upstream route that Portcullis owns, and `/v1/../x` cannot leave `/v1`.
 /// The upstream still receives the path exactly as the client sent it.
 pub fn is_forwarded(path: &str) -> bool {
-    let decoded = percent_decode(path);
+    // Borrowed unless the path has an escape to decode.
+    let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(path).into();
     let mut segments = decoded
         .split(|&b| b == b'/')
         .filter(|s| !s.is_empty())
@@ -389,25 +391,6 @@ pub fn is_forwarded(path: &str) -> bool {
         }
     }
     segments.all(|s| s != b"." && s != b"..")
-}
-
-fn percent_decode(path: &str) -> Vec<u8> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
 }
 
 /// Registers the proxy's routes when an upstream is configured (a no-op otherwise). Must be
@@ -479,6 +462,10 @@ mod tests {
             ("/v1x", false),
             ("/v1/objects%", true),
             ("/v1/objects/%zz", true),
+            ("/v1/objects/%7", true),
+            ("/v1/%", true),
+            ("/v1/%2fusers/own-info", false),
+            ("/v1/schema/%E2%9C%93", true),
         ];
         for (path, forwarded) in cases {
             assert_eq!(is_forwarded(path), forwarded, "{path}");
