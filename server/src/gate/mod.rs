@@ -144,7 +144,7 @@ impl Gate {
                 return Err(Denial {
                     method: AuthMethod::None,
                     reason: Reason::Malformed,
-                    error: ApiError::InvalidRequest(err.describe()),
+                    error: ApiError::MalformedAuthorization(err.describe()),
                 })
             }
         };
