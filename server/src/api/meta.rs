@@ -1,5 +1,5 @@
 //! Portcullis' own routes: health, the `/v1` index, meta and own-info. Every route here must
-//! also be in the route table (`route_table.rs`), which decides who may reach it.
+//! also be in the route table (`gate/route_table.rs`), which decides who may reach it.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
