@@ -16,9 +16,10 @@ const CHALLENGE_INVALID_REQUEST: &str = r#"Bearer realm="portcullis", error="inv
 /// Every error a client can see.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The Authorization header is ambiguous or malformed (RFC 6750 `invalid_request`).
+    /// The Authorization header is ambiguous or malformed: a 400 with RFC 6750's
+    /// `invalid_request` challenge. The message says what is wrong, never what was sent.
     #[error("invalid_request: {0}")]
-    InvalidRequest(&'static str),
+    MalformedAuthorization(&'static str),
     /// No credential and anonymous access is off. The message names the enabled methods.
     #[error("{0}")]
     MissingCredential(String),
@@ -41,10 +42,11 @@ pub enum ApiError {
         /// The request path, without the query string.
         path: String,
     },
-    /// No such route or resource.
+    /// No such route: the generic `not found` body, which names nothing the client sent.
     #[error("not found")]
     NotFound,
-    /// The named resource does not exist (the message names it; never a secret).
+    /// A named resource (a user, a class, an object) does not exist; the message names it,
+    /// never a secret.
     #[error("{0}")]
     NotFoundWith(String),
     /// The resource already exists, or is already in the requested state.
@@ -84,7 +86,7 @@ pub enum ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedAuthorization(_) => StatusCode::BAD_REQUEST,
             ApiError::MissingCredential(_)
             | ApiError::InvalidCredential
             | ApiError::NoSchemeConfigured
@@ -106,7 +108,7 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let mut builder = HttpResponse::build(status);
         let challenge = match self {
-            ApiError::InvalidRequest(_) => Some(CHALLENGE_INVALID_REQUEST),
+            ApiError::MalformedAuthorization(_) => Some(CHALLENGE_INVALID_REQUEST),
             ApiError::MissingCredential(_) | ApiError::NotAuthenticated(_) => {
                 Some(CHALLENGE_MISSING)
             }
@@ -150,7 +152,7 @@ impl ResponseError for ApiError {
             ApiError::BadGateway(_)
             | ApiError::GatewayTimeout
             | ApiError::ServiceUnavailable { .. }
-            | ApiError::InvalidRequest(_)
+            | ApiError::MalformedAuthorization(_)
             | ApiError::MissingCredential(_)
             | ApiError::InvalidCredential
             | ApiError::NoSchemeConfigured
@@ -206,11 +208,17 @@ mod tests {
 
     #[test]
     fn malformed_header_is_400_invalid_request() {
-        let resp = ApiError::InvalidRequest("two Authorization headers").error_response();
+        let resp = ApiError::MalformedAuthorization("two Authorization headers").error_response();
         assert_eq!(resp.status(), 400);
         assert_eq!(
             resp.headers().get(header::WWW_AUTHENTICATE).unwrap(),
             CHALLENGE_INVALID_REQUEST
+        );
+        assert_eq!(
+            body_of(&ApiError::MalformedAuthorization(
+                "two Authorization headers"
+            )),
+            json!({"code": 400, "message": "invalid_request: two Authorization headers"})
         );
     }
 }

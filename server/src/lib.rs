@@ -1,28 +1,24 @@
-//! The Portcullis server: the actix-web application, the gate middleware in front of it, the
-//! metrics endpoint on its own port, and start-up.
+//! The Portcullis server: start-up, binding and serving. The application itself (its state and
+//! routes) is [`app`]; the gate in front of it [`gate`]; the handlers [`api`], [`store`] and
+//! [`proxy`]; the metrics endpoint, on its own port, serves [`metrics`].
 
-pub mod credential;
+pub mod api;
+pub mod app;
 pub mod error;
 pub mod gate;
 pub mod metrics;
 pub mod proxy;
-pub mod request_id;
-pub mod route_table;
-pub mod routes;
 pub mod store;
-pub mod users;
 
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use portcullis_auth::{key_registry, Authorizer, KeyRegistry, KeyRegistryHandle, UserStore};
+use portcullis_auth::{key_registry, KeyRegistry, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
-use crate::gate::Gate;
+use crate::app::{app, AppState};
 use crate::metrics::Metrics;
-use crate::routes::MetaInfo;
 
 /// Runs the server until it is told to stop (SIGINT/SIGTERM). Must be called inside an actix
 /// `System`. Prints `http listening on <addr>` (and `metrics listening on <addr>`) to standard
@@ -30,47 +26,7 @@ use crate::routes::MetaInfo;
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new().context("while registering metrics")?);
     let keys = start_key_registry(&settings).await?;
-    let authorizer = Arc::new(Authorizer::from_settings(&settings.authorization));
-    let users = web::Data::new(users::UsersApi {
-        keys: keys.clone(),
-        authorizer: authorizer.clone(),
-        metrics: users::UserMetrics::new(metrics.registry())
-            .context("while registering user metrics")?,
-    });
-    users.metrics.set_counts(&keys);
-    // OpenID Connect: the JwksRefresher starts on this (the System) arbiter; the first key
-    // fetch runs in the background, so start-up never waits for the issuer.
-    let oidc = match &settings.authentication.oidc {
-        Some(oidc) => {
-            let handle = portcullis_auth::oidc::start(oidc)
-                .context("while starting OpenID Connect (AUTHENTICATION_OIDC_*)")?;
-            metrics
-                .register_oidc(handle.stats())
-                .context("while registering the OIDC metrics")?;
-            Some(handle)
-        }
-        None => None,
-    };
-    let oidc_well_known = web::Data::new(routes::OidcWellKnown::from_settings(&settings));
-    let gate =
-        web::Data::new(Gate::new(&settings, keys, authorizer, metrics.clone()).with_oidc(oidc));
-    let proxy = match &settings.backend.upstream {
-        Some(upstream) => Some(web::Data::new(
-            proxy::Proxy::new(upstream, metrics.clone())
-                .context("while building the HTTP client for PORTCULLIS_UPSTREAM_URL")?,
-        )),
-        None => None,
-    };
-    // Without an upstream, the embedded document store is the database.
-    let store = match settings.backend.upstream {
-        Some(_) => None,
-        None => Some(web::Data::new(
-            store::Store::open(&settings.data_path)
-                .await
-                .context("while opening the document store")?,
-        )),
-    };
-    let max_body = settings.backend.max_body;
+    let state = AppState::new(&settings, metrics.clone(), keys).await?;
 
     // Bind first with a placeholder hostname, then report the real bound address.
     let listener = std::net::TcpListener::bind(settings.http_addr).with_context(|| {
@@ -82,30 +38,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let http_addr = listener
         .local_addr()
         .context("while reading the bound address")?;
-    let meta = web::Data::new(MetaInfo {
-        hostname: format!("http://{http_addr}"),
-    });
+    let state = state.serving_at(http_addr);
 
-    let api = HttpServer::new(move || {
-        App::new()
-            .app_data(gate.clone())
-            .app_data(meta.clone())
-            .app_data(oidc_well_known.clone())
-            .app_data(users.clone())
-            .wrap(from_fn(gate::gate))
-            // Before Portcullis' own routes: with an upstream it claims every /v1 path they
-            // do not own, and answers readiness for the upstream.
-            .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))
-            // actix matches resources in registration order, and each pattern with a
-            // parameter costs a regex match: the static routes go first.
-            .configure(routes::configure)
-            .configure(users::configure)
-            .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
-    })
-    .workers(settings.workers)
-    .listen(listener)
-    .context("while starting the HTTP server")?
-    .run();
+    let api = HttpServer::new(move || app(state.clone()))
+        .workers(settings.workers)
+        .listen(listener)
+        .context("while starting the HTTP server")?
+        .run();
     println!("http listening on {http_addr}");
 
     let metrics_server = if settings.metrics.enabled {
@@ -149,7 +88,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
 /// Opens the user store (when database users are on), loads every key into the KeyRegistry,
 /// creates the bootstrap admin on a first start, and starts the actor.
-async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHandle> {
+pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHandle> {
     let auth = &settings.authentication;
     let store = if auth.db_users_enabled {
         Some(

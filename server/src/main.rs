@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use portcullis_config::{LogFormat, LogSettings, Settings};
+use portcullis_config::{vars, LogFormat, LogSettings, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(log: &LogSettings) {
@@ -28,10 +28,13 @@ fn healthcheck() -> ExitCode {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
     use std::time::Duration;
 
-    let configured = std::env::var("PORTCULLIS_HTTP_ADDR")
+    // The configuration parser's default, repeated until portcullis-config exports it.
+    const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+    let configured = std::env::var(vars::HTTP_ADDR)
         .ok()
         .and_then(|a| a.parse::<SocketAddr>().ok())
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        .unwrap_or(DEFAULT_HTTP_ADDR);
     let ip = match configured.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),

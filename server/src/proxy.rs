@@ -2,6 +2,7 @@
 //! Portcullis does not serve itself is forwarded to it after the gate, bodies streamed both
 //! ways, with the caller's identity in `X-Portcullis-*` headers.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::ApiError;
 use crate::gate::Caller;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpstreamResult};
 
 /// The readiness path, on Portcullis and on the upstream alike.
 const READY_PATH: &str = "/v1/.well-known/ready";
@@ -53,49 +54,6 @@ const HOP_BY_HOP: [&str; 9] = [
     "transfer-encoding",
     "upgrade",
 ];
-
-/// How a forwarded request ended, as far as the upstream is concerned (a closed label set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpstreamResult {
-    /// The upstream answered with response headers (any status).
-    Ok,
-    /// No connection to the upstream could be made.
-    ConnectError,
-    /// The upstream did not answer within the timeout.
-    Timeout,
-    /// Any other failure (connection reset, malformed response, client body aborted).
-    Error,
-}
-
-impl UpstreamResult {
-    /// Every value, in [`UpstreamResult::index`] order.
-    pub const ALL: [UpstreamResult; 4] = [
-        UpstreamResult::Ok,
-        UpstreamResult::ConnectError,
-        UpstreamResult::Timeout,
-        UpstreamResult::Error,
-    ];
-
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamResult::Ok => "ok",
-            UpstreamResult::ConnectError => "connect_error",
-            UpstreamResult::Timeout => "timeout",
-            UpstreamResult::Error => "error",
-        }
-    }
-
-    /// A dense index for cached metric slots.
-    pub fn index(self) -> usize {
-        match self {
-            UpstreamResult::Ok => 0,
-            UpstreamResult::ConnectError => 1,
-            UpstreamResult::Timeout => 2,
-            UpstreamResult::Error => 3,
-        }
-    }
-}
 
 /// The proxy: one pooled HTTP client for the upstream, shared by all workers.
 pub struct Proxy {
@@ -418,7 +376,8 @@ fn insert_bytes(headers: &mut HeaderMap, name: &'static str, value: &[u8]) {
 /// cannot reach an upstream route that Portcullis owns, and `/v1/../x` cannot leave `/v1`.
 /// The upstream still receives the path exactly as the client sent it.
 pub fn is_forwarded(path: &str) -> bool {
-    let decoded = percent_decode(path);
+    // Borrowed unless the path has an escape to decode.
+    let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(path).into();
     let mut segments = decoded
         .split(|&b| b == b'/')
         .filter(|s| !s.is_empty())
@@ -432,25 +391,6 @@ pub fn is_forwarded(path: &str) -> bool {
         }
     }
     segments.all(|s| s != b"." && s != b"..")
-}
-
-fn percent_decode(path: &str) -> Vec<u8> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
 }
 
 /// Registers the proxy's routes when an upstream is configured (a no-op otherwise). Must be
@@ -522,6 +462,10 @@ mod tests {
             ("/v1x", false),
             ("/v1/objects%", true),
             ("/v1/objects/%zz", true),
+            ("/v1/objects/%7", true),
+            ("/v1/%", true),
+            ("/v1/%2fusers/own-info", false),
+            ("/v1/schema/%E2%9C%93", true),
         ];
         for (path, forwarded) in cases {
             assert_eq!(is_forwarded(path), forwarded, "{path}");

@@ -13,7 +13,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use portcullis_server::routes::{meta, MetaInfo};
+use portcullis_server::api::meta::{meta, MetaInfo};
 
 /// The first RSA key of a JWKS document, parsed for RS256.
 fn first_rsa_key(path: &str) -> ParsedPublicKey {

@@ -1,6 +1,6 @@
 //! The store's HTTP handlers, in the shapes and status codes of Weaviate's REST API. Every
-//! path here is also a row of the route table (`route_table.rs`), which decides who may call
-//! it; handlers only serve.
+//! path here is also a row of the route table (`gate/route_table.rs`), which decides who may
+//! call it; handlers only serve.
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{web, HttpResponse};

@@ -1,6 +1,8 @@
 //! Property values checked against a class's data types, with messages that name the property.
 
 use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// The scalar kinds the store checks. Anything else (cross-references, `geoCoordinates`,
 /// `phoneNumber`, `blob`, types of later Weaviate versions) is kept and not checked.
@@ -181,78 +183,14 @@ fn shown(value: &Value) -> String {
 }
 
 /// Whether `s` is an RFC 3339 date-time (`2024-02-29T13:45:00Z`, optional fraction, `Z` or a
-/// `+hh:mm`/`-hh:mm` offset), the format Weaviate's `date` accepts. Seconds stop at 59, as in
-/// Go's parser.
+/// `+hh:mm`/`-hh:mm` offset), the format Weaviate's `date` accepts. Go's parser is stricter
+/// than the RFC in two ways the `time` crate is not, checked first: `T` (or `t`) between date
+/// and time, and seconds stop at 59 (no leap second).
 pub fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() < 20 {
-        return false;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(range)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(
-            part.iter()
-                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')),
-        )
-    };
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return false;
-    };
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return false;
-    }
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return false;
-    }
-    let mut rest = &b[19..];
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &fraction[digits..];
-    }
-    match rest {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            let all_digits = [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit());
-            all_digits
-                && (h1 - b'0') * 10 + (h2 - b'0') <= 23
-                && (m1 - b'0') * 10 + (m2 - b'0') <= 59
-        }
-        _ => false,
-    }
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        // Gregorian leap years: divisible by 4 and not by 100, or by 400.
-        _ if matches!((year % 4, year % 100, year % 400), (0, 1.., _) | (_, _, 0)) => 29,
-        _ => 28,
-    }
+    matches!(b.get(10), Some(b'T' | b't'))
+        && b.get(17..19) != Some(b"60".as_slice())
+        && OffsetDateTime::parse(s, &Rfc3339).is_ok()
 }
 
 #[cfg(test)]
@@ -398,6 +336,10 @@ mod tests {
             ("2024-01-01T24:00:00Z", false),
             ("2024-01-01T00:60:00Z", false),
             ("2024-01-01T00:00:60Z", false),
+            ("2016-12-31T23:59:60Z", false),
+            ("2024-01-01T00:00:61Z", false),
+            ("2024-01-01x00:00:00Z", false),
+            ("0000-01-01T00:00:00Z", true),
             ("2024-01-01 00:00:00Z", false),
             ("2024-01-01T00:00:00", false),
             ("2024-01-01T00:00:00.Z", false),
@@ -414,6 +356,15 @@ mod tests {
         for (s, ok) in cases {
             assert_eq!(is_rfc3339(s), ok, "{s}");
         }
+    }
+
+    #[test]
+    fn seconds_stop_at_59_as_in_weaviate() {
+        assert!(is_rfc3339("2016-12-31T23:59:59Z"));
+        // RFC 3339 allows this leap second and the `time` crate parses it; Go's parser, and
+        // so Weaviate, refuses it.
+        assert!(!is_rfc3339("2016-12-31T23:59:60Z"));
+        assert!(!is_rfc3339("2024-01-01T00:00:60Z"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Portcullis' own routes: health, the `/v1` index, meta and own-info. Every route here must
-//! also be in the route table (`route_table.rs`), which decides who may reach it.
+//! also be in the route table (`gate/route_table.rs`), which decides who may reach it.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -16,6 +16,15 @@ pub const WEAVIATE_COMPAT_VERSION: &str = "1.30.0";
 pub struct MetaInfo {
     /// `http://<bound address>`.
     pub hostname: String,
+}
+
+impl MetaInfo {
+    /// The facts for a server listening on `addr`.
+    pub fn at(addr: std::net::SocketAddr) -> Self {
+        MetaInfo {
+            hostname: format!("http://{addr}"),
+        }
+    }
 }
 
 /// Registers the routes on an application.

@@ -2,22 +2,29 @@
 //! (the KeyRegistry's published answers, or a message to the actor), authorizes the request
 //! against the route table, counts the outcome, and logs one line per request.
 
+pub mod caller;
+pub mod credential;
+pub mod request_id;
+pub mod route_table;
+
+pub use caller::Caller;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, HttpMessage};
 use portcullis_auth::oidc::CacheLookup;
 use portcullis_auth::{AuthMethod, Authorizer, KeyRegistryHandle, Principal, Reason};
 use portcullis_config::Settings;
 
-use crate::credential::{self, CredentialError};
 use crate::error::ApiError;
+use crate::gate::credential::CredentialError;
+use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
+use crate::gate::route_table::{classify, Access};
 use crate::metrics::Metrics;
-use crate::request_id::{RequestIds, X_REQUEST_ID};
-use crate::route_table::{classify, Access};
 
 /// Everything the gate needs, shared by all workers.
 pub struct Gate {
@@ -137,7 +144,7 @@ impl Gate {
                 return Err(Denial {
                     method: AuthMethod::None,
                     reason: Reason::Malformed,
-                    error: ApiError::InvalidRequest(err.describe()),
+                    error: ApiError::MalformedAuthorization(err.describe()),
                 })
             }
         };
@@ -296,22 +303,6 @@ pub async fn gate(
         ),
     }
     Ok(res)
-}
-
-/// The authenticated caller, for handlers behind the gate.
-pub struct Caller(pub Principal);
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let principal = req.extensions().get::<Principal>().cloned();
-        std::future::ready(principal.map(Caller).ok_or_else(|| {
-            tracing::error!(path = ?req.path(), "handler reached without a principal");
-            ApiError::Internal
-        }))
-    }
 }
 
 #[cfg(test)]

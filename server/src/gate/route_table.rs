@@ -67,7 +67,7 @@ pub const ROUTES: &[Route] = &[
         "/v1/.well-known/openid-configuration",
         Rule::CredentialOptional,
     ),
-    // Database users (users.rs): reads for GET, writes (admins only) for the rest.
+    // Database users (api/users.rs): reads for GET, writes (admins only) for the rest.
     route("/v1/users/db", Rule::ByMethod),
     route("/v1/users/db/{id}", Rule::ByMethod),
     route("/v1/users/db/{id}/rotate-key", Rule::ByMethod),

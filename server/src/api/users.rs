@@ -10,53 +10,17 @@ use portcullis_auth::key_registry::{
     ActivateUser, CreateUser, DeactivateUser, DeleteUser, GetUser, ListUsers, RotateKey,
 };
 use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError, UserInfo};
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::gate::Caller;
-
-/// User-management metrics.
-pub struct UserMetrics {
-    db_users: IntGaugeVec,
-    key_operations: IntCounterVec,
-}
-
-impl UserMetrics {
-    /// Creates the metrics and registers them on `registry`.
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let db_users = IntGaugeVec::new(
-            Opts::new("portcullis_db_users", "Database users by state."),
-            &["state"],
-        )?;
-        let key_operations = IntCounterVec::new(
-            Opts::new(
-                "portcullis_key_operations_total",
-                "User and key management operations by operation and result.",
-            ),
-            &["op", "result"],
-        )?;
-        registry.register(Box::new(db_users.clone()))?;
-        registry.register(Box::new(key_operations.clone()))?;
-        Ok(UserMetrics {
-            db_users,
-            key_operations,
-        })
-    }
-
-    /// Publishes the current counts of database users.
-    pub fn set_counts(&self, keys: &KeyRegistryHandle) {
-        let counts = keys.counts();
-        let load = |a: &std::sync::atomic::AtomicI64| a.load(std::sync::atomic::Ordering::Relaxed);
-        self.db_users
-            .with_label_values(&["active"])
-            .set(load(&counts.active));
-        self.db_users
-            .with_label_values(&["inactive"])
-            .set(load(&counts.inactive));
-    }
-}
+// The handlers' short name for the operation label.
+use crate::metrics::KeyOperation as Op;
+use crate::metrics::{KeyOutcome, Metrics};
 
 /// What the user handlers share.
 pub struct UsersApi {
@@ -64,30 +28,8 @@ pub struct UsersApi {
     pub keys: KeyRegistryHandle,
     /// Decides who is an admin.
     pub authorizer: Arc<Authorizer>,
-    /// Metrics.
-    pub metrics: UserMetrics,
-}
-
-/// A management operation, the `op` label.
-#[derive(Clone, Copy)]
-enum Op {
-    Create,
-    Rotate,
-    Activate,
-    Deactivate,
-    Delete,
-}
-
-impl Op {
-    fn as_str(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Rotate => "rotate",
-            Op::Activate => "activate",
-            Op::Deactivate => "deactivate",
-            Op::Delete => "delete",
-        }
-    }
+    /// Where operations are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Registers the routes.
@@ -161,20 +103,15 @@ impl UsersApi {
         Ok(())
     }
 
-    /// Counts an operation's outcome and keeps the user gauges current.
+    /// Counts an operation's outcome (the user gauges are read from the KeyRegistry's counts
+    /// at scrape time).
     fn count<T>(&self, op: Op, result: &Result<T, ApiError>) {
-        let label = match result {
-            Ok(_) => "ok",
-            Err(ApiError::Internal) => "failed",
-            Err(_) => "rejected",
+        let outcome = match result {
+            Ok(_) => KeyOutcome::Ok,
+            Err(ApiError::Internal) => KeyOutcome::Failed,
+            Err(_) => KeyOutcome::Rejected,
         };
-        self.metrics
-            .key_operations
-            .with_label_values(&[op.as_str(), label])
-            .inc();
-        if result.is_ok() {
-            self.metrics.set_counts(&self.keys);
-        }
+        self.metrics.observe_key_operation(op, outcome);
     }
 }
 
@@ -347,12 +284,12 @@ fn user_json(info: &UserInfo, admin: bool, include_last_used: bool) -> Value {
         "roles": [],
         "active": info.active,
     });
-    if let Some(created) = info.created_at_ms {
-        v["createdAt"] = Value::String(rfc3339(created));
+    if let Some(created) = info.created_at_ms.and_then(rfc3339) {
+        v["createdAt"] = Value::String(created);
     }
     if include_last_used {
-        if let Some(last) = info.last_used_ms {
-            v["lastUsedAt"] = Value::String(rfc3339(last));
+        if let Some(last) = info.last_used_ms.and_then(rfc3339) {
+            v["lastUsedAt"] = Value::String(last);
         }
     }
     if admin {
@@ -399,28 +336,16 @@ async fn get_user(
     Ok(HttpResponse::Ok().json(user_json(&info, admin, query.include_last_used_time)))
 }
 
-/// Unix milliseconds as an RFC 3339 UTC timestamp with millisecond precision.
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// Weaviate's timestamps: RFC 3339 in UTC, always with milliseconds.
+const TIMESTAMP: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// Unix milliseconds as an RFC 3339 UTC timestamp with millisecond precision; `None` past the
+/// years 0 to 9999, which no clock of ours produces.
+fn rfc3339(ms: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(TIMESTAMP).ok())
 }
 
 #[cfg(test)]
@@ -429,9 +354,16 @@ mod tests {
 
     #[test]
     fn formats_rfc3339_timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(1_796_083_199_999), "2026-11-30T23:59:59.999Z");
+        for (ms, formatted) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_123, "2000-02-29T00:00:00.123Z"),
+            (1_796_083_199_999, "2026-11-30T23:59:59.999Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+        ] {
+            assert_eq!(rfc3339(ms).as_deref(), Some(formatted), "{ms}");
+        }
+        assert_eq!(rfc3339(253_402_300_800_000), None, "the year 10000");
     }
 
     #[test]

@@ -1,0 +1,144 @@
+//! The API application: the state every worker shares ([`AppState`]) and the `App` built from
+//! it ([`app`]), used by `run` for each worker and by in-process tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App};
+use anyhow::Context;
+use portcullis_auth::{Authorizer, KeyRegistryHandle};
+use portcullis_config::Settings;
+
+use crate::api::meta::{self, MetaInfo, OidcWellKnown};
+use crate::api::users::{self, UsersApi};
+use crate::gate::{self, Gate};
+use crate::metrics::Metrics;
+use crate::proxy::{self, Proxy};
+use crate::store::{self, Store};
+
+/// What the API workers share, built once at start. Cloning it clones handles, not state.
+#[derive(Clone)]
+pub struct AppState {
+    gate: web::Data<Gate>,
+    meta: web::Data<MetaInfo>,
+    oidc_well_known: web::Data<OidcWellKnown>,
+    users: web::Data<UsersApi>,
+    /// Set when an upstream database is configured.
+    proxy: Option<web::Data<Proxy>>,
+    /// The embedded document store, when there is no upstream.
+    store: Option<web::Data<Store>>,
+    max_body: usize,
+}
+
+impl AppState {
+    /// Builds the state from the settings, the metrics and the running KeyRegistry: starts
+    /// OpenID Connect when it is on, builds the upstream client or opens the document store.
+    /// `/v1/meta` reports the configured address until [`AppState::serving_at`] names the
+    /// bound one.
+    pub async fn new(
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+        keys: KeyRegistryHandle,
+    ) -> anyhow::Result<Self> {
+        let authorizer = Arc::new(Authorizer::from_settings(&settings.authorization));
+        let users = web::Data::new(UsersApi {
+            keys: keys.clone(),
+            authorizer: authorizer.clone(),
+            metrics: metrics.clone(),
+        });
+        metrics
+            .register_db_users(keys.clone())
+            .context("while registering user metrics")?;
+        // OpenID Connect: the JwksRefresher starts on this (the System) arbiter; the first key
+        // fetch runs in the background, so start-up never waits for the issuer.
+        let oidc = match &settings.authentication.oidc {
+            Some(oidc) => {
+                let handle = portcullis_auth::oidc::start(oidc)
+                    .context("while starting OpenID Connect (AUTHENTICATION_OIDC_*)")?;
+                metrics
+                    .register_oidc(handle.stats())
+                    .context("while registering the OIDC metrics")?;
+                Some(handle)
+            }
+            None => None,
+        };
+        let oidc_well_known = web::Data::new(OidcWellKnown::from_settings(settings));
+        let gate =
+            web::Data::new(Gate::new(settings, keys, authorizer, metrics.clone()).with_oidc(oidc));
+        let proxy = match &settings.backend.upstream {
+            Some(upstream) => Some(web::Data::new(
+                Proxy::new(upstream, metrics.clone())
+                    .context("while building the HTTP client for PORTCULLIS_UPSTREAM_URL")?,
+            )),
+            None => None,
+        };
+        // Without an upstream, the embedded document store is the database.
+        let store = match settings.backend.upstream {
+            Some(_) => None,
+            None => Some(web::Data::new(
+                Store::open(&settings.data_path)
+                    .await
+                    .context("while opening the document store")?,
+            )),
+        };
+        Ok(AppState {
+            gate,
+            meta: web::Data::new(MetaInfo::at(settings.http_addr)),
+            oidc_well_known,
+            users,
+            proxy,
+            store,
+            max_body: settings.backend.max_body,
+        })
+    }
+
+    /// The state with `/v1/meta` reporting `addr`, the address the server is bound to.
+    pub fn serving_at(mut self, addr: SocketAddr) -> Self {
+        self.meta = web::Data::new(MetaInfo::at(addr));
+        self
+    }
+}
+
+/// The API application over `state`: the gate in front of every route, then the proxy (when
+/// there is an upstream), Portcullis' own routes and the document store.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let AppState {
+        gate,
+        meta,
+        oidc_well_known,
+        users,
+        proxy,
+        store,
+        max_body,
+    } = state;
+    App::new()
+        .app_data(gate)
+        .app_data(meta)
+        .app_data(oidc_well_known)
+        .app_data(users)
+        .wrap(from_fn(gate::gate))
+        // Before Portcullis' own routes: with an upstream it claims every /v1 path they
+        // do not own, and answers readiness for the upstream.
+        .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))
+        // actix matches resources in registration order, and each pattern with a
+        // parameter costs a regex match: the static routes go first.
+        .configure(meta::configure)
+        .configure(users::configure)
+        .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
+}
+
+#[cfg(test)]
+mod tests;

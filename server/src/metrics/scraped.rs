@@ -1,0 +1,236 @@
+//! Metrics the auth crate counts in plain atomics (it knows no metrics library), read at each
+//! scrape: [`OidcCollector`] over `OidcStats`, [`DbUsersCollector`] over the KeyRegistry's
+//! `UserCounts`. Each scrape builds the families from the current values, so there are no
+//! shadow counters to keep in step.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use portcullis_auth::oidc::{FetchResult, FetchTrigger, OidcStats};
+use portcullis_auth::KeyRegistryHandle;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+
+use super::labels::UserState;
+
+/// The description of a family whose samples are built at each scrape.
+struct ScrapedFamily {
+    desc: Desc,
+    kind: MetricType,
+}
+
+impl ScrapedFamily {
+    fn new(
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        kind: MetricType,
+    ) -> Result<Self, prometheus::Error> {
+        let labels = labels.iter().map(|l| (*l).to_owned()).collect();
+        let desc = Desc::new(name.to_owned(), help.to_owned(), labels, HashMap::new())?;
+        Ok(ScrapedFamily { desc, kind })
+    }
+
+    /// A family with one sample per `(label values, value)`, the values in the order of the
+    /// label names given to [`ScrapedFamily::new`].
+    fn collect<'a>(&self, samples: impl IntoIterator<Item = (&'a [&'a str], f64)>) -> MetricFamily {
+        let metrics = samples
+            .into_iter()
+            .map(|(values, value)| {
+                let mut labels: Vec<LabelPair> = self
+                    .desc
+                    .variable_labels
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| {
+                        let mut pair = LabelPair::default();
+                        pair.set_name(name.clone());
+                        pair.set_value((*value).to_owned());
+                        pair
+                    })
+                    .collect();
+                // The text format lists labels by name, as the prometheus vectors do.
+                labels.sort_by(|a, b| a.name().cmp(b.name()));
+                let mut metric = Metric::from_label(labels);
+                match self.kind {
+                    MetricType::GAUGE => {
+                        let mut gauge = Gauge::default();
+                        gauge.set_value(value);
+                        metric.set_gauge(gauge);
+                    }
+                    _ => {
+                        let mut counter = Counter::default();
+                        counter.set_value(value);
+                        metric.set_counter(counter);
+                    }
+                }
+                metric
+            })
+            .collect();
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(self.kind);
+        family.set_metric(metrics);
+        family
+    }
+
+    /// A family of one unlabelled sample.
+    fn single(&self, value: f64) -> MetricFamily {
+        self.collect([(&[][..], value)])
+    }
+}
+
+/// Exports the OpenID Connect machinery's counters and gauges, read from [`OidcStats`] at
+/// each scrape. Labels come from the closed `trigger` and `result` sets; never an issuer, a
+/// `kid` or a token.
+pub struct OidcCollector {
+    stats: Arc<OidcStats>,
+    fetches: ScrapedFamily,
+    keys: ScrapedFamily,
+    last_success: ScrapedFamily,
+    stale: ScrapedFamily,
+    refetch_suppressed: ScrapedFamily,
+    cache_hits: ScrapedFamily,
+    cache_misses: ScrapedFamily,
+}
+
+impl OidcCollector {
+    /// A collector over `stats`; every `trigger` x `result` series is present from the start.
+    pub fn new(stats: Arc<OidcStats>) -> Result<Self, prometheus::Error> {
+        use MetricType::{COUNTER, GAUGE};
+        Ok(OidcCollector {
+            stats,
+            fetches: ScrapedFamily::new(
+                "portcullis_jwks_fetch_total",
+                "Issuer key fetches (discovery when needed, then the JWKS), by trigger and result.",
+                &["trigger", "result"],
+                COUNTER,
+            )?,
+            keys: ScrapedFamily::new(
+                "portcullis_jwks_keys",
+                "Usable signing keys in the published key set.",
+                &[],
+                GAUGE,
+            )?,
+            last_success: ScrapedFamily::new(
+                "portcullis_jwks_last_success_timestamp_seconds",
+                "Unix time of the last successful key fetch (0 before the first).",
+                &[],
+                GAUGE,
+            )?,
+            stale: ScrapedFamily::new(
+                "portcullis_jwks_stale",
+                "1 when the keys may be out of date: none loaded yet, the last fetch failed, or older than the refresh interval.",
+                &[],
+                GAUGE,
+            )?,
+            refetch_suppressed: ScrapedFamily::new(
+                "portcullis_jwks_refetch_suppressed_total",
+                "Refetches asked for by unknown kids that started no fetch (cooldown, negative cache, or one already running).",
+                &[],
+                COUNTER,
+            )?,
+            cache_hits: ScrapedFamily::new(
+                "portcullis_token_cache_hits_total",
+                "OIDC tokens answered from the verified-token cache.",
+                &[],
+                COUNTER,
+            )?,
+            cache_misses: ScrapedFamily::new(
+                "portcullis_token_cache_misses_total",
+                "OIDC tokens that had to be verified.",
+                &[],
+                COUNTER,
+            )?,
+        })
+    }
+}
+
+impl Collector for OidcCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        [
+            &self.fetches,
+            &self.keys,
+            &self.last_success,
+            &self.stale,
+            &self.refetch_suppressed,
+            &self.cache_hits,
+            &self.cache_misses,
+        ]
+        .into_iter()
+        .map(|family| &family.desc)
+        .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let stats = &self.stats;
+        let fetches: Vec<([&str; 2], f64)> = FetchTrigger::ALL
+            .into_iter()
+            .flat_map(|trigger| {
+                FetchResult::ALL.into_iter().map(move |result| {
+                    (
+                        [trigger.as_str(), result.as_str()],
+                        stats.fetches(trigger, result) as f64,
+                    )
+                })
+            })
+            .collect();
+        vec![
+            self.fetches
+                .collect(fetches.iter().map(|(labels, value)| (&labels[..], *value))),
+            self.keys
+                .single(i64::try_from(stats.keys()).unwrap_or(i64::MAX) as f64),
+            self.last_success
+                .single(stats.last_success_timestamp().unwrap_or(0.0)),
+            self.stale.single(f64::from(u8::from(stats.stale()))),
+            self.refetch_suppressed
+                .single(stats.refetch_suppressed() as f64),
+            self.cache_hits.single(stats.cache_hits() as f64),
+            self.cache_misses.single(stats.cache_misses() as f64),
+        ]
+    }
+}
+
+/// Exports `portcullis_db_users`, read from the KeyRegistry's counts at each scrape.
+pub struct DbUsersCollector {
+    keys: KeyRegistryHandle,
+    db_users: ScrapedFamily,
+}
+
+impl DbUsersCollector {
+    /// A collector over the counts `keys` publishes.
+    pub fn new(keys: KeyRegistryHandle) -> Result<Self, prometheus::Error> {
+        Ok(DbUsersCollector {
+            keys,
+            db_users: ScrapedFamily::new(
+                "portcullis_db_users",
+                "Database users by state.",
+                &["state"],
+                MetricType::GAUGE,
+            )?,
+        })
+    }
+}
+
+impl Collector for DbUsersCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.db_users.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let counts = self.keys.counts();
+        let count = |state| match state {
+            UserState::Active => counts.active.load(Ordering::Relaxed),
+            UserState::Inactive => counts.inactive.load(Ordering::Relaxed),
+        };
+        let labels = UserState::ALL.map(|state| [state.as_str()]);
+        vec![self.db_users.collect(
+            UserState::ALL
+                .iter()
+                .zip(&labels)
+                .map(|(&state, label)| (&label[..], count(state) as f64)),
+        )]
+    }
+}
