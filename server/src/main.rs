@@ -28,13 +28,10 @@ fn healthcheck() -> ExitCode {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
     use std::time::Duration;
 
-    // The configuration parser's default, repeated until portcullis-config exports it.
-    const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
-
     let configured = std::env::var(vars::HTTP_ADDR)
         .ok()
         .and_then(|a| a.parse::<SocketAddr>().ok())
-        .unwrap_or(DEFAULT_HTTP_ADDR);
+        .unwrap_or(portcullis_config::DEFAULT_HTTP_ADDR);
     let ip = match configured.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
