@@ -17,7 +17,7 @@ use std::sync::Arc;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use portcullis_auth::{key_registry, Authorizer, KeyRegistry, KeyRegistryHandle, UserStore};
+use portcullis_auth::{api_key, Authorizer, KeyRegistry, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
 use crate::gate::Gate;
@@ -191,7 +191,7 @@ async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHa
                 !list
                     .users
                     .iter()
-                    .any(|u| u == key_registry::BOOTSTRAP_ADMIN)
+                    .any(|u| u == api_key::BOOTSTRAP_ADMIN)
             })
         {
             tracing::warn!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
-use portcullis_auth::key_registry::{
+use portcullis_auth::api_key::registry::{
     ActivateUser, CreateUser, DeactivateUser, DeleteUser, GetUser, ListUsers, RotateKey,
 };
 use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError, UserInfo};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::keys::KeySet;
-use crate::digest_map::DigestMap;
+use crate::digest::DigestMap;
 use crate::Principal;
 
 /// The default bound on cached tokens.

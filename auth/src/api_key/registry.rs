@@ -27,9 +27,9 @@ use portcullis_config::StaticApiKeys;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db_key::{self, NewKey};
-use crate::digest_map::DigestMap;
-use crate::user_store::{StoreError, UserRecord, UserStore};
+use super::format::{self as db_key, NewKey};
+use crate::digest::DigestMap;
+use super::store::{StoreError, UserRecord, UserStore};
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
 
 /// SHA-256 of an API key's bytes; the only form in which keys are held.
