@@ -5,16 +5,15 @@
 
 pub mod api_key;
 pub mod authz;
-mod digest;
+pub mod digest;
 pub mod oidc;
 pub mod outcome;
 pub mod principal;
 
-pub use api_key::registry::{
-    digest, valid_user_name, KeyDigest, KeyRegistry, KeyRegistryHandle, UserError, UserInfo,
-};
-pub use api_key::store::{StoreError, UserStore};
+pub use api_key::registry::{valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo};
+pub use api_key::store::{UserStore, UserStoreError};
 pub use authz::{Authorizer, Verb};
+pub use digest::{digest, KeyDigest};
 pub use oidc::OidcHandle;
 pub use outcome::{AuthMethod, Reason};
 pub use principal::{Principal, PrincipalKind};

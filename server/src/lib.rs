@@ -187,12 +187,7 @@ async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHa
             .authorization
             .admin_list
             .as_ref()
-            .is_some_and(|list| {
-                !list
-                    .users
-                    .iter()
-                    .any(|u| u == api_key::BOOTSTRAP_ADMIN)
-            })
+            .is_some_and(|list| !list.users.iter().any(|u| u == api_key::BOOTSTRAP_ADMIN))
         {
             tracing::warn!(
                 "the admin list is on but does not name the bootstrap user `admin`; it cannot manage users"

@@ -6,4 +6,4 @@ pub mod registry;
 pub mod store;
 
 pub use registry::{KeyRegistry, KeyRegistryHandle, UserError, UserInfo, BOOTSTRAP_ADMIN};
-pub use store::{StoreError, UserStore};
+pub use store::{UserRecord, UserStore, UserStoreError};

@@ -24,21 +24,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use portcullis_config::StaticApiKeys;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::format::{self as db_key, NewKey};
-use crate::digest::DigestMap;
-use super::store::{StoreError, UserRecord, UserStore};
+use super::store::{UserRecord, UserStore, UserStoreError};
+use crate::digest::{digest, DigestMap, KeyDigest};
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
-
-/// SHA-256 of an API key's bytes; the only form in which keys are held.
-pub type KeyDigest = [u8; 32];
-
-/// SHA-256 of a presented or configured key.
-pub fn digest(secret: &[u8]) -> KeyDigest {
-    Sha256::digest(secret).into()
-}
 
 /// How often last-used times are written to the store (in one batch).
 const LAST_USED_FLUSH: Duration = Duration::from_secs(10);
@@ -238,7 +229,7 @@ impl KeyRegistry {
     pub async fn load(
         static_keys: Option<&StaticApiKeys>,
         store: Option<UserStore>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, UserStoreError> {
         let mut registry = Self::new(static_keys);
         if let Some(store) = store {
             let records = store.load().await?;
@@ -428,7 +419,7 @@ fn new_record(id: &str, key: &NewKey) -> UserRecord {
     }
 }
 
-fn store_failed(err: StoreError) -> UserError {
+fn store_failed(err: UserStoreError) -> UserError {
     tracing::error!(error = %err, "user store write failed; change not made");
     UserError::Store
 }

@@ -19,7 +19,7 @@ pub(crate) type TokenDigest = [u8; 32];
 
 /// SHA-256 of a token's bytes.
 pub(crate) fn digest(token: &str) -> TokenDigest {
-    crate::digest(token.as_bytes())
+    crate::digest::digest(token.as_bytes())
 }
 
 type Entries = DigestMap<Entry>;
