@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use portcullis_config::{OidcSettings, Settings};
 use serde_json::{json, Value};
 
-use super::verifier::unix_now;
+use super::unix_now;
 
 /// An RSA 2048 key (PKCS#1). Generated for these tests only.
 pub(crate) const RSA_A_PEM: &str = "\

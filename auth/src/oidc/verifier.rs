@@ -3,33 +3,26 @@
 //! when a token names a `kid` the published keys do not hold.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
 use portcullis_config::OidcSettings;
 
 use super::cache::{self, TokenCache};
 use super::fetch::{self, Source};
-use super::keys::{self, KeySet, Lookup};
-use super::refresher::{JwksRefresher, KidOutcome, Published, RefreshForKid, Timing};
+use super::keys::{self, KeySet, Lookup, PublishedKeys};
+use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, Timing};
 use super::stats::OidcStats;
 use super::token::{self, ClaimRules};
-use super::OidcError;
+use super::{unix_now, OidcError};
 use crate::{Principal, PrincipalKind, Reason};
-
-/// Seconds since the epoch, with fractions.
-pub(crate) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 /// What request handlers hold to verify OIDC bearer tokens. Cloning shares everything.
 #[derive(Clone)]
 pub struct OidcHandle {
     rules: Arc<ClaimRules>,
     max_staleness: Duration,
-    published: Published,
+    published: PublishedKeys,
     cache: TokenCache,
     stats: Arc<OidcStats>,
     addr: Addr<JwksRefresher>,
@@ -61,7 +54,7 @@ pub fn start_with_capacity(
         refresh_interval: settings.refresh_interval,
         kid_miss_cooldown: settings.kid_miss_cooldown,
     };
-    let published = Published::new();
+    let published = PublishedKeys::new();
     let cache = TokenCache::new(cache_capacity);
     let stats = Arc::new(OidcStats::new(
         settings
