@@ -10,10 +10,11 @@ pub mod oidc;
 pub mod outcome;
 pub mod principal;
 
-pub use api_key::registry::{valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo};
-pub use api_key::store::{UserStore, UserStoreError};
+pub use api_key::{
+    valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,
+};
 pub use authz::{Authorizer, Verb};
 pub use digest::{digest, KeyDigest};
 pub use oidc::OidcHandle;
-pub use outcome::{AuthMethod, Reason};
+pub use outcome::{AuthMethod, Authenticated, Denied, Reason};
 pub use principal::{Principal, PrincipalKind};

@@ -167,10 +167,11 @@ impl Gate {
         self.keys
             .authenticate(token)
             .await
-            .map_err(|(method, reason)| Denial {
-                method,
-                reason,
-                error: match reason {
+            .map(|a| (a.principal, a.method))
+            .map_err(|denied| Denial {
+                method: denied.method,
+                reason: denied.reason,
+                error: match denied.reason {
                     Reason::Internal => ApiError::Internal,
                     _ => ApiError::InvalidCredential,
                 },

@@ -9,7 +9,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::digest::KeyDigest;
+use super::format::NewKey;
+use crate::digest::{digest, KeyDigest};
 
 /// The file name of the user store inside the data directory.
 pub const FILE_NAME: &str = "users.db";
@@ -79,6 +80,22 @@ pub struct UserRecord {
     pub created_at_ms: i64,
     /// Last successful authentication, Unix milliseconds.
     pub last_used_ms: Option<i64>,
+}
+
+impl UserRecord {
+    /// An active user holding a freshly generated key, created at `created_at_ms` (Unix ms):
+    /// what the KeyRegistry writes for a new user, and what a seeder writes before start-up.
+    pub fn new(id: &str, key: &NewKey, created_at_ms: i64) -> Self {
+        UserRecord {
+            id: id.to_owned(),
+            key_id: key.id().to_owned(),
+            key_digest: digest(key.expose().as_bytes()),
+            active: true,
+            revoked: false,
+            created_at_ms,
+            last_used_ms: None,
+        }
+    }
 }
 
 /// A handle on the store; cheap to clone.
@@ -290,7 +307,7 @@ mod tests {
         UserRecord {
             id: id.into(),
             key_id: key_id.into(),
-            key_digest: crate::digest::digest(key_id.as_bytes()),
+            key_digest: digest(key_id.as_bytes()),
             active: true,
             revoked: false,
             created_at_ms: 1_700_000_000_000,
@@ -305,7 +322,7 @@ mod tests {
         store.insert(&record("alice", "k1")).await.expect("insert");
         store.insert(&record("bob", "k2")).await.expect("insert");
         store
-            .set_key("alice", "k3", &crate::digest::digest(b"k3"))
+            .set_key("alice", "k3", &digest(b"k3"))
             .await
             .expect("rotate");
         store.set_state("bob", false, true).await.expect("state");
