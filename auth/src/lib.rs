@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod authz;
 pub mod digest;
+pub mod gatekeeper;
 pub mod oidc;
 pub mod outcome;
 pub mod principal;
@@ -15,6 +16,7 @@ pub use api_key::{
 };
 pub use authz::{Authorizer, Verb};
 pub use digest::{digest, KeyDigest};
+pub use gatekeeper::Gatekeeper;
 pub use oidc::OidcHandle;
 pub use outcome::{AuthMethod, Authenticated, Denied, Reason};
 pub use principal::{Principal, PrincipalKind};

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::{api_key, Authorizer, KeyRegistry, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
@@ -52,8 +53,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
     let oidc_well_known = web::Data::new(routes::OidcWellKnown::from_settings(&settings));
-    let gate =
-        web::Data::new(Gate::new(&settings, keys, authorizer, metrics.clone()).with_oidc(oidc));
+    let gatekeeper = Gatekeeper::new(&settings.authentication, keys, oidc, authorizer);
+    let gate = web::Data::new(Gate::new(gatekeeper, metrics.clone()));
     let proxy = match &settings.backend.upstream {
         Some(upstream) => Some(web::Data::new(
             proxy::Proxy::new(upstream, metrics.clone())

@@ -15,7 +15,7 @@ use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, Timing};
 use super::stats::OidcStats;
 use super::token::{self, ClaimRules};
 use super::{unix_now, OidcError};
-use crate::{Principal, PrincipalKind, Reason};
+use crate::{AuthMethod, Authenticated, Denied, Principal, PrincipalKind, Reason};
 
 /// What request handlers hold to verify OIDC bearer tokens. Cloning shares everything.
 #[derive(Clone)]
@@ -115,11 +115,13 @@ pub struct Unverified<'a> {
 }
 
 impl OidcHandle {
-    /// Verifies a bearer token: [`OidcHandle::lookup`], then [`OidcHandle::verify`] on a miss.
+    /// Verifies a bearer token: [`OidcHandle::lookup`], then the checks of
+    /// [`OidcHandle::verify`] on a miss, answering with the reason alone (the method is
+    /// always OIDC).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Reason> {
         match self.lookup(token) {
             CacheLookup::Hit(principal) => Ok(principal),
-            CacheLookup::Miss(unverified) => self.verify(unverified).await,
+            CacheLookup::Miss(unverified) => self.check(unverified).await,
         }
     }
 
@@ -155,10 +157,19 @@ impl OidcHandle {
         })
     }
 
-    /// Verifies a token the cache did not answer. The checks run in this order, the cheap
-    /// ones first and no key work for a token they refuse: size, shape, header, claims, then
-    /// (with a usable key set) the key and its signature.
-    pub async fn verify(&self, unverified: Unverified<'_>) -> Result<Principal, Reason> {
+    /// Verifies a token the cache did not answer, and caches it when it is accepted.
+    pub async fn verify(&self, unverified: Unverified<'_>) -> Result<Authenticated, Denied> {
+        let method = AuthMethod::Oidc;
+        match self.check(unverified).await {
+            Ok(principal) => Ok(Authenticated { principal, method }),
+            Err(reason) => Err(Denied { method, reason }),
+        }
+    }
+
+    /// The checks of [`OidcHandle::verify`], in this order, the cheap ones first and no key
+    /// work for a token they refuse: size, shape, header, claims, then (with a usable key
+    /// set) the key and its signature.
+    async fn check(&self, unverified: Unverified<'_>) -> Result<Principal, Reason> {
         let Unverified {
             token,
             digest,
