@@ -1,7 +1,14 @@
 //! Portcullis authentication and authorization: who a caller is, and what they may do.
 //!
 //! This crate knows actix actors but not actix-web, and it never names an HTTP status code:
-//! it answers with a [`Principal`] or a [`Reason`], and the server maps those to responses.
+//! the [`Gatekeeper`] answers every listener with a [`Principal`] ([`Authenticated`]) or a
+//! [`Denied`] with its [`Reason`], and the server maps those to responses.
+//!
+//! - `gatekeeper.rs`: the decision, for every protocol;
+//! - `api_key/`: the KeyRegistry actor, its handle, the user store and the key format;
+//! - `oidc/`: the JwksRefresher actor and the token verifier;
+//! - `authz.rs`: the admin list; `principal.rs`, `outcome.rs`: what a decision says;
+//! - `digest.rs`: SHA-256 of credentials and the maps keyed by it.
 
 pub mod api_key;
 pub mod authz;

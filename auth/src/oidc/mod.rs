@@ -1,8 +1,9 @@
 //! OpenID Connect bearer tokens: the JwksRefresher actor that owns the issuer's keys, and the
 //! verifier that judges tokens on the caller's thread against the keys it publishes.
 //!
-//! Start it with [`start`]; the returned [`OidcHandle`] authenticates tokens. Route a bearer
-//! token here when [`is_jwt_shaped`] says so (DESIGN.md "One request"). Every refusal is a
+//! Start it with [`start`]; the returned [`OidcHandle`] authenticates tokens. The
+//! [`crate::Gatekeeper`] routes a bearer token here when [`is_jwt_shaped`] says so
+//! (`docs/architecture.md`, "One request"). Every refusal is a [`crate::Denied`] with a
 //! [`crate::Reason`]; this module never names an HTTP status.
 
 use std::time::{SystemTime, UNIX_EPOCH};
