@@ -268,10 +268,9 @@ fn a_registry_that_stopped_is_unavailable_not_a_panic() {
     let _ = arbiter.join();
     system.block_on(async {
         assert_eq!(h.list().await.err(), Some(UserError::Unavailable));
+        let unknown = super::format::generate().expect("key");
         assert_eq!(
-            h.authenticate(&super::format::generate().expect("key").expose().to_owned())
-                .await
-                .err(),
+            h.authenticate(unknown.expose()).await.err(),
             denied(AuthMethod::ApiKeyDb, Reason::Internal)
         );
     });
