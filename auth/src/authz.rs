@@ -69,6 +69,12 @@ impl Authorizer {
         }
     }
 
+    /// Whether `principal` may manage database users (and see static users and key
+    /// prefixes): an admin, and never the anonymous caller, even with the admin list off.
+    pub fn manages_users(&self, principal: &Principal) -> bool {
+        !principal.is_anonymous() && self.is_admin(principal)
+    }
+
     /// Whether `principal` may perform `verb`.
     pub fn allows(&self, principal: &Principal, verb: Verb) -> bool {
         let Some(list) = &self.admin_list else {
@@ -141,6 +147,24 @@ mod tests {
             }),
         });
         assert!(!az.allows(&Principal::anonymous(), Verb::Read));
+    }
+
+    #[test]
+    fn anonymous_never_manages_users() {
+        let open = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
+        assert!(open.manages_users(&user("anyone", &[])));
+        assert!(!open.manages_users(&Principal::anonymous()));
+        let listed = Authorizer::from_settings(&AuthorizationSettings {
+            admin_list: Some(AdminList {
+                users: vec!["root".into(), "anonymous".into()],
+                readonly_users: vec![],
+                groups: vec![],
+                readonly_groups: vec![],
+            }),
+        });
+        assert!(listed.manages_users(&user("root", &[])));
+        assert!(!listed.manages_users(&user("reader", &[])));
+        assert!(!listed.manages_users(&Principal::anonymous()));
     }
 
     #[test]

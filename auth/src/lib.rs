@@ -1,22 +1,29 @@
 //! Portcullis authentication and authorization: who a caller is, and what they may do.
 //!
 //! This crate knows actix actors but not actix-web, and it never names an HTTP status code:
-//! it answers with a [`Principal`] or a [`Reason`], and the server maps those to responses.
+//! the [`Gatekeeper`] answers every listener with a [`Principal`] ([`Authenticated`]) or a
+//! [`Denied`] with its [`Reason`], and the server maps those to responses.
+//!
+//! - `gatekeeper.rs`: the decision, for every protocol;
+//! - `api_key/`: the KeyRegistry actor, its handle, the user store and the key format;
+//! - `oidc/`: the JwksRefresher actor and the token verifier;
+//! - `authz.rs`: the admin list; `principal.rs`, `outcome.rs`: what a decision says;
+//! - `digest.rs`: SHA-256 of credentials and the maps keyed by it.
 
+pub mod api_key;
 pub mod authz;
-pub mod db_key;
-mod digest_map;
-pub mod key_registry;
+pub mod digest;
+pub mod gatekeeper;
 pub mod oidc;
 pub mod outcome;
 pub mod principal;
-pub mod user_store;
 
-pub use authz::{Authorizer, Verb};
-pub use key_registry::{
-    digest, valid_user_name, KeyDigest, KeyRegistry, KeyRegistryHandle, UserError, UserInfo,
+pub use api_key::{
+    valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,
 };
+pub use authz::{Authorizer, Verb};
+pub use digest::{digest, KeyDigest};
+pub use gatekeeper::Gatekeeper;
 pub use oidc::OidcHandle;
-pub use outcome::{AuthMethod, Reason};
+pub use outcome::{AuthMethod, Authenticated, Denied, Reason};
 pub use principal::{Principal, PrincipalKind};
-pub use user_store::{StoreError, UserStore};

@@ -1,5 +1,28 @@
-//! The closed sets that describe an authentication outcome: the method tried and the reason.
-//! Metric labels are taken only from these enums, never from request data.
+//! What an authentication comes to: [`Authenticated`] or [`Denied`], and the closed sets that
+//! describe it, the method tried and the reason. Metric labels are taken only from these
+//! enums, never from request data.
+
+use crate::Principal;
+
+/// An accepted credential: who the caller is and the method that accepted it.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The caller.
+    pub principal: Principal,
+    /// How the caller was judged (the metric label).
+    pub method: AuthMethod,
+}
+
+/// A refused credential, as every authentication path reports it (API keys, OIDC, the
+/// gatekeeper's own rules): the method that judged it and why. The server maps it to one
+/// response; the reason goes to metrics and logs, never to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Denied {
+    /// The method that judged the credential ([`AuthMethod::None`] when none could be chosen).
+    pub method: AuthMethod,
+    /// Why it was refused (never [`Reason::Ok`]).
+    pub reason: Reason,
+}
 
 /// The authentication method a request was judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

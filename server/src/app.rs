@@ -9,6 +9,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use anyhow::Context;
+use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::{Authorizer, KeyRegistryHandle};
 use portcullis_config::Settings;
 
@@ -66,8 +67,8 @@ impl AppState {
             None => None,
         };
         let oidc_well_known = web::Data::new(OidcWellKnown::from_settings(settings));
-        let gate =
-            web::Data::new(Gate::new(settings, keys, authorizer, metrics.clone()).with_oidc(oidc));
+        let gatekeeper = Gatekeeper::new(&settings.authentication, keys, oidc, authorizer);
+        let gate = web::Data::new(Gate::new(gatekeeper, metrics.clone()));
         let proxy = match &settings.backend.upstream {
             Some(upstream) => Some(web::Data::new(
                 Proxy::new(upstream, metrics.clone())

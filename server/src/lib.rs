@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use portcullis_auth::{key_registry, KeyRegistry, KeyRegistryHandle, UserStore};
+use portcullis_auth::{api_key, KeyRegistry, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
 use crate::app::{app, AppState};
@@ -126,12 +126,7 @@ pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<Ke
             .authorization
             .admin_list
             .as_ref()
-            .is_some_and(|list| {
-                !list
-                    .users
-                    .iter()
-                    .any(|u| u == key_registry::BOOTSTRAP_ADMIN)
-            })
+            .is_some_and(|list| !list.users.iter().any(|u| u == api_key::BOOTSTRAP_ADMIN))
         {
             tracing::warn!(
                 "the admin list is on but does not name the bootstrap user `admin`; it cannot manage users"

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::keys::KeySet;
-use crate::digest_map::DigestMap;
+use crate::digest::DigestMap;
 use crate::Principal;
 
 /// The default bound on cached tokens.
@@ -19,7 +19,7 @@ pub(crate) type TokenDigest = [u8; 32];
 
 /// SHA-256 of a token's bytes.
 pub(crate) fn digest(token: &str) -> TokenDigest {
-    crate::digest(token.as_bytes())
+    crate::digest::digest(token.as_bytes())
 }
 
 type Entries = DigestMap<Entry>;

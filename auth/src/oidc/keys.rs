@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -184,6 +185,28 @@ pub(crate) struct KeySet {
     algorithms: Vec<Alg>,
     uids: HashSet<u64>,
     loaded_at: Option<Instant>,
+}
+
+/// The published key set: written only by the JwksRefresher, read by every request with a
+/// lock-free load. Cloning shares it.
+#[derive(Clone)]
+pub(crate) struct PublishedKeys(Arc<ArcSwap<KeySet>>);
+
+impl PublishedKeys {
+    /// An empty set, until the first fetch.
+    pub(crate) fn new() -> Self {
+        PublishedKeys(Arc::new(ArcSwap::from_pointee(KeySet::empty())))
+    }
+
+    /// The current key set.
+    pub(crate) fn load(&self) -> Arc<KeySet> {
+        self.0.load_full()
+    }
+
+    /// Replaces the key set; requests that loaded the old one finish with it.
+    pub(crate) fn store(&self, keys: Arc<KeySet>) {
+        self.0.store(keys);
+    }
 }
 
 impl KeySet {

@@ -13,7 +13,7 @@
 //! before any waiting miss is answered.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::{
@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::cache::TokenCache;
 use super::fetch::{self, Discovered, FetchFailure, Fetched, Source};
-use super::keys::KeySet;
+use super::keys::{KeySet, PublishedKeys};
 use super::stats::{FetchResult, FetchTrigger, OidcStats};
 
 /// The most requests waiting on one fetch; later misses are answered at once.
@@ -34,32 +34,6 @@ const MAX_WAITERS: usize = 4096;
 const MAX_NEGATIVE: usize = 10_000;
 /// The first retry delay after a failure; it doubles up to the refresh interval.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
-
-/// The published key set: written only by the actor, read by every request.
-#[derive(Clone)]
-pub(crate) struct Published(Arc<RwLock<Arc<KeySet>>>);
-
-impl Published {
-    pub(crate) fn new() -> Self {
-        Published(Arc::new(RwLock::new(Arc::new(KeySet::empty()))))
-    }
-
-    /// The current key set.
-    pub(crate) fn load(&self) -> Arc<KeySet> {
-        match self.0.read() {
-            Ok(guard) => guard.clone(),
-            // A writer never panics while holding the lock; if one did, the value is intact.
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn store(&self, keys: Arc<KeySet>) {
-        match self.0.write() {
-            Ok(mut guard) => *guard = keys,
-            Err(poisoned) => *poisoned.into_inner() = keys,
-        }
-    }
-}
 
 /// The refresh timing, from the settings.
 #[derive(Clone, Copy, Debug)]
@@ -91,7 +65,7 @@ pub struct JwksRefresher {
     client: reqwest::Client,
     source: Source,
     timing: Timing,
-    published: Published,
+    published: PublishedKeys,
     cache: TokenCache,
     stats: Arc<OidcStats>,
     discovered: Option<Discovered>,
@@ -111,7 +85,7 @@ impl JwksRefresher {
         client: reqwest::Client,
         source: Source,
         timing: Timing,
-        published: Published,
+        published: PublishedKeys,
         cache: TokenCache,
         stats: Arc<OidcStats>,
     ) -> Self {
@@ -207,7 +181,7 @@ impl JwksRefresher {
         // Publish first, then purge: a request verified with a departed key after this point
         // is refused by the published set; the purge only frees memory.
         self.published.store(keys.clone());
-        self.cache.retain(keys.uids(), super::verifier::unix_now());
+        self.cache.retain(keys.uids(), super::unix_now());
         let added = keys.uids().difference(previous.uids()).count();
         let removed = previous.uids().difference(keys.uids()).count();
         self.stats.set_keys(keys.len());

@@ -298,7 +298,8 @@ pub(crate) struct Claims {
 
 /// A NumericDate as issuers write it: a JSON integer of seconds from 0 to `i64::MAX`.
 /// Floats (RFC 7519 allows fractions, no issuer we know sends them), negative numbers,
-/// numbers beyond `i64`, strings and other types are refused (peers.md §4 row 13).
+/// numbers beyond `i64`, strings and other types are refused (`docs/hostile-inputs.md` row
+/// 13).
 fn numeric_date(value: &Value) -> Option<i64> {
     value.as_i64().filter(|seconds| *seconds >= 0)
 }

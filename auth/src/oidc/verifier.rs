@@ -3,33 +3,26 @@
 //! when a token names a `kid` the published keys do not hold.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
 use portcullis_config::OidcSettings;
 
 use super::cache::{self, TokenCache};
 use super::fetch::{self, Source};
-use super::keys::{self, KeySet, Lookup};
-use super::refresher::{JwksRefresher, KidOutcome, Published, RefreshForKid, Timing};
+use super::keys::{self, KeySet, Lookup, PublishedKeys};
+use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, Timing};
 use super::stats::OidcStats;
 use super::token::{self, ClaimRules};
-use super::OidcError;
-use crate::{Principal, PrincipalKind, Reason};
-
-/// Seconds since the epoch, with fractions.
-pub(crate) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+use super::{unix_now, OidcError};
+use crate::{AuthMethod, Authenticated, Denied, Principal, PrincipalKind, Reason};
 
 /// What request handlers hold to verify OIDC bearer tokens. Cloning shares everything.
 #[derive(Clone)]
 pub struct OidcHandle {
     rules: Arc<ClaimRules>,
     max_staleness: Duration,
-    published: Published,
+    published: PublishedKeys,
     cache: TokenCache,
     stats: Arc<OidcStats>,
     addr: Addr<JwksRefresher>,
@@ -61,7 +54,7 @@ pub fn start_with_capacity(
         refresh_interval: settings.refresh_interval,
         kid_miss_cooldown: settings.kid_miss_cooldown,
     };
-    let published = Published::new();
+    let published = PublishedKeys::new();
     let cache = TokenCache::new(cache_capacity);
     let stats = Arc::new(OidcStats::new(
         settings
@@ -122,11 +115,13 @@ pub struct Unverified<'a> {
 }
 
 impl OidcHandle {
-    /// Verifies a bearer token: [`OidcHandle::lookup`], then [`OidcHandle::verify`] on a miss.
+    /// Verifies a bearer token: [`OidcHandle::lookup`], then the checks of
+    /// [`OidcHandle::verify`] on a miss, answering with the reason alone (the method is
+    /// always OIDC).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Reason> {
         match self.lookup(token) {
             CacheLookup::Hit(principal) => Ok(principal),
-            CacheLookup::Miss(unverified) => self.verify(unverified).await,
+            CacheLookup::Miss(unverified) => self.check(unverified).await,
         }
     }
 
@@ -162,10 +157,19 @@ impl OidcHandle {
         })
     }
 
-    /// Verifies a token the cache did not answer. The checks run in this order, the cheap
-    /// ones first and no key work for a token they refuse: size, shape, header, claims, then
-    /// (with a usable key set) the key and its signature.
-    pub async fn verify(&self, unverified: Unverified<'_>) -> Result<Principal, Reason> {
+    /// Verifies a token the cache did not answer, and caches it when it is accepted.
+    pub async fn verify(&self, unverified: Unverified<'_>) -> Result<Authenticated, Denied> {
+        let method = AuthMethod::Oidc;
+        match self.check(unverified).await {
+            Ok(principal) => Ok(Authenticated { principal, method }),
+            Err(reason) => Err(Denied { method, reason }),
+        }
+    }
+
+    /// The checks of [`OidcHandle::verify`], in this order, the cheap ones first and no key
+    /// work for a token they refuse: size, shape, header, claims, then (with a usable key
+    /// set) the key and its signature.
+    async fn check(&self, unverified: Unverified<'_>) -> Result<Principal, Reason> {
         let Unverified {
             token,
             digest,

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use portcullis_auth::user_store::UserRecord;
-use portcullis_auth::{db_key, digest, valid_user_name, UserStore};
+use portcullis_auth::api_key::{format, UserRecord};
+use portcullis_auth::{digest, valid_user_name, UserStore};
 
 /// Users per transaction: one sync to disk per batch, and memory bounded for any count.
 const BATCH: usize = 10_000;
@@ -56,7 +56,7 @@ async fn seed(dir: &std::path::Path, count: usize) -> anyhow::Result<String> {
         if !valid_user_name(&id) {
             bail!("{id:?} is not a valid user name");
         }
-        let key = db_key::generate().context("while drawing a key from the OS random source")?;
+        let key = format::generate().context("while drawing a key from the OS random source")?;
         batch.push(UserRecord {
             key_id: key.id().to_owned(),
             key_digest: digest(key.expose().as_bytes()),
@@ -88,7 +88,7 @@ mod tests {
     async fn seeds_users_the_store_reads_back_with_a_working_key() {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = seed(dir.path(), BATCH + 3).await.expect("seed");
-        let key_id = db_key::parse(&key).expect("a well-formed database key");
+        let key_id = format::parse(&key).expect("a well-formed database key");
         let users = UserStore::open(dir.path())
             .await
             .expect("reopen")

@@ -2,13 +2,11 @@
 //! `/v1/users/db[/{id}[/rotate-key|/activate|/deactivate]]`. Every change is a message to the
 //! KeyRegistry actor, which commits it to the user store before it answers.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
-use portcullis_auth::key_registry::{
-    ActivateUser, CreateUser, DeactivateUser, DeleteUser, GetUser, ListUsers, RotateKey,
-};
 use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError, UserInfo};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -58,34 +56,15 @@ fn user_error(err: UserError) -> ApiError {
             ApiError::Conflict(message)
         }
         UserError::NotFound(_) => ApiError::NotFoundWith(message),
-        UserError::Store | UserError::Random => ApiError::Internal,
+        UserError::Store | UserError::Random | UserError::Unavailable => ApiError::Internal,
     }
-}
-
-fn mailbox_error(err: actix::MailboxError) -> ApiError {
-    tracing::error!(error = %err, "key registry did not answer");
-    ApiError::Internal
-}
-
-/// Sends a message to the KeyRegistry and maps both failures (no answer, refused).
-async fn ask<M, T>(keys: &KeyRegistryHandle, msg: M) -> Result<T, ApiError>
-where
-    M: actix::Message<Result = Result<T, UserError>> + Send + 'static,
-    T: Send + 'static,
-    portcullis_auth::KeyRegistry: actix::Handler<M>,
-{
-    keys.addr()
-        .send(msg)
-        .await
-        .map_err(mailbox_error)?
-        .map_err(user_error)
 }
 
 impl UsersApi {
     /// Whether the caller is an admin. Anonymous callers never are, even with the admin list
     /// off.
     fn is_admin(&self, caller: &Principal) -> bool {
-        !caller.is_anonymous() && self.authorizer.is_admin(caller)
+        self.authorizer.manages_users(caller)
     }
 
     /// Only admins manage users.
@@ -145,23 +124,21 @@ fn optional_json<T: Default + for<'de> Deserialize<'de>>(body: &[u8]) -> Result<
 }
 
 impl UsersApi {
-    /// One management operation: the admin check, then the message `build` makes (it may
-    /// refuse the request body), sent to the KeyRegistry; counted and audited.
-    async fn manage<M, T>(
+    /// One management operation: the admin check, then the KeyRegistry call `change` makes
+    /// (it may refuse the request body first); counted and audited.
+    async fn manage<T, F>(
         &self,
         op: Op,
         caller: &Principal,
         path: &str,
-        build: impl FnOnce() -> Result<M, ApiError>,
+        change: impl FnOnce() -> Result<F, ApiError>,
     ) -> Result<T, ApiError>
     where
-        M: actix::Message<Result = Result<T, UserError>> + Send + 'static,
-        T: Send + 'static,
-        portcullis_auth::KeyRegistry: actix::Handler<M>,
+        F: Future<Output = Result<T, UserError>>,
     {
         let result = async {
             self.require_admin(caller, path)?;
-            ask(&self.keys, build()?).await
+            change()?.await.map_err(user_error)
         }
         .await;
         self.count(op, &result);
@@ -193,9 +170,7 @@ async fn create_user(
                     "importing static keys is not supported".into(),
                 ));
             }
-            Ok(CreateUser {
-                id: id.into_inner(),
-            })
+            Ok(api.keys.create_user(id.into_inner()))
         })
         .await?;
     Ok(with_key(actix_web::http::StatusCode::CREATED, key.expose()))
@@ -209,9 +184,7 @@ async fn rotate_key(
 ) -> Result<HttpResponse, ApiError> {
     let key = api
         .manage(Op::Rotate, &caller.0, req.path(), || {
-            Ok(RotateKey {
-                id: id.into_inner(),
-            })
+            Ok(api.keys.rotate_key(id.into_inner()))
         })
         .await?;
     Ok(with_key(actix_web::http::StatusCode::OK, key.expose()))
@@ -224,14 +197,11 @@ async fn deactivate_user(
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let caller_name = caller.0.username().to_owned();
     api.manage(Op::Deactivate, &caller.0, req.path(), || {
         let body: DeactivateBody = optional_json(&body)?;
-        Ok(DeactivateUser {
-            id: id.into_inner(),
-            revoke_key: body.revoke_key,
-            caller: caller_name,
-        })
+        Ok(api
+            .keys
+            .deactivate(id.into_inner(), caller.0.username(), body.revoke_key))
     })
     .await?;
     Ok(HttpResponse::Ok().finish())
@@ -244,9 +214,7 @@ async fn activate_user(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     api.manage(Op::Activate, &caller.0, req.path(), || {
-        Ok(ActivateUser {
-            id: id.into_inner(),
-        })
+        Ok(api.keys.activate(id.into_inner()))
     })
     .await?;
     Ok(HttpResponse::Ok().finish())
@@ -258,12 +226,8 @@ async fn delete_user(
     id: web::Path<String>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let caller_name = caller.0.username().to_owned();
     api.manage(Op::Delete, &caller.0, req.path(), || {
-        Ok(DeleteUser {
-            id: id.into_inner(),
-            caller: caller_name,
-        })
+        Ok(api.keys.delete(id.into_inner(), caller.0.username()))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -309,7 +273,7 @@ async fn list_users(
         return Ok(HttpResponse::Ok().json(json!([])));
     }
     let admin = api.is_admin(&caller.0);
-    let users = ask(&api.keys, ListUsers).await?;
+    let users = api.keys.list().await.map_err(user_error)?;
     let body: Vec<Value> = users
         .iter()
         .filter(|u| admin || !u.is_static)
@@ -329,8 +293,11 @@ async fn get_user(
     }
     let admin = api.is_admin(&caller.0);
     let id = id.into_inner();
-    let info = ask(&api.keys, GetUser { id: id.clone() })
-        .await?
+    let info = api
+        .keys
+        .get(id.as_str())
+        .await
+        .map_err(user_error)?
         .filter(|u| admin || !u.is_static)
         .ok_or_else(|| user_error(UserError::NotFound(id)))?;
     Ok(HttpResponse::Ok().json(user_json(&info, admin, query.include_last_used_time)))
@@ -381,6 +348,7 @@ mod tests {
             (UserError::NotFound("x".into()), 404),
             (UserError::Store, 500),
             (UserError::Random, 500),
+            (UserError::Unavailable, 500),
         ];
         for (err, status) in cases {
             let text = err.to_string();

@@ -1,6 +1,8 @@
-//! The gate: one middleware in front of every route. It reads the credential, authenticates it
-//! (the KeyRegistry's published answers, or a message to the actor), authorizes the request
-//! against the route table, counts the outcome, and logs one line per request.
+//! The gate: the actix-web adapter around the gatekeeper, one middleware in front of every
+//! route. It reads the credential from the `Authorization` header (refusing what is not
+//! valid HTTP syntax), asks [`Gatekeeper`] who the caller is and whether the route's verb is
+//! allowed, maps a denial to an [`ApiError`], counts the outcome, and logs one line per
+//! request. The decision itself, and every rule it follows, is the gatekeeper's.
 
 pub mod caller;
 pub mod credential;
@@ -16,9 +18,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
-use portcullis_auth::oidc::CacheLookup;
-use portcullis_auth::{AuthMethod, Authorizer, KeyRegistryHandle, Principal, Reason};
-use portcullis_config::Settings;
+use portcullis_auth::gatekeeper::Gatekeeper;
+use portcullis_auth::{AuthMethod, Authenticated, Denied, Principal, Reason};
 
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
@@ -28,16 +29,10 @@ use crate::metrics::Metrics;
 
 /// Everything the gate needs, shared by all workers.
 pub struct Gate {
-    keys: KeyRegistryHandle,
-    api_keys_enabled: bool,
-    anonymous: bool,
-    authorizer: Arc<Authorizer>,
+    gatekeeper: Gatekeeper,
     metrics: Arc<Metrics>,
     missing_message: String,
-    anonymous_principal: Principal,
     request_ids: RequestIds,
-    /// Set by [`Gate::with_oidc`] when OpenID Connect is on.
-    oidc: Option<portcullis_auth::OidcHandle>,
 }
 
 /// The 503 message while no issuer key set has loaded (the token could not be judged).
@@ -46,142 +41,85 @@ const OIDC_UNAVAILABLE: &str =
 
 /// A refused authentication: what to count and what to answer.
 struct Denial {
-    method: AuthMethod,
-    reason: Reason,
+    denied: Denied,
     error: ApiError,
 }
 
+/// How a request's authentication ended, for the access log.
+struct AuthOutcome {
+    method: AuthMethod,
+    reason: Reason,
+    principal: Option<Principal>,
+}
+
 impl Gate {
-    /// Builds the gate from settings and the running KeyRegistry.
-    pub fn new(
-        settings: &Settings,
-        keys: KeyRegistryHandle,
-        authorizer: Arc<Authorizer>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        let auth = &settings.authentication;
-        let api_keys_enabled = auth.api_key.is_some() || auth.db_users_enabled;
-        let mut methods = Vec::new();
-        if api_keys_enabled {
-            methods.push("API-keys");
-        }
-        if auth.oidc.is_some() {
-            methods.push("OIDC");
-        }
+    /// Builds the gate around the gatekeeper.
+    pub fn new(gatekeeper: Gatekeeper, metrics: Arc<Metrics>) -> Self {
         let missing_message = format!(
             "unauthorized: anonymous access not enabled. Please authenticate through one of the available methods: [{}]",
-            methods.join(", ")
+            gatekeeper.method_names().join(", ")
         );
         Gate {
-            keys,
-            api_keys_enabled,
-            anonymous: auth.anonymous_access,
-            authorizer,
+            gatekeeper,
             metrics,
             missing_message,
-            anonymous_principal: Principal::anonymous(),
             request_ids: RequestIds::new(),
-            oidc: None,
         }
     }
 
-    /// Routes JWT-shaped bearer tokens to OpenID Connect (`None`: OIDC is off).
-    pub fn with_oidc(mut self, oidc: Option<portcullis_auth::OidcHandle>) -> Self {
-        self.oidc = oidc;
-        self
-    }
-
-    /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`):
-    /// anonymous access and API keys always can; OIDC once its issuer's keys have loaded.
+    /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`).
     pub fn can_serve(&self) -> bool {
-        self.anonymous
-            || self.api_keys_enabled
-            || self.oidc.as_ref().is_some_and(|oidc| oidc.is_ready())
+        self.gatekeeper.can_serve()
     }
 
-    /// Judges a bearer token the token cache did not answer on the OIDC path; no fallback to
-    /// API keys.
-    async fn authenticate_oidc(
-        &self,
-        oidc: &portcullis_auth::OidcHandle,
-        unverified: portcullis_auth::oidc::Unverified<'_>,
-    ) -> Result<(Principal, AuthMethod), Denial> {
-        oidc.verify(unverified)
-            .await
-            .map(|principal| (principal, AuthMethod::Oidc))
-            .map_err(|reason| Denial {
-                method: AuthMethod::Oidc,
-                reason,
-                error: match reason {
-                    Reason::IssuerUnavailable => ApiError::ServiceUnavailable {
-                        message: OIDC_UNAVAILABLE,
-                        retry_after: oidc.retry_after_seconds(),
-                    },
-                    Reason::Internal => ApiError::Internal,
-                    _ => ApiError::InvalidCredential,
-                },
-            })
-    }
-
-    /// Judges what [`credential::extract`] read from the request.
+    /// Judges what [`credential::extract`] read from the request: a header that is not valid
+    /// syntax here (a 400), the credential by the gatekeeper.
     async fn authenticate(
         &self,
         credential: Result<Option<&str>, CredentialError>,
-    ) -> Result<(Principal, AuthMethod), Denial> {
-        let token = match credential {
-            Ok(Some(token)) => token,
-            Ok(None) if self.anonymous => {
-                return Ok((self.anonymous_principal.clone(), AuthMethod::Anonymous))
-            }
-            Ok(None) => {
-                return Err(Denial {
-                    method: AuthMethod::None,
-                    reason: Reason::Missing,
-                    error: ApiError::MissingCredential(self.missing_message.clone()),
-                })
-            }
-            Err(err) => {
-                return Err(Denial {
-                    method: AuthMethod::None,
-                    reason: Reason::Malformed,
-                    error: ApiError::MalformedAuthorization(err.describe()),
-                })
-            }
-        };
-        if let Some(oidc) = &self.oidc {
-            // With OIDC the only method, every token is judged as a JWT. Otherwise only a
-            // token with exactly two dots can be one: API keys skip the token cache (and the
-            // SHA-256 it would cost them on top of the key registry's own).
-            if !self.api_keys_enabled || count_dots(token.as_bytes()) == 2 {
-                // A token verified before needs no routing: it is a JWT.
-                let unverified = match oidc.lookup(token) {
-                    CacheLookup::Hit(principal) => return Ok((principal, AuthMethod::Oidc)),
-                    CacheLookup::Miss(unverified) => unverified,
-                };
-                // Three base64url segments with a JSON-object header: a JWT.
-                if !self.api_keys_enabled || portcullis_auth::oidc::is_jwt_shaped(token) {
-                    return self.authenticate_oidc(oidc, unverified).await;
-                }
-            }
-        }
-        if !self.api_keys_enabled {
-            return Err(Denial {
+    ) -> Result<Authenticated, Denial> {
+        let credential = credential.map_err(|err| Denial {
+            denied: Denied {
                 method: AuthMethod::None,
-                reason: Reason::Unconfigured,
-                error: ApiError::NoSchemeConfigured,
-            });
-        }
-        self.keys
-            .authenticate(token)
+                reason: Reason::Malformed,
+            },
+            error: ApiError::MalformedAuthorization(err.describe()),
+        })?;
+        self.gatekeeper
+            .authenticate(credential)
             .await
-            .map_err(|(method, reason)| Denial {
-                method,
-                reason,
-                error: match reason {
-                    Reason::Internal => ApiError::Internal,
-                    _ => ApiError::InvalidCredential,
-                },
+            .map_err(|denied| Denial {
+                denied,
+                error: self.refusal(denied),
             })
+    }
+
+    /// The answer to a denial. The client sees one generic 401 for every invalid
+    /// credential; the precise reason goes to the metric and the log.
+    fn refusal(&self, denied: Denied) -> ApiError {
+        match denied.reason {
+            Reason::Missing => ApiError::MissingCredential(self.missing_message.clone()),
+            Reason::Unconfigured => ApiError::NoSchemeConfigured,
+            Reason::IssuerUnavailable => ApiError::ServiceUnavailable {
+                message: OIDC_UNAVAILABLE,
+                retry_after: self.gatekeeper.retry_after_seconds(),
+            },
+            Reason::InvalidKey
+            | Reason::Revoked
+            | Reason::UserInactive
+            | Reason::Expired
+            | Reason::NotYetValid
+            | Reason::BadSignature
+            | Reason::UnknownKid
+            | Reason::BadIssuer
+            | Reason::BadAudience
+            | Reason::DisallowedAlg
+            | Reason::MissingClaim
+            | Reason::MalformedToken => ApiError::InvalidCredential,
+            // The gatekeeper never denies with these: `Malformed` is the gate's own (the
+            // header's syntax) and `Ok` is an accept.
+            Reason::Internal | Reason::Malformed | Reason::Ok => ApiError::Internal,
+        }
     }
 
     fn authorize(&self, principal: &Principal, access: Access, path: &str) -> Result<(), ApiError> {
@@ -189,7 +127,7 @@ impl Gate {
             Access::Public | Access::CredentialOptional | Access::Authenticated => Ok(()),
             Access::Unrouted => Err(ApiError::NotFound),
             Access::Verb(verb) => {
-                let allowed = self.authorizer.allows(principal, verb);
+                let allowed = self.gatekeeper.allows(principal, verb);
                 self.metrics.observe_authorization(allowed);
                 if allowed {
                     Ok(())
@@ -205,15 +143,6 @@ impl Gate {
     }
 }
 
-/// The number of dots in a token (a JWT has exactly two). Counted in `u8` over chunks of at
-/// most 255 bytes, which the compiler vectorizes (a `usize` count does not: 10x slower).
-fn count_dots(token: &[u8]) -> usize {
-    token
-        .chunks(255)
-        .map(|chunk| usize::from(chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'.'))))
-        .sum()
-}
-
 /// The middleware function (`actix_web::middleware::from_fn(gate)`).
 pub async fn gate(
     req: ServiceRequest,
@@ -227,7 +156,7 @@ pub async fn gate(
     let request_id = gate.request_ids.for_request(req.headers());
     let route = classify(req.method(), req.path());
 
-    let mut outcome: Option<(AuthMethod, Reason, Option<Principal>)> = None;
+    let mut outcome: Option<AuthOutcome> = None;
     // A route that needs no credential still refuses a bad one that is sent.
     let credential = match route.access {
         Access::Public => None,
@@ -244,18 +173,26 @@ pub async fn gate(
         let verdict = gate.authenticate(credential).await;
         let seconds = auth_started.elapsed().as_secs_f64();
         match verdict {
-            Ok((principal, method)) => {
+            Ok(Authenticated { principal, method }) => {
                 gate.metrics.observe_auth(method, Reason::Ok, seconds);
                 let decision = gate.authorize(&principal, route.access, req.path());
                 req.extensions_mut().insert(principal.clone());
-                outcome = Some((method, Reason::Ok, Some(principal)));
+                outcome = Some(AuthOutcome {
+                    method,
+                    reason: Reason::Ok,
+                    principal: Some(principal),
+                });
                 decision
             }
-            Err(denial) => {
+            Err(Denial { denied, error }) => {
                 gate.metrics
-                    .observe_auth(denial.method, denial.reason, seconds);
-                outcome = Some((denial.method, denial.reason, None));
-                Err(denial.error)
+                    .observe_auth(denied.method, denied.reason, seconds);
+                outcome = Some(AuthOutcome {
+                    method: denied.method,
+                    reason: denied.reason,
+                    principal: None,
+                });
+                Err(error)
             }
         }
     } else {
@@ -287,7 +224,11 @@ pub async fn gate(
             status = status.as_u16(),
             micros = (seconds * 1e6) as u64,
         ),
-        Some((auth_method, reason, principal)) => tracing::info!(
+        Some(AuthOutcome {
+            method: auth_method,
+            reason,
+            principal,
+        }) => tracing::info!(
             target: "portcullis::access",
             request_id = ?request_id,
             method = %method,
@@ -303,30 +244,4 @@ pub async fn gate(
         ),
     }
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::count_dots;
-
-    #[test]
-    fn counts_dots_across_chunks() {
-        // Past 255 bytes the count spans chunks; past 255 dots a u8 would wrap.
-        for (len, dots) in [
-            (0, 0),
-            (1, 1),
-            (254, 2),
-            (255, 255),
-            (256, 2),
-            (700, 2),
-            (1000, 1000),
-        ] {
-            let mut token = vec![b'a'; len];
-            let step = len.checked_div(dots).unwrap_or(1);
-            for i in 0..dots {
-                token[i * step] = b'.';
-            }
-            assert_eq!(count_dots(&token), dots, "{len} bytes, {dots} dots");
-        }
-    }
 }

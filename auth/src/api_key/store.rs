@@ -9,14 +9,15 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::KeyDigest;
+use super::format::NewKey;
+use crate::digest::{digest, KeyDigest};
 
 /// The file name of the user store inside the data directory.
 pub const FILE_NAME: &str = "users.db";
 
 /// Failures of the user store. Messages name the file and never contain key material.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum UserStoreError {
     /// The data directory could not be created.
     #[error("cannot create the data directory {path}: {source}")]
     CreateDir {
@@ -81,6 +82,22 @@ pub struct UserRecord {
     pub last_used_ms: Option<i64>,
 }
 
+impl UserRecord {
+    /// An active user holding a freshly generated key, created at `created_at_ms` (Unix ms):
+    /// what the KeyRegistry writes for a new user, and what a seeder writes before start-up.
+    pub fn new(id: &str, key: &NewKey, created_at_ms: i64) -> Self {
+        UserRecord {
+            id: id.to_owned(),
+            key_id: key.id().to_owned(),
+            key_digest: digest(key.expose().as_bytes()),
+            active: true,
+            revoked: false,
+            created_at_ms,
+            last_used_ms: None,
+        }
+    }
+}
+
 /// A handle on the store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct UserStore {
@@ -90,13 +107,13 @@ pub struct UserStore {
 impl UserStore {
     /// Opens (creating if missing) `users.db` in `dir`, checks its integrity and migrates it.
     /// An existing file that cannot be read is reported, never replaced.
-    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+    pub async fn open(dir: &Path) -> Result<Self, UserStoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| UserStoreError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let open_err = |source| StoreError::Open {
+        let open_err = |source| UserStoreError::Open {
             path: path.clone(),
             source,
         };
@@ -118,7 +135,7 @@ impl UserStore {
             .await
             .map_err(open_err)?;
         if check != "ok" {
-            return Err(StoreError::Corrupt {
+            return Err(UserStoreError::Corrupt {
                 path: path.clone(),
                 detail: check,
             });
@@ -126,7 +143,7 @@ impl UserStore {
         sqlx::migrate!("./migrations/users")
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate {
+            .map_err(|source| UserStoreError::Migrate {
                 path: path.clone(),
                 source,
             })?;
@@ -134,7 +151,7 @@ impl UserStore {
     }
 
     /// Every stored user.
-    pub async fn load(&self) -> Result<Vec<UserRecord>, StoreError> {
+    pub async fn load(&self) -> Result<Vec<UserRecord>, UserStoreError> {
         let rows = sqlx::query(
             "SELECT id, key_id, key_digest, active, revoked, created_at_ms, last_used_ms FROM users",
         )
@@ -145,7 +162,7 @@ impl UserStore {
                 let id: String = row.try_get("id")?;
                 let digest: Vec<u8> = row.try_get("key_digest")?;
                 let key_digest =
-                    KeyDigest::try_from(digest.as_slice()).map_err(|_| StoreError::BadRow {
+                    KeyDigest::try_from(digest.as_slice()).map_err(|_| UserStoreError::BadRow {
                         user: id.clone(),
                         what: "key digest is not 32 bytes",
                     })?;
@@ -163,14 +180,14 @@ impl UserStore {
     }
 
     /// Stores a new user.
-    pub async fn insert(&self, user: &UserRecord) -> Result<(), StoreError> {
+    pub async fn insert(&self, user: &UserRecord) -> Result<(), UserStoreError> {
         insert_query(user).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Stores many new users in one transaction, so a bulk load pays one sync to disk rather
     /// than one per user (the benchmark's seeder).
-    pub async fn insert_many(&self, users: &[UserRecord]) -> Result<(), StoreError> {
+    pub async fn insert_many(&self, users: &[UserRecord]) -> Result<(), UserStoreError> {
         let mut tx = self.pool.begin().await?;
         for user in users {
             insert_query(user).execute(&mut *tx).await?;
@@ -185,7 +202,7 @@ impl UserStore {
         id: &str,
         key_id: &str,
         digest: &KeyDigest,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), UserStoreError> {
         sqlx::query("UPDATE users SET key_id = ?, key_digest = ?, revoked = 0 WHERE id = ?")
             .bind(key_id)
             .bind(&digest[..])
@@ -196,7 +213,12 @@ impl UserStore {
     }
 
     /// Sets a user's active and revoked flags.
-    pub async fn set_state(&self, id: &str, active: bool, revoked: bool) -> Result<(), StoreError> {
+    pub async fn set_state(
+        &self,
+        id: &str,
+        active: bool,
+        revoked: bool,
+    ) -> Result<(), UserStoreError> {
         sqlx::query("UPDATE users SET active = ?, revoked = ? WHERE id = ?")
             .bind(i64::from(active))
             .bind(i64::from(revoked))
@@ -207,7 +229,7 @@ impl UserStore {
     }
 
     /// Deletes a user.
-    pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn delete(&self, id: &str) -> Result<(), UserStoreError> {
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -216,7 +238,7 @@ impl UserStore {
     }
 
     /// Records last-used times for many users in one transaction.
-    pub async fn record_last_used(&self, updates: &[(String, i64)]) -> Result<(), StoreError> {
+    pub async fn record_last_used(&self, updates: &[(String, i64)]) -> Result<(), UserStoreError> {
         let mut tx = self.pool.begin().await?;
         for (id, at) in updates {
             sqlx::query("UPDATE users SET last_used_ms = ? WHERE id = ?")
@@ -230,7 +252,7 @@ impl UserStore {
     }
 
     /// Reads a fact from the meta table.
-    pub async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+    pub async fn meta(&self, name: &str) -> Result<Option<String>, UserStoreError> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -238,7 +260,7 @@ impl UserStore {
     }
 
     /// Writes a fact to the meta table.
-    pub async fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+    pub async fn set_meta(&self, name: &str, value: &str) -> Result<(), UserStoreError> {
         meta_query(name, value).execute(&self.pool).await?;
         Ok(())
     }
@@ -249,7 +271,7 @@ impl UserStore {
         user: &UserRecord,
         name: &str,
         value: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), UserStoreError> {
         let mut tx = self.pool.begin().await?;
         insert_query(user).execute(&mut *tx).await?;
         meta_query(name, value).execute(&mut *tx).await?;
@@ -296,7 +318,7 @@ mod tests {
         UserRecord {
             id: id.into(),
             key_id: key_id.into(),
-            key_digest: crate::digest(key_id.as_bytes()),
+            key_digest: digest(key_id.as_bytes()),
             active: true,
             revoked: false,
             created_at_ms: 1_700_000_000_000,
@@ -311,7 +333,7 @@ mod tests {
         store.insert(&record("alice", "k1")).await.expect("insert");
         store.insert(&record("bob", "k2")).await.expect("insert");
         store
-            .set_key("alice", "k3", &crate::digest(b"k3"))
+            .set_key("alice", "k3", &digest(b"k3"))
             .await
             .expect("rotate");
         store.set_state("bob", false, true).await.expect("state");

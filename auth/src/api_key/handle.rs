@@ -1,0 +1,218 @@
+//! [`KeyRegistryHandle`]: the KeyRegistry's whole API. Requests judge keys through it (the
+//! published answers first, a message to the actor only for a database key they do not
+//! cover) and the user-management routes change users through it. The actor's messages are
+//! crate-private: only the actor writes, and the handle is how everyone else asks.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::format::{self, NewKey};
+use super::manage::{
+    ActivateUser, CreateUser, DeactivateUser, DeleteUser, GetUser, ListUsers, RotateKey,
+};
+use super::model::{UserError, UserInfo};
+use super::now_ms;
+use super::published::{PublishedAnswers, UserCounts};
+use super::registry::{Authenticate, KeyRegistry};
+use crate::digest::{digest, KeyDigest};
+use crate::{AuthMethod, Authenticated, Denied, Reason};
+
+/// What request handlers and the user-management routes hold: the actor's address and its
+/// published answers. Cloning shares them.
+#[derive(Clone)]
+pub struct KeyRegistryHandle {
+    addr: Addr<KeyRegistry>,
+    published: PublishedAnswers,
+    counts: Arc<UserCounts>,
+    db_enabled: bool,
+}
+
+/// What the published answers say of a presented key, without the actor.
+pub enum KeyLookup<'a> {
+    /// Answered: a published principal, or a refusal (a database key of a bad shape or
+    /// checksum, or a static-shaped key the answers do not hold: every static key is
+    /// published, so that silence is final).
+    Decided(Result<Authenticated, Denied>),
+    /// A well-formed database key with no published answer: [`KeyRegistryHandle::judge`]
+    /// asks the actor.
+    Unjudged(UnjudgedKey<'a>),
+}
+
+/// A database key the published answers did not cover, with its digest already taken.
+pub struct UnjudgedKey<'a> {
+    digest: KeyDigest,
+    key_id: &'a str,
+}
+
+impl KeyRegistry {
+    /// Starts the actor on the current arbiter and returns the handle to it.
+    pub fn start_with_handle(self) -> KeyRegistryHandle {
+        let published = self.published.clone();
+        let counts = self.counts.clone();
+        let db_enabled = self.db.is_some();
+        let addr = self.start();
+        KeyRegistryHandle {
+            addr,
+            published,
+            counts,
+            db_enabled,
+        }
+    }
+}
+
+impl KeyRegistryHandle {
+    /// Authenticates a presented API key: [`KeyRegistryHandle::lookup`], then
+    /// [`KeyRegistryHandle::judge`] when the published answers do not cover it.
+    pub async fn authenticate(&self, key: &str) -> Result<Authenticated, Denied> {
+        match self.lookup(key) {
+            KeyLookup::Decided(verdict) => verdict,
+            KeyLookup::Unjudged(key) => self.judge(key).await,
+        }
+    }
+
+    /// Asks the published answers: one SHA-256 and one map read, no message. A key with the
+    /// database prefix is judged only as a database key, and one with a bad shape or checksum
+    /// is refused before any hashing.
+    pub fn lookup<'a>(&self, key: &'a str) -> KeyLookup<'a> {
+        let db_key_id = if self.db_enabled && format::looks_like_db_key(key) {
+            match format::parse(key) {
+                Ok(id) => Some(id),
+                Err(_) => return KeyLookup::Decided(Err(denied(AuthMethod::ApiKeyDb))),
+            }
+        } else {
+            None
+        };
+        let presented = digest(key.as_bytes());
+        if let Some(answer) = self.published.0.get(&presented) {
+            if let Some(last_used) = &answer.last_used {
+                last_used.store(now_ms(), Ordering::Relaxed);
+            }
+            return KeyLookup::Decided(Ok(Authenticated {
+                principal: answer.principal.clone(),
+                method: answer.method,
+            }));
+        }
+        // Every static key is published: a miss on a static-shaped key is final.
+        let Some(key_id) = db_key_id else {
+            return KeyLookup::Decided(Err(denied(AuthMethod::ApiKeyStatic)));
+        };
+        KeyLookup::Unjudged(UnjudgedKey {
+            digest: presented,
+            key_id,
+        })
+    }
+
+    /// Sends a database key the published answers did not cover to the actor, which judges
+    /// it and, when it accepts it, publishes the answer for the next request.
+    pub async fn judge(&self, key: UnjudgedKey<'_>) -> Result<Authenticated, Denied> {
+        let method = AuthMethod::ApiKeyDb;
+        let msg = Authenticate {
+            digest: key.digest,
+            key_id: key.key_id.to_owned(),
+        };
+        match self.addr.send(msg).await {
+            Ok(verdict) => verdict
+                .map(|principal| Authenticated { principal, method })
+                .map_err(|reason| Denied { method, reason }),
+            Err(err) => {
+                tracing::error!(error = %err, "key registry did not answer");
+                Err(Denied {
+                    method,
+                    reason: Reason::Internal,
+                })
+            }
+        }
+    }
+
+    /// Creates a database user with a new key, returned to be shown once.
+    pub async fn create_user(&self, id: impl Into<String>) -> Result<NewKey, UserError> {
+        self.ask(CreateUser { id: id.into() }).await
+    }
+
+    /// Replaces a database user's key; the old key stops working before this returns. A
+    /// revoked key's revocation ends with it.
+    pub async fn rotate_key(&self, id: impl Into<String>) -> Result<NewKey, UserError> {
+        self.ask(RotateKey { id: id.into() }).await
+    }
+
+    /// Activates a deactivated database user (a revoked key stays revoked).
+    pub async fn activate(&self, id: impl Into<String>) -> Result<(), UserError> {
+        self.ask(ActivateUser { id: id.into() }).await
+    }
+
+    /// Deactivates a database user on behalf of `caller` (users cannot deactivate
+    /// themselves); with `revoke_key`, its key stays refused until a rotation, even after
+    /// activation. The key stops working before this returns.
+    pub async fn deactivate(
+        &self,
+        id: impl Into<String>,
+        caller: &str,
+        revoke_key: bool,
+    ) -> Result<(), UserError> {
+        self.ask(DeactivateUser {
+            id: id.into(),
+            revoke_key,
+            caller: caller.to_owned(),
+        })
+        .await
+    }
+
+    /// Deletes a database user on behalf of `caller` (users cannot delete themselves); its
+    /// key stops working before this returns.
+    pub async fn delete(&self, id: impl Into<String>, caller: &str) -> Result<(), UserError> {
+        self.ask(DeleteUser {
+            id: id.into(),
+            caller: caller.to_owned(),
+        })
+        .await
+    }
+
+    /// Every user (database users by name, then static users).
+    pub async fn list(&self) -> Result<Vec<UserInfo>, UserError> {
+        self.ask(ListUsers).await
+    }
+
+    /// One user, database or static; `None` when there is none of that name.
+    pub async fn get(&self, id: impl Into<String>) -> Result<Option<UserInfo>, UserError> {
+        self.ask(GetUser { id: id.into() }).await
+    }
+
+    /// Whether database users are enabled.
+    pub fn db_enabled(&self) -> bool {
+        self.db_enabled
+    }
+
+    /// Database users by state, for the metrics endpoint.
+    pub fn counts(&self) -> &UserCounts {
+        &self.counts
+    }
+
+    /// Sends a management message; a closed mailbox is [`UserError::Unavailable`].
+    async fn ask<M, T>(&self, msg: M) -> Result<T, UserError>
+    where
+        M: Message<Result = Result<T, UserError>> + Send + 'static,
+        T: Send + 'static,
+        KeyRegistry: Handler<M>,
+    {
+        self.addr.send(msg).await.unwrap_or_else(|err| {
+            tracing::error!(error = %err, "key registry did not answer");
+            Err(UserError::Unavailable)
+        })
+    }
+
+    /// Whether an answer for `key` is published.
+    #[cfg(test)]
+    pub(super) fn is_published(&self, key: &str) -> bool {
+        self.published.0.contains_key(&digest(key.as_bytes()))
+    }
+}
+
+/// An API key that matches no key.
+fn denied(method: AuthMethod) -> Denied {
+    Denied {
+        method,
+        reason: Reason::InvalidKey,
+    }
+}

@@ -1,0 +1,410 @@
+//! Changes to database users (create, rotate, activate, deactivate, delete, and the bootstrap
+//! admin) and the two reads of them (list, get), as messages the KeyRegistry handles.
+//!
+//! A change is checked against the in-memory users, written to the user store, then applied
+//! in memory by one `apply_*` method, which also withdraws any published answer it ends.
+//! Each handler returns an `AtomicResponse`, so the mailbox is held from the check through
+//! the write: nothing can change the users in between, and the apply step finds them as the
+//! check left them. The messages are crate-private: callers use the handle's methods.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+use actix::prelude::*;
+
+use super::format::{self, NewKey};
+use super::model::{valid_user_name, DbUser, UserError, UserInfo};
+use super::now_ms;
+use super::registry::{DbUsers, KeyRegistry};
+use super::store::{UserRecord, UserStoreError};
+use crate::digest::{digest, KeyDigest};
+
+/// The meta-table fact recording that the bootstrap admin was created once.
+const BOOTSTRAP_FACT: &str = "bootstrap_admin_created";
+
+/// The bootstrap admin's user name.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// Create a database user with a new key.
+#[derive(Message)]
+#[rtype(result = "Result<NewKey, UserError>")]
+pub(crate) struct CreateUser {
+    pub(crate) id: String,
+}
+
+/// Replace a database user's key; the old key stops working before the reply.
+#[derive(Message)]
+#[rtype(result = "Result<NewKey, UserError>")]
+pub(crate) struct RotateKey {
+    pub(crate) id: String,
+}
+
+/// Deactivate a database user; with `revoke_key`, its key stays revoked until a rotation.
+#[derive(Message)]
+#[rtype(result = "Result<(), UserError>")]
+pub(crate) struct DeactivateUser {
+    pub(crate) id: String,
+    pub(crate) revoke_key: bool,
+    /// Who asks (users cannot deactivate themselves).
+    pub(crate) caller: String,
+}
+
+/// Activate a deactivated database user.
+#[derive(Message)]
+#[rtype(result = "Result<(), UserError>")]
+pub(crate) struct ActivateUser {
+    pub(crate) id: String,
+}
+
+/// Delete a database user; its key stops working before the reply.
+#[derive(Message)]
+#[rtype(result = "Result<(), UserError>")]
+pub(crate) struct DeleteUser {
+    pub(crate) id: String,
+    /// Who asks (users cannot delete themselves).
+    pub(crate) caller: String,
+}
+
+/// List every user (database users, then static users), sorted by name.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<UserInfo>, UserError>")]
+pub(crate) struct ListUsers;
+
+/// One user, database or static.
+#[derive(Message)]
+#[rtype(result = "Result<Option<UserInfo>, UserError>")]
+pub(crate) struct GetUser {
+    pub(crate) id: String,
+}
+
+type Reply<T> = AtomicResponse<KeyRegistry, Result<T, UserError>>;
+
+fn reply_now<T: 'static>(result: Result<T, UserError>) -> Reply<T> {
+    AtomicResponse::new(Box::pin(actix::fut::ready(result)))
+}
+
+/// Writes with `write` (the store call, off the actor), then applies what it wrote with
+/// `apply` on the actor, still inside the held mailbox.
+fn write_then_apply<S: 'static, T: 'static>(
+    act: &KeyRegistry,
+    write: impl Future<Output = Result<S, UserStoreError>> + 'static,
+    apply: impl FnOnce(&mut KeyRegistry, S) -> Result<T, UserError> + 'static,
+) -> Reply<T> {
+    AtomicResponse::new(Box::pin(
+        write
+            .into_actor(act)
+            .map(move |stored, act, _ctx| apply(act, stored.map_err(store_failed)?)),
+    ))
+}
+
+fn store_failed(err: UserStoreError) -> UserError {
+    tracing::error!(error = %err, "user store write failed; change not made");
+    UserError::Store
+}
+
+fn fresh_key(by_key: &HashMap<String, String>) -> Result<NewKey, UserError> {
+    // Ids carry 71 random bits; a collision is astronomically unlikely, but cheap to rule out.
+    for _ in 0..4 {
+        let key = format::generate().map_err(|err| {
+            tracing::error!(error = %err, "OS random source failed");
+            UserError::Random
+        })?;
+        if !by_key.contains_key(key.id()) {
+            return Ok(key);
+        }
+    }
+    Err(UserError::Random)
+}
+
+/// The user a change checked before its store write, and the key index. The mailbox is held
+/// from the check through the write, so the user is still there: the errors exist for the
+/// no-`unwrap` rule, and answer as the check would have.
+fn checked<'a>(
+    db: Option<&'a mut DbUsers>,
+    id: &str,
+) -> Result<(&'a mut HashMap<String, String>, &'a mut DbUser), UserError> {
+    let db = db.ok_or(UserError::Disabled)?;
+    let user = db
+        .users
+        .get_mut(id)
+        .ok_or_else(|| UserError::NotFound(id.to_owned()))?;
+    Ok((&mut db.by_key, user))
+}
+
+impl KeyRegistry {
+    /// Creates the `admin` database user on the first start of a store, once. Returns its key,
+    /// to be shown once; `None` when it was created before (even if since deleted).
+    pub async fn bootstrap_admin(&mut self) -> Result<Option<NewKey>, UserError> {
+        let Some(db) = self.db.as_mut() else {
+            return Err(UserError::Disabled);
+        };
+        let done = db.store.meta(BOOTSTRAP_FACT).await.map_err(|err| {
+            tracing::error!(error = %err, "could not read the user store");
+            UserError::Store
+        })?;
+        if done.is_some() {
+            return Ok(None);
+        }
+        if db.users.contains_key(BOOTSTRAP_ADMIN) {
+            db.store
+                .set_meta(BOOTSTRAP_FACT, "existing")
+                .await
+                .map_err(|_| UserError::Store)?;
+            return Ok(None);
+        }
+        let key = fresh_key(&db.by_key)?;
+        let record = UserRecord::new(BOOTSTRAP_ADMIN, &key, now_ms());
+        db.store
+            .insert_with_meta(&record, BOOTSTRAP_FACT, "created")
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "could not store the bootstrap admin");
+                UserError::Store
+            })?;
+        self.apply_create(record);
+        Ok(Some(key))
+    }
+
+    /// The checks every change to an existing user starts with: database users on, not a
+    /// static user, and the user exists.
+    fn check_user(&self, id: &str) -> Result<(&DbUsers, bool, bool), UserError> {
+        let db = self.db.as_ref().ok_or(UserError::Disabled)?;
+        if self.is_static_user(id) && !db.users.contains_key(id) {
+            return Err(UserError::StaticUser(id.to_owned()));
+        }
+        let user = db
+            .users
+            .get(id)
+            .ok_or_else(|| UserError::NotFound(id.to_owned()))?;
+        Ok((db, user.active, user.revoked))
+    }
+
+    /// Adds a user just written to the store.
+    fn apply_create(&mut self, record: UserRecord) {
+        if let Some(db) = self.db.as_mut() {
+            let (id, user) = DbUser::from_record(record);
+            db.by_key.insert(user.key_id.clone(), id.clone());
+            db.users.insert(id, user);
+        }
+        self.recount();
+    }
+
+    /// Gives a user the key just written to the store; the old key's answer is withdrawn.
+    fn apply_rotation(
+        &mut self,
+        id: &str,
+        key: &NewKey,
+        new_digest: KeyDigest,
+    ) -> Result<(), UserError> {
+        let (by_key, user) = checked(self.db.as_mut(), id)?;
+        self.published.0.remove(&user.digest);
+        by_key.remove(&user.key_id);
+        user.key_id = key.id().to_owned();
+        user.digest = new_digest;
+        user.revoked = false;
+        by_key.insert(user.key_id.clone(), id.to_owned());
+        Ok(())
+    }
+
+    /// Sets a user's state just written to the store; a key that stops working has its
+    /// answer withdrawn.
+    fn apply_state(&mut self, id: &str, active: bool, revoked: bool) -> Result<(), UserError> {
+        let (_, user) = checked(self.db.as_mut(), id)?;
+        user.active = active;
+        user.revoked = revoked;
+        if !active || revoked {
+            self.published.0.remove(&user.digest);
+        }
+        self.recount();
+        Ok(())
+    }
+
+    /// Forgets a user just deleted from the store, and withdraws its key's answer.
+    fn apply_delete(&mut self, id: &str) -> Result<(), UserError> {
+        let db = self.db.as_mut().ok_or(UserError::Disabled)?;
+        if let Some(user) = db.users.remove(id) {
+            self.published.0.remove(&user.digest);
+            db.by_key.remove(&user.key_id);
+        }
+        self.recount();
+        Ok(())
+    }
+
+    /// Writes a user's new state, then applies it.
+    fn change_state(&mut self, id: String, active: bool, revoked: bool) -> Reply<()> {
+        let Some(db) = self.db.as_ref() else {
+            return reply_now(Err(UserError::Disabled));
+        };
+        let store = db.store.clone();
+        let write = {
+            let id = id.clone();
+            async move { store.set_state(&id, active, revoked).await }
+        };
+        write_then_apply(self, write, move |act, ()| {
+            act.apply_state(&id, active, revoked)
+        })
+    }
+
+    fn info_of(&self, id: &str) -> Option<UserInfo> {
+        if let Some(user) = self.db.as_ref().and_then(|db| db.users.get(id)) {
+            let last = user.last_used.load(Ordering::Relaxed);
+            return Some(UserInfo {
+                id: id.to_owned(),
+                is_static: false,
+                active: user.active,
+                created_at_ms: Some(user.created_at_ms),
+                last_used_ms: (last > 0).then_some(last),
+                first_letters: Some(format::first_letters(&user.key_id).to_owned()),
+            });
+        }
+        self.is_static_user(id).then(|| UserInfo {
+            id: id.to_owned(),
+            is_static: true,
+            active: true,
+            created_at_ms: None,
+            last_used_ms: None,
+            first_letters: None,
+        })
+    }
+}
+
+impl Handler<CreateUser> for KeyRegistry {
+    type Result = Reply<NewKey>;
+
+    fn handle(&mut self, msg: CreateUser, _ctx: &mut Self::Context) -> Self::Result {
+        let Some(db) = self.db.as_ref() else {
+            return reply_now(Err(UserError::Disabled));
+        };
+        if !valid_user_name(&msg.id) {
+            return reply_now(Err(UserError::BadName));
+        }
+        if msg.id == crate::principal::ANONYMOUS_USERNAME {
+            return reply_now(Err(UserError::Reserved(msg.id)));
+        }
+        if self.is_static_user(&msg.id) {
+            return reply_now(Err(UserError::StaticUser(msg.id)));
+        }
+        if db.users.contains_key(&msg.id) {
+            return reply_now(Err(UserError::Exists(msg.id)));
+        }
+        let key = match fresh_key(&db.by_key) {
+            Ok(key) => key,
+            Err(err) => return reply_now(Err(err)),
+        };
+        let record = UserRecord::new(&msg.id, &key, now_ms());
+        let store = db.store.clone();
+        let write = async move { store.insert(&record).await.map(|()| record) };
+        write_then_apply(self, write, move |act, record| {
+            act.apply_create(record);
+            Ok(key)
+        })
+    }
+}
+
+impl Handler<RotateKey> for KeyRegistry {
+    type Result = Reply<NewKey>;
+
+    fn handle(&mut self, msg: RotateKey, _ctx: &mut Self::Context) -> Self::Result {
+        let db = match self.check_user(&msg.id) {
+            Ok((db, _, _)) => db,
+            Err(err) => return reply_now(Err(err)),
+        };
+        let key = match fresh_key(&db.by_key) {
+            Ok(key) => key,
+            Err(err) => return reply_now(Err(err)),
+        };
+        let new_digest = digest(key.expose().as_bytes());
+        let store = db.store.clone();
+        let id = msg.id;
+        let write = {
+            let (id, key_id) = (id.clone(), key.id().to_owned());
+            async move { store.set_key(&id, &key_id, &new_digest).await }
+        };
+        write_then_apply(self, write, move |act, ()| {
+            act.apply_rotation(&id, &key, new_digest)?;
+            Ok(key)
+        })
+    }
+}
+
+impl Handler<DeactivateUser> for KeyRegistry {
+    type Result = Reply<()>;
+
+    fn handle(&mut self, msg: DeactivateUser, _ctx: &mut Self::Context) -> Self::Result {
+        let revoked = match self.check_user(&msg.id) {
+            Err(err) => return reply_now(Err(err)),
+            Ok(_) if msg.caller == msg.id => {
+                return reply_now(Err(UserError::SelfAction("deactivate")))
+            }
+            Ok((_, active, _)) if !active => {
+                return reply_now(Err(UserError::AlreadyInactive(msg.id)))
+            }
+            Ok((_, _, revoked)) => revoked || msg.revoke_key,
+        };
+        self.change_state(msg.id, false, revoked)
+    }
+}
+
+impl Handler<ActivateUser> for KeyRegistry {
+    type Result = Reply<()>;
+
+    fn handle(&mut self, msg: ActivateUser, _ctx: &mut Self::Context) -> Self::Result {
+        let revoked = match self.check_user(&msg.id) {
+            Err(err) => return reply_now(Err(err)),
+            Ok((_, active, _)) if active => {
+                return reply_now(Err(UserError::AlreadyActive(msg.id)))
+            }
+            Ok((_, _, revoked)) => revoked,
+        };
+        self.change_state(msg.id, true, revoked)
+    }
+}
+
+impl Handler<DeleteUser> for KeyRegistry {
+    type Result = Reply<()>;
+
+    fn handle(&mut self, msg: DeleteUser, _ctx: &mut Self::Context) -> Self::Result {
+        let store = match self.check_user(&msg.id) {
+            Err(err) => return reply_now(Err(err)),
+            Ok(_) if msg.caller == msg.id => {
+                return reply_now(Err(UserError::SelfAction("delete")))
+            }
+            Ok((db, _, _)) => db.store.clone(),
+        };
+        let id = msg.id;
+        let write = {
+            let id = id.clone();
+            async move { store.delete(&id).await }
+        };
+        write_then_apply(self, write, move |act, ()| act.apply_delete(&id))
+    }
+}
+
+impl Handler<ListUsers> for KeyRegistry {
+    type Result = Result<Vec<UserInfo>, UserError>;
+
+    fn handle(&mut self, _msg: ListUsers, _ctx: &mut Self::Context) -> Self::Result {
+        let db = self.db.as_ref().ok_or(UserError::Disabled)?;
+        let mut ids: Vec<&String> = db.users.keys().collect();
+        ids.sort();
+        let mut out: Vec<UserInfo> = ids.iter().filter_map(|id| self.info_of(id)).collect();
+        for name in &self.static_users {
+            if !db.users.contains_key(name) {
+                out.extend(self.info_of(name));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Handler<GetUser> for KeyRegistry {
+    type Result = Result<Option<UserInfo>, UserError>;
+
+    fn handle(&mut self, msg: GetUser, _ctx: &mut Self::Context) -> Self::Result {
+        if self.db.is_none() {
+            return Err(UserError::Disabled);
+        }
+        Ok(self.info_of(&msg.id))
+    }
+}

@@ -1,0 +1,39 @@
+//! API keys: static keys from the environment and database users' keys.
+//!
+//! - `registry.rs`: the KeyRegistry actor, the only writer and the authority; it judges
+//!   database keys and publishes its answers;
+//! - `manage.rs`: the changes to database users, each written to the store, then applied;
+//! - `handle.rs`: [`KeyRegistryHandle`], the actor's whole API, for requests and management;
+//! - `published.rs`: the answers and counts the actor publishes for readers;
+//! - `model.rs`: users as the actor holds and shows them, and [`UserError`];
+//! - `store.rs`: the durable [`UserStore`] (SQLite);
+//! - `format.rs`: the `pcu_` key format, generation and parsing.
+
+pub mod format;
+mod handle;
+mod manage;
+mod model;
+mod published;
+mod registry;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use format::NewKey;
+pub use handle::{KeyLookup, KeyRegistryHandle, UnjudgedKey};
+pub use manage::BOOTSTRAP_ADMIN;
+pub use model::{valid_user_name, UserError, UserInfo};
+pub use published::UserCounts;
+pub use registry::KeyRegistry;
+pub use store::{UserRecord, UserStore, UserStoreError};
+
+/// Now, in Unix milliseconds: creation and last-used times.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
