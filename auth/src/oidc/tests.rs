@@ -139,7 +139,7 @@ fn claims_are_checked_in_order_issuer_first() {
 fn header_rules_table() {
     let h = |v: Value| b64(v.to_string().as_bytes());
     type Expected<'a> = Result<(Alg, Option<&'a str>), Reason>;
-    let table: Vec<(&str, String, Expected)> = vec![
+    let table: Vec<(&str, String, Expected<'_>)> = vec![
         (
             "plain",
             h(json!({"alg": "RS256", "kid": "k"})),
