@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::parse::redact_userinfo;
 use crate::secret::Secret;
 use crate::vars;
 
@@ -277,7 +278,7 @@ impl Settings {
         lines.push((vars::MAX_BODY, self.backend.max_body.to_string()));
         if let Some(up) = &self.backend.upstream {
             lines.extend([
-                (vars::UPSTREAM_URL, up.url.clone()),
+                (vars::UPSTREAM_URL, redact_userinfo(&up.url)),
                 (vars::UPSTREAM_FORWARD_AUTH, up.forward_auth.to_string()),
                 (vars::UPSTREAM_TIMEOUT, format!("{:?}", up.timeout)),
             ]);
@@ -306,7 +307,7 @@ impl Settings {
 /// summarised, not printed.
 fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
     let mut lines = vec![
-        (vars::OIDC_ISSUER, oidc.issuer.clone()),
+        (vars::OIDC_ISSUER, redact_userinfo(&oidc.issuer)),
         (
             vars::OIDC_CLIENT_ID,
             oidc.client_id.clone().unwrap_or_default(),
@@ -334,8 +335,8 @@ fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
         (
             vars::OIDC_JWKS_URL,
             oidc.jwks_url
-                .clone()
-                .unwrap_or_else(|| "discovery".to_owned()),
+                .as_deref()
+                .map_or_else(|| "discovery".to_owned(), redact_userinfo),
         ),
         (
             vars::OIDC_INSECURE_SKIP_TLS_VERIFY,

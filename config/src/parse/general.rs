@@ -187,7 +187,7 @@ impl Parser<'_> {
                 Err(why) => {
                     self.report.problem(
                         vars::UPSTREAM_URL,
-                        format!("{raw:?} {why}"),
+                        format!("{:?} {why}", super::redact_userinfo(raw)),
                         format!("e.g. {}=http://127.0.0.1:8081", vars::UPSTREAM_URL),
                     );
                     None
@@ -450,6 +450,23 @@ mod tests {
             "http://host:notaport",
         ] {
             only_problem(&open(&[(UPSTREAM_URL, raw)]), UPSTREAM_URL);
+        }
+    }
+
+    #[test]
+    fn upstream_url_errors_never_echo_user_or_password() {
+        for raw in [
+            "http://svc:s3cr3t-pw@host:8081",
+            "svc:s3cr3t-pw@host",
+            "ftp://svc:s3cr3t-pw@h",
+        ] {
+            let problem = only_problem(&open(&[(UPSTREAM_URL, raw)]), UPSTREAM_URL);
+            let text = format!("{problem} {problem:?}");
+            assert!(
+                !text.contains("s3cr3t-pw") && !text.contains("svc"),
+                "{text}"
+            );
+            assert!(text.contains("***@h"), "{text}");
         }
     }
 
