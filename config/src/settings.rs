@@ -105,6 +105,11 @@ impl LogFormat {
 pub struct BackendSettings {
     /// `PORTCULLIS_MAX_BODY`, default 10 MiB: larger request bodies get 413.
     pub max_body: usize,
+    /// `PORTCULLIS_BODY_TIMEOUT`, default 30 s: a body not fully received this long after the
+    /// request's headers gets 408.
+    pub body_timeout: Duration,
+    /// `PORTCULLIS_MAX_BATCH_OBJECTS`, default 10,000: a larger batch gets 422.
+    pub max_batch_objects: usize,
     /// `PORTCULLIS_UPSTREAM_URL`: when set, requests are proxied there instead of served by
     /// the embedded store.
     pub upstream: Option<UpstreamSettings>,
@@ -275,7 +280,17 @@ impl Settings {
         if let Some(oidc) = &auth.oidc {
             lines.extend(describe_oidc(oidc));
         }
-        lines.push((vars::MAX_BODY, self.backend.max_body.to_string()));
+        lines.extend([
+            (vars::MAX_BODY, self.backend.max_body.to_string()),
+            (
+                vars::BODY_TIMEOUT,
+                format!("{:?}", self.backend.body_timeout),
+            ),
+            (
+                vars::MAX_BATCH_OBJECTS,
+                self.backend.max_batch_objects.to_string(),
+            ),
+        ]);
         if let Some(up) = &self.backend.upstream {
             lines.extend([
                 (vars::UPSTREAM_URL, redact_userinfo(&up.url)),
