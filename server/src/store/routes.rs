@@ -430,10 +430,43 @@ mod tests {
             ),
             ApiError::PayloadTooLarge { limit: 10 }
         ));
+        // Issue 11: a body not declared JSON is 415 (it was 400), a stalled one 408.
         assert!(matches!(
             json_error(JsonPayloadError::ContentType, 10),
-            ApiError::BadRequest(_)
+            ApiError::UnsupportedMediaType
         ));
+        let stalled = PayloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "deadline",
+        ));
+        assert!(matches!(
+            json_error(JsonPayloadError::Payload(stalled), 10),
+            ApiError::RequestTimeout
+        ));
+    }
+
+    #[test]
+    fn only_application_json_with_optional_parameters_is_json() {
+        let is = |v: &str| is_json(Some(&header::HeaderValue::from_str(v).unwrap()));
+        for json in [
+            "application/json",
+            "APPLICATION/Json",
+            "application/json; charset=utf-8",
+            " application/json ;x=y",
+        ] {
+            assert!(is(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "text/json",
+            "application/ld+json",
+            "application/jsonx",
+            "multipart/form-data",
+            "",
+        ] {
+            assert!(!is(other), "{other}");
+        }
+        assert!(!is_json(None));
     }
 
     #[test]
