@@ -8,10 +8,12 @@
 //! - `api_key/`: the KeyRegistry actor, its handle, the user store and the key format;
 //! - `oidc/`: the JwksRefresher actor and the token verifier;
 //! - `authz.rs`: the admin list; `principal.rs`, `outcome.rs`: what a decision says;
-//! - `digest.rs`: SHA-256 of credentials and the maps keyed by it.
+//! - `digest.rs`: SHA-256 of credentials and the maps keyed by it;
+//! - `data_dir.rs`: the modes of the data directory and the SQLite files.
 
 pub mod api_key;
 pub mod authz;
+pub mod data_dir;
 pub mod digest;
 pub mod gatekeeper;
 pub mod oidc;

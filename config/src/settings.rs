@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::parse::redact_userinfo;
 use crate::secret::Secret;
 use crate::vars;
 
@@ -104,6 +105,11 @@ impl LogFormat {
 pub struct BackendSettings {
     /// `PORTCULLIS_MAX_BODY`, default 10 MiB: larger request bodies get 413.
     pub max_body: usize,
+    /// `PORTCULLIS_BODY_TIMEOUT`, default 30 s: a body not fully received this long after the
+    /// request's headers gets 408.
+    pub body_timeout: Duration,
+    /// `PORTCULLIS_MAX_BATCH_OBJECTS`, default 10,000: a larger batch gets 422.
+    pub max_batch_objects: usize,
     /// `PORTCULLIS_UPSTREAM_URL`: when set, requests are proxied there instead of served by
     /// the embedded store.
     pub upstream: Option<UpstreamSettings>,
@@ -274,10 +280,20 @@ impl Settings {
         if let Some(oidc) = &auth.oidc {
             lines.extend(describe_oidc(oidc));
         }
-        lines.push((vars::MAX_BODY, self.backend.max_body.to_string()));
+        lines.extend([
+            (vars::MAX_BODY, self.backend.max_body.to_string()),
+            (
+                vars::BODY_TIMEOUT,
+                format!("{:?}", self.backend.body_timeout),
+            ),
+            (
+                vars::MAX_BATCH_OBJECTS,
+                self.backend.max_batch_objects.to_string(),
+            ),
+        ]);
         if let Some(up) = &self.backend.upstream {
             lines.extend([
-                (vars::UPSTREAM_URL, up.url.clone()),
+                (vars::UPSTREAM_URL, redact_userinfo(&up.url)),
                 (vars::UPSTREAM_FORWARD_AUTH, up.forward_auth.to_string()),
                 (vars::UPSTREAM_TIMEOUT, format!("{:?}", up.timeout)),
             ]);
@@ -306,7 +322,7 @@ impl Settings {
 /// summarised, not printed.
 fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
     let mut lines = vec![
-        (vars::OIDC_ISSUER, oidc.issuer.clone()),
+        (vars::OIDC_ISSUER, redact_userinfo(&oidc.issuer)),
         (
             vars::OIDC_CLIENT_ID,
             oidc.client_id.clone().unwrap_or_default(),
@@ -334,8 +350,8 @@ fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
         (
             vars::OIDC_JWKS_URL,
             oidc.jwks_url
-                .clone()
-                .unwrap_or_else(|| "discovery".to_owned()),
+                .as_deref()
+                .map_or_else(|| "discovery".to_owned(), redact_userinfo),
         ),
         (
             vars::OIDC_INSECURE_SKIP_TLS_VERIFY,

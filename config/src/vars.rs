@@ -11,6 +11,11 @@ pub const METRICS_ADDR: &str = "PORTCULLIS_METRICS_ADDR";
 
 /// The largest request body the server reads, in bytes (suffixes KiB, MiB, GiB allowed).
 pub const MAX_BODY: &str = "PORTCULLIS_MAX_BODY";
+/// How long a request's body may take to arrive, from its headers to its last byte
+/// (e.g. `30s`); a slower body gets 408.
+pub const BODY_TIMEOUT: &str = "PORTCULLIS_BODY_TIMEOUT";
+/// The most objects one `POST /v1/batch/objects` may carry; more get 422.
+pub const MAX_BATCH_OBJECTS: &str = "PORTCULLIS_MAX_BATCH_OBJECTS";
 /// The upstream database HTTP API to proxy to; unset means the embedded store.
 pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
 /// Whether the client's `Authorization` header is forwarded upstream.
@@ -97,6 +102,8 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     WORKERS,
     METRICS_ADDR,
     MAX_BODY,
+    BODY_TIMEOUT,
+    MAX_BATCH_OBJECTS,
     UPSTREAM_URL,
     UPSTREAM_FORWARD_AUTH,
     UPSTREAM_TIMEOUT,

@@ -32,6 +32,8 @@ pub struct AppState {
     /// The embedded document store, when there is no upstream.
     store: Option<web::Data<Store>>,
     max_body: usize,
+    body_timeout: std::time::Duration,
+    max_batch_objects: usize,
 }
 
 impl AppState {
@@ -93,6 +95,8 @@ impl AppState {
             proxy,
             store,
             max_body: settings.backend.max_body,
+            body_timeout: settings.backend.body_timeout,
+            max_batch_objects: settings.backend.max_batch_objects,
         })
     }
 
@@ -124,6 +128,8 @@ pub fn app(
         proxy,
         store,
         max_body,
+        body_timeout,
+        max_batch_objects,
     } = state;
     App::new()
         .app_data(gate)
@@ -131,6 +137,10 @@ pub fn app(
         .app_data(oidc_well_known)
         .app_data(users)
         .wrap(from_fn(gate::gate))
+        // Outermost, so the deadline counts from the headers' arrival and covers every route.
+        .wrap(from_fn(move |req, next| {
+            crate::deadline::enforce(body_timeout, req, next)
+        }))
         // Before Portcullis' own routes: with an upstream it claims every /v1 path they
         // do not own, and answers readiness for the upstream.
         .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))
@@ -138,7 +148,7 @@ pub fn app(
         // parameter costs a regex match: the static routes go first.
         .configure(meta::configure)
         .configure(users::configure)
-        .configure(|cfg| store::configure(cfg, store.as_ref(), max_body))
+        .configure(|cfg| store::configure(cfg, store.as_ref(), max_body, max_batch_objects))
 }
 
 #[cfg(test)]

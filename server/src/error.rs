@@ -64,6 +64,13 @@ pub enum ApiError {
         /// The configured limit.
         limit: usize,
     },
+    /// A write whose body is not declared `application/json` (a cross-site form or `text/plain`
+    /// post would otherwise be read as JSON).
+    #[error("the request body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// The body did not arrive within `PORTCULLIS_BODY_TIMEOUT`.
+    #[error("the request body was not received in time")]
+    RequestTimeout,
     /// The upstream database could not be reached or answered badly.
     #[error("upstream unavailable: {0}")]
     BadGateway(&'static str),
@@ -97,6 +104,8 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +131,8 @@ impl ResponseError for ApiError {
             | ApiError::Unprocessable(_)
             | ApiError::BadRequest(_)
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType
+            | ApiError::RequestTimeout
             | ApiError::BadGateway(_)
             | ApiError::GatewayTimeout
             | ApiError::ServiceUnavailable { .. }
@@ -146,6 +157,8 @@ impl ResponseError for ApiError {
             | ApiError::Unprocessable(_)
             | ApiError::BadRequest(_)
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType
+            | ApiError::RequestTimeout
             | ApiError::Internal => {
                 json!({ "error": [{ "message": self.to_string() }] })
             }

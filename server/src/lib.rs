@@ -1,9 +1,10 @@
 //! The Portcullis server: start-up, binding and serving. The application itself (its state and
 //! routes) is [`app`]; the gate in front of it [`gate`]; the handlers [`api`], [`store`] and
-//! [`proxy`]; the metrics endpoint, on its own port, serves [`metrics`].
+//! [`proxy`]; the body read deadline [`deadline`]; the metrics endpoint, on its own port, serves [`metrics`].
 
 pub mod api;
 pub mod app;
+pub mod deadline;
 pub mod error;
 pub mod gate;
 pub mod metrics;

@@ -108,7 +108,7 @@ impl UserStore {
     /// Opens (creating if missing) `users.db` in `dir`, checks its integrity and migrates it.
     /// An existing file that cannot be read is reported, never replaced.
     pub async fn open(dir: &Path) -> Result<Self, UserStoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| UserStoreError::CreateDir {
+        crate::data_dir::ensure_dir(dir).map_err(|source| UserStoreError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
@@ -117,6 +117,7 @@ impl UserStore {
             path: path.clone(),
             source,
         };
+        crate::data_dir::prepare_file(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(open_err)?
             .filename(&path)

@@ -15,6 +15,10 @@ const DEFAULT_DATA_PATH: &str = "./data";
 const MAX_WORKERS: usize = 1024;
 const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Generous for bulk loading (Weaviate's clients send 100 to 1,000 objects a batch), small
+/// enough that the per-object work and answer of one batch stay bounded.
+const DEFAULT_MAX_BATCH_OBJECTS: usize = 10_000;
 
 impl Parser<'_> {
     pub(super) fn workers(&mut self) -> usize {
@@ -168,6 +172,26 @@ impl Parser<'_> {
                 }
             },
         };
+        let body_timeout = self
+            .duration(vars::BODY_TIMEOUT)
+            .unwrap_or(DEFAULT_BODY_TIMEOUT);
+        let max_batch_objects = match self.get(vars::MAX_BATCH_OBJECTS) {
+            None => DEFAULT_MAX_BATCH_OBJECTS,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    self.report.problem(
+                        vars::MAX_BATCH_OBJECTS,
+                        format!("{raw:?} is not a positive number of objects"),
+                        format!(
+                            "e.g. {}={DEFAULT_MAX_BATCH_OBJECTS}",
+                            vars::MAX_BATCH_OBJECTS
+                        ),
+                    );
+                    DEFAULT_MAX_BATCH_OBJECTS
+                }
+            },
+        };
         let forward_auth = self.boolean(vars::UPSTREAM_FORWARD_AUTH);
         let timeout = self.duration(vars::UPSTREAM_TIMEOUT);
         let upstream = match self.get(vars::UPSTREAM_URL) {
@@ -187,14 +211,19 @@ impl Parser<'_> {
                 Err(why) => {
                     self.report.problem(
                         vars::UPSTREAM_URL,
-                        format!("{raw:?} {why}"),
+                        format!("{:?} {why}", super::redact_userinfo(raw)),
                         format!("e.g. {}=http://127.0.0.1:8081", vars::UPSTREAM_URL),
                     );
                     None
                 }
             },
         };
-        BackendSettings { max_body, upstream }
+        BackendSettings {
+            max_body,
+            body_timeout,
+            max_batch_objects,
+            upstream,
+        }
     }
 }
 
@@ -450,6 +479,55 @@ mod tests {
             "http://host:notaport",
         ] {
             only_problem(&open(&[(UPSTREAM_URL, raw)]), UPSTREAM_URL);
+        }
+    }
+
+    #[test]
+    fn body_timeout_and_batch_cap_have_defaults_and_are_read() {
+        let defaults = ok(&open(&[])).backend;
+        assert_eq!(
+            (defaults.body_timeout, defaults.max_batch_objects),
+            (Duration::from_secs(30), 10_000)
+        );
+        let set = ok(&open(&[
+            (BODY_TIMEOUT, "1500ms"),
+            (MAX_BATCH_OBJECTS, " 50 "),
+        ]))
+        .backend;
+        assert_eq!(
+            (set.body_timeout, set.max_batch_objects),
+            (Duration::from_millis(1500), 50)
+        );
+    }
+
+    #[test]
+    fn rejects_a_zero_or_garbage_body_timeout_or_batch_cap() {
+        for raw in ["0", "0s", "soon"] {
+            only_problem(&open(&[(BODY_TIMEOUT, raw)]), BODY_TIMEOUT);
+        }
+        for raw in ["0", "-1", "many", "1e3"] {
+            let problem = only_problem(&open(&[(MAX_BATCH_OBJECTS, raw)]), MAX_BATCH_OBJECTS);
+            assert!(
+                problem.message.contains("positive number of objects"),
+                "{problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn upstream_url_errors_never_echo_user_or_password() {
+        for raw in [
+            "http://svc:s3cr3t-pw@host:8081",
+            "svc:s3cr3t-pw@host",
+            "ftp://svc:s3cr3t-pw@h",
+        ] {
+            let problem = only_problem(&open(&[(UPSTREAM_URL, raw)]), UPSTREAM_URL);
+            let text = format!("{problem} {problem:?}");
+            assert!(
+                !text.contains("s3cr3t-pw") && !text.contains("svc"),
+                "{text}"
+            );
+            assert!(text.contains("***@h"), "{text}");
         }
     }
 

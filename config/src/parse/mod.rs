@@ -21,6 +21,8 @@ mod oidc;
 pub(crate) mod tests;
 mod values;
 
+pub(crate) use values::redact_userinfo;
+
 impl Settings {
     /// Pure parse over (name, value) pairs. Reads no process environment; reads only the files
     /// named by `PORTCULLIS_CONFIG_FILE` and `*_FILE` variables.

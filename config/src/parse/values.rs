@@ -192,6 +192,18 @@ pub(super) fn parse_duration(raw: &str) -> Option<Duration> {
     }
 }
 
+/// `raw` with any `user:password@` replaced by `***@`, for error messages and the start-up log.
+/// Everything from the scheme's `://` (or the start) to the last `@` goes: a password may hold
+/// `/`, `?` or `#`, so cutting at the first of those could leave its tail visible, and hiding a
+/// path segment that holds `@` costs nothing in a message.
+pub(crate) fn redact_userinfo(raw: &str) -> String {
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    match raw[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..start], &raw[start + at..]),
+        None => raw.to_owned(),
+    }
+}
+
 /// Splits on ',' and trims items. The error message never quotes the value.
 fn split_list(raw: &str) -> Result<Vec<String>, String> {
     if raw.trim().is_empty() {
@@ -227,6 +239,24 @@ mod tests {
     use super::*;
     use crate::parse::tests::*;
     use crate::vars::*;
+
+    #[test]
+    fn redacts_user_and_password_from_urls() {
+        for (raw, shown) in [
+            ("http://svc:pw@host:8081", "http://***@host:8081"),
+            (
+                "https://user@issuer/realms/a",
+                "https://***@issuer/realms/a",
+            ),
+            ("https://u:p/w?#x@issuer/path", "https://***@issuer/path"),
+            ("svc:pw@host", "***@host"),
+            ("HTTP://a:b@c", "HTTP://***@c"),
+            ("https://issuer/realms/main", "https://issuer/realms/main"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_userinfo(raw), shown, "{raw}");
+        }
+    }
 
     #[test]
     fn booleans_accept_weaviate_spellings_in_any_case() {

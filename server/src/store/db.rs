@@ -36,15 +36,19 @@ impl Store {
     /// and applies the migrations. A file that is not a readable SQLite database stops here
     /// with [`StoreError::Unreadable`] and is not modified.
     pub async fn open(data_path: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_path).map_err(|source| StoreError::Directory {
-            path: data_path.to_owned(),
-            source,
+        portcullis_auth::data_dir::ensure_dir(data_path).map_err(|source| {
+            StoreError::Directory {
+                path: data_path.to_owned(),
+                source,
+            }
         })?;
         let path = data_path.join(FILE_NAME);
         let unreadable = |source| StoreError::Unreadable {
             path: path.clone(),
             source,
         };
+        portcullis_auth::data_dir::prepare_file(&path)
+            .map_err(|e| unreadable(sqlx::Error::Io(e)))?;
         // Every write is committed with the WAL fsynced (FULL), so an acknowledged write
         // survives a crash or power loss, not only a process kill.
         let options = SqliteConnectOptions::new()

@@ -2,9 +2,11 @@
 //! Weaviate's schema, object and batch APIs, used when no upstream database is configured.
 //!
 //! Layout: [`db`] opens the file and owns the connections, [`schema`] the class definitions,
-//! [`objects`] the objects, [`validation`] the property checks, [`routes`] the HTTP handlers.
+//! [`objects`] the objects, [`batch`] the batch body's bounded reading, [`validation`] the
+//! property checks, [`routes`] the HTTP handlers.
 //! [`StoreError`] becomes an [`ApiError`] in one place, here.
 
+pub mod batch;
 pub mod db;
 pub mod objects;
 pub mod routes;

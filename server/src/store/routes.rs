@@ -2,32 +2,57 @@
 //! path here is also a row of the route table (`gate/route_table.rs`), which decides who may
 //! call it; handlers only serve.
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::{web, HttpResponse};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
+use actix_web::http::{header, Method};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use super::batch::{self, BatchRefusal};
 
 use super::db::Store;
 use super::objects::{canonical_id, object_not_found, ObjectInput, Page};
 use super::schema::{class_name, class_not_found, ClassDef};
 use crate::error::ApiError;
 
+/// The limits of a batch, shared by the batch handler.
+#[derive(Clone, Copy, Debug)]
+struct BatchLimits {
+    max_body: usize,
+    max_objects: usize,
+}
+
 /// Registers the store's routes when the store is the backend (`store` is `None` with an
-/// upstream). Request bodies larger than `max_body` bytes are refused with 413.
-pub fn configure(cfg: &mut web::ServiceConfig, store: Option<&web::Data<Store>>, max_body: usize) {
+/// upstream). Request bodies larger than `max_body` bytes are refused with 413, batches of
+/// more than `max_batch_objects` objects with 422.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    store: Option<&web::Data<Store>>,
+    max_body: usize,
+    max_batch_objects: usize,
+) {
     let Some(store) = store else {
         return;
     };
     let json = web::JsonConfig::default()
         .limit(max_body)
-        // curl without -H sends no Content-Type; JSON is all these routes take.
-        .content_type_required(false)
+        .content_type_required(true)
         .error_handler(move |err, _req| json_error(err, max_body).into());
     let query = web::QueryConfig::default().error_handler(|err, _req| query_error(err).into());
+    let limits = web::Data::new(BatchLimits {
+        max_body,
+        max_objects: max_batch_objects,
+    });
     let resource = |path: &str| {
         web::resource(path)
             .app_data(json.clone())
             .app_data(query.clone())
+            .app_data(limits.clone())
+            .wrap(from_fn(require_json))
     };
     cfg.app_data(store.clone())
         .service(
@@ -58,14 +83,39 @@ pub fn configure(cfg: &mut web::ServiceConfig, store: Option<&web::Data<Store>>,
         .service(resource("/v1/batch/objects").route(web::post().to(batch_objects)));
 }
 
+/// Writes must declare `Content-Type: application/json` (parameters such as `charset` allowed),
+/// else 415: a web page can send a cross-site `text/plain` or form post without the browser
+/// asking first, and a store that read any body as JSON would take it as a write.
+async fn require_json(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    if writes && !is_json(req.headers().get(header::CONTENT_TYPE)) {
+        let response = ApiError::UnsupportedMediaType.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// `application/json`, in any case, optionally followed by `;` and parameters.
+fn is_json(value: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
 fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::PayloadTooLarge { limit }
         }
-        JsonPayloadError::ContentType => ApiError::BadRequest(
-            "the request body must be JSON (Content-Type: application/json)".into(),
-        ),
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Payload(ref err) if crate::deadline::is_deadline(err) => {
+            ApiError::RequestTimeout
+        }
         // The parser's message describes the client's input (line, column, expectation).
         JsonPayloadError::Deserialize(err) => {
             ApiError::BadRequest(format!("the request body is not valid JSON: {err}"))
@@ -276,17 +326,18 @@ async fn delete_object(
 
 async fn batch_objects(
     store: web::Data<Store>,
-    body: web::Json<Value>,
+    limits: web::Data<BatchLimits>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let objects = match body.into_inner() {
-        Value::Object(mut map) => map.remove("objects"),
-        _ => None,
-    };
-    let Some(Value::Array(objects)) = objects else {
-        return Err(ApiError::Unprocessable(
-            "the batch body must be {\"objects\": [...]}".into(),
-        ));
-    };
+    let body = read_body(&req, payload, limits.max_body).await?;
+    let objects = batch::parse(&body, limits.max_objects).map_err(|refusal| match refusal {
+        BatchRefusal::NotJson(message) => {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {message}"))
+        }
+        other => ApiError::Unprocessable(other.to_string()),
+    })?;
+    drop(body);
     let inputs = objects.iter().map(ObjectInput::from_json).collect();
     let outcomes = store.batch_objects(inputs).await?;
     let results: Vec<Value> = objects
@@ -294,20 +345,48 @@ async fn batch_objects(
         .zip(outcomes)
         .map(|(sent, outcome)| match outcome {
             Ok(object) => with_result(object.to_json(true), json!({})),
-            Err(message) => {
-                // Echo what was sent, as Weaviate does, with the reason.
-                let echoed = match sent {
-                    Value::Object(map) => Value::Object(map),
-                    _ => Value::Object(Map::new()),
-                };
-                with_result(
-                    echoed,
-                    json!({ "errors": { "error": [{ "message": message }] } }),
-                )
-            }
+            // Echo what was sent, as Weaviate does, with the reason.
+            Err(message) => with_result(
+                sent,
+                json!({ "errors": { "error": [{ "message": message }] } }),
+            ),
         })
         .collect();
     Ok(HttpResponse::Ok().json(results))
+}
+
+/// Reads a whole body of at most `limit` bytes: 413 beyond (before reading when the length is
+/// declared), 408 when the body deadline stops it.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| payload_error(&err))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn payload_error(err: &PayloadError) -> ApiError {
+    if crate::deadline::is_deadline(err) {
+        return ApiError::RequestTimeout;
+    }
+    tracing::debug!(error = %err, "could not read a request body");
+    ApiError::BadRequest("the request body could not be read".into())
 }
 
 fn with_result(mut object: Value, result: Value) -> Value {
@@ -351,10 +430,43 @@ mod tests {
             ),
             ApiError::PayloadTooLarge { limit: 10 }
         ));
+        // Issue 11: a body not declared JSON is 415 (it was 400), a stalled one 408.
         assert!(matches!(
             json_error(JsonPayloadError::ContentType, 10),
-            ApiError::BadRequest(_)
+            ApiError::UnsupportedMediaType
         ));
+        let stalled = PayloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "deadline",
+        ));
+        assert!(matches!(
+            json_error(JsonPayloadError::Payload(stalled), 10),
+            ApiError::RequestTimeout
+        ));
+    }
+
+    #[test]
+    fn only_application_json_with_optional_parameters_is_json() {
+        let is = |v: &str| is_json(Some(&header::HeaderValue::from_str(v).unwrap()));
+        for json in [
+            "application/json",
+            "APPLICATION/Json",
+            "application/json; charset=utf-8",
+            " application/json ;x=y",
+        ] {
+            assert!(is(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "text/json",
+            "application/ld+json",
+            "application/jsonx",
+            "multipart/form-data",
+            "",
+        ] {
+            assert!(!is(other), "{other}");
+        }
+        assert!(!is_json(None));
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! The body read deadline (`PORTCULLIS_BODY_TIMEOUT`): a request that declares a body must
+//! deliver all of it within the deadline, counted from when its headers arrived, or it gets
+//! 408. actix-web's own `client_request_timeout` covers the headers only, so a client that sent
+//! `Content-Length: 1000000` and one byte would otherwise hold a connection and a handler
+//! forever, for the embedded store and for the proxy's upload alike.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+use actix_web::HttpMessage;
+use actix_web::ResponseError;
+use futures_util::Stream;
+use tokio::time::Sleep;
+
+use crate::error::ApiError;
+
+/// Whether `err` is the deadline's error, as seen by a handler reading the body.
+pub fn is_deadline(err: &PayloadError) -> bool {
+    matches!(err, PayloadError::Io(io) if io.kind() == io::ErrorKind::TimedOut)
+}
+
+/// The middleware: wraps the body of a request that declares one in the deadline, and turns
+/// whatever the handler answered into 408 when the deadline is what stopped it (a handler sees
+/// only a failed read, and the proxy would call it a bad gateway).
+pub async fn enforce(
+    timeout: Duration,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if !declares_body(&req) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let expired = Rc::new(Cell::new(false));
+    let inner = req.take_payload();
+    req.set_payload(Payload::from(Box::pin(Deadline {
+        inner,
+        sleep: Box::pin(tokio::time::sleep(timeout)),
+        expired: expired.clone(),
+    })
+        as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>));
+    let response = next.call(req).await?;
+    if !expired.get() {
+        return Ok(response.map_into_left_body());
+    }
+    tracing::info!(
+        timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        "request body not received in time"
+    );
+    let req = response.request().clone();
+    Ok(ServiceResponse::new(req, ApiError::RequestTimeout.error_response()).map_into_right_body())
+}
+
+/// A body is declared by a non-zero `Content-Length` or by any `Transfer-Encoding`.
+fn declares_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// The payload, failing with a `TimedOut` I/O error once `sleep` fires before it has ended.
+struct Deadline<S> {
+    inner: S,
+    sleep: Pin<Box<Sleep>>,
+    expired: Rc<Cell<bool>>,
+}
+
+impl<S> Stream for Deadline<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired.get() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = Pin::new(&mut self.inner).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.expired.set(true);
+                Poll::Ready(Some(Err(PayloadError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request body was not received in time",
+                )))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
