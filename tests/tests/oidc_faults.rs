@@ -511,7 +511,11 @@ async fn a_kid_forged_before_its_key_is_published_delays_it_one_cooldown_at_most
     assert_invalid_token(&own_info(&server, &forged).await, "forged kid");
     let outcome = counted_outcome(&server, &before, "forged kid").await;
     assert_eq!(
-        (outcome.method.as_str(), outcome.result.as_str(), outcome.reason.as_str()),
+        (
+            outcome.method.as_str(),
+            outcome.result.as_str(),
+            outcome.reason.as_str()
+        ),
         ("oidc", "deny", "unknown_kid")
     );
     let fetched = issuer.jwks_fetches();
@@ -529,7 +533,11 @@ async fn a_kid_forged_before_its_key_is_published_delays_it_one_cooldown_at_most
     );
     let outcome = counted_outcome(&server, &before, "genuine token").await;
     assert_eq!(
-        (outcome.method.as_str(), outcome.result.as_str(), outcome.reason.as_str()),
+        (
+            outcome.method.as_str(),
+            outcome.result.as_str(),
+            outcome.reason.as_str()
+        ),
         ("oidc", "accept", "ok")
     );
     assert_eq!(
