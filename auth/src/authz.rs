@@ -1,10 +1,15 @@
-//! Authorization by admin list: admins may do everything, read-only subjects may only read.
+//! Authorization: the one decision of what a principal may do ([`Authorizer::allows`]), for
+//! every protocol. The database follows the admin list: admins may do everything, read-only
+//! subjects may only read, and with the list off everyone may do everything (Weaviate's
+//! default). Database users are managed by an administrator only: an admin-list admin, or,
+//! with the list off, the bootstrap admin (`docs/users.md`).
 
 use std::collections::HashSet;
 
 use portcullis_config::AuthorizationSettings;
 
-use crate::Principal;
+use crate::api_key::BOOTSTRAP_ADMIN;
+use crate::{Principal, PrincipalKind};
 
 /// What a route does to the database. The route table in the server assigns one to each route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +27,33 @@ impl Verb {
             Verb::Read => "read",
             Verb::Write => "write",
         }
+    }
+}
+
+/// What a request does, and to what: the input of every authorization decision. The route
+/// table in the server assigns one to each route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Reads or writes the database.
+    Data(Verb),
+    /// Lists or reads database users ([`Verb::Read`]); creates, rotates, activates,
+    /// deactivates or deletes them ([`Verb::Write`]).
+    Users(Verb),
+}
+
+impl Action {
+    /// The verb, for 403 messages.
+    pub fn verb(self) -> Verb {
+        match self {
+            Action::Data(verb) | Action::Users(verb) => verb,
+        }
+    }
+}
+
+impl From<Verb> for Action {
+    /// A verb alone is on the database.
+    fn from(verb: Verb) -> Self {
+        Action::Data(verb)
     }
 }
 
@@ -69,14 +101,43 @@ impl Authorizer {
         }
     }
 
-    /// Whether `principal` may manage database users (and see static users and key
-    /// prefixes): an admin, and never the anonymous caller, even with the admin list off.
+    /// Whether `principal` administers database users (manages them, and sees static users
+    /// and key prefixes): an admin-list admin when the list is on; with it off, only the
+    /// bootstrap admin, the database user `admin` (a static or OIDC user of that name is not
+    /// it, and no one else can create it: creating users takes an administrator). Never the
+    /// anonymous caller. Any other rule let any database user rotate, deactivate or delete
+    /// `admin` and take the server over.
     pub fn manages_users(&self, principal: &Principal) -> bool {
-        !principal.is_anonymous() && self.is_admin(principal)
+        if principal.is_anonymous() {
+            return false;
+        }
+        match &self.admin_list {
+            Some(_) => self.is_admin(principal),
+            None => {
+                principal.kind() == PrincipalKind::DbUser && principal.username() == BOOTSTRAP_ADMIN
+            }
+        }
     }
 
-    /// Whether `principal` may perform `verb`.
-    pub fn allows(&self, principal: &Principal, verb: Verb) -> bool {
+    /// Whether `principal` may perform `action` (a bare [`Verb`] is on the database).
+    /// Database users: administrators do everything ([`Authorizer::manages_users`]); with the
+    /// admin list on, its read-only subjects may also list and read them, as in Weaviate; the
+    /// anonymous caller never may.
+    pub fn allows(&self, principal: &Principal, action: impl Into<Action>) -> bool {
+        match action.into() {
+            Action::Data(verb) => self.allows_data(principal, verb),
+            Action::Users(Verb::Write) => self.manages_users(principal),
+            Action::Users(Verb::Read) => {
+                self.manages_users(principal)
+                    || (self.admin_list.is_some()
+                        && !principal.is_anonymous()
+                        && self.allows_data(principal, Verb::Read))
+            }
+        }
+    }
+
+    /// Whether `principal` may perform `verb` on the database.
+    fn allows_data(&self, principal: &Principal, verb: Verb) -> bool {
         let Some(list) = &self.admin_list else {
             return true;
         };
@@ -152,7 +213,7 @@ mod tests {
     #[test]
     fn anonymous_never_manages_users() {
         let open = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
-        assert!(open.manages_users(&user("anyone", &[])));
+        assert!(open.manages_users(&db_user(BOOTSTRAP_ADMIN)));
         assert!(!open.manages_users(&Principal::anonymous()));
         let listed = Authorizer::from_settings(&AuthorizationSettings {
             admin_list: Some(AdminList {
@@ -167,11 +228,67 @@ mod tests {
         assert!(!listed.manages_users(&Principal::anonymous()));
     }
 
+    fn db_user(name: &str) -> Principal {
+        Principal::new(name, Vec::new(), PrincipalKind::DbUser)
+    }
+
+    /// Issue 11, item 2: with no authorization configured, any database user could rotate,
+    /// deactivate or delete `admin` and take it over.
+    #[test]
+    fn without_admin_list_only_the_bootstrap_admin_administers_users() {
+        let az = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
+        let cases = [
+            (db_user(BOOTSTRAP_ADMIN), true),
+            (db_user("mallory"), false),
+            (db_user("Admin"), false),
+            (
+                Principal::new(BOOTSTRAP_ADMIN, Vec::new(), PrincipalKind::StaticKey),
+                false,
+            ),
+            (user(BOOTSTRAP_ADMIN, &["admins"]), false),
+            (Principal::anonymous(), false),
+        ];
+        for (p, admin) in cases {
+            let who = format!("{} ({})", p.username(), p.kind().as_str());
+            assert_eq!(az.manages_users(&p), admin, "{who}");
+            assert_eq!(az.allows(&p, Action::Users(Verb::Write)), admin, "{who}");
+            assert_eq!(az.allows(&p, Action::Users(Verb::Read)), admin, "{who}");
+            // The database stays open to everyone without the admin list.
+            assert!(az.allows(&p, Verb::Write), "{who}");
+        }
+    }
+
+    #[test]
+    fn with_admin_list_admins_manage_users_and_readers_read_them() {
+        let az = authorizer();
+        let cases = [
+            (user("root", &[]), true, true),
+            (user("stranger", &["admins"]), true, true),
+            (user("reader", &[]), true, false),
+            (user("stranger", &["viewers"]), true, false),
+            (user("stranger", &[]), false, false),
+            // The bootstrap admin is not special when the list is on.
+            (db_user(BOOTSTRAP_ADMIN), false, false),
+            // Anonymous is on the read-only list, but never reads users.
+            (Principal::anonymous(), false, false),
+        ];
+        for (p, read, write) in cases {
+            let who = p.username().to_owned();
+            assert_eq!(az.allows(&p, Action::Users(Verb::Read)), read, "{who} read");
+            assert_eq!(
+                az.allows(&p, Action::Users(Verb::Write)),
+                write,
+                "{who} write"
+            );
+        }
+    }
+
     #[test]
     fn without_admin_list_everyone_may_do_everything() {
         let az = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
         assert!(az.allows(&user("anyone", &[]), Verb::Write));
         assert!(az.allows(&Principal::anonymous(), Verb::Write));
         assert!(az.is_admin(&user("anyone", &[])));
+        assert!(az.allows(&user("anyone", &[]), Action::Data(Verb::Write)));
     }
 }

@@ -2,7 +2,7 @@
 //! protocol the server speaks. It knows no HTTP framework: a listener reads the credential in
 //! its own syntax (an HTTP `Authorization` header, gRPC metadata), refuses what it cannot
 //! parse, and hands the gatekeeper the bearer value or nothing. The gatekeeper answers with
-//! [`Authenticated`] or [`Denied`], and then, for a principal and a [`Verb`], allow or deny.
+//! [`Authenticated`] or [`Denied`], and then, for a principal and an [`Action`], allow or deny.
 //! The listener maps a denial to its own response, counts and logs.
 //!
 //! Every rule of the decision lives here:
@@ -12,7 +12,9 @@
 //!   header) and OIDC is on, or always when OIDC is the only method; otherwise an API key.
 //!   There is no fallback from one to the other, as in Weaviate;
 //! - a credential with no method configured: [`Reason::Unconfigured`];
-//! - authorization by the admin list ([`Authorizer`]).
+//! - authorization ([`Authorizer`]): the admin list for the database; database users are
+//!   managed by an administrator only (an admin-list admin, or the bootstrap admin when the
+//!   list is off).
 //!
 //! Speed is the other half of the design (`docs/architecture.md`, "The actors"): a key or
 //! token already judged is answered from what the actors published, with one SHA-256 and
@@ -28,8 +30,8 @@ use portcullis_config::AuthenticationSettings;
 use crate::api_key::{KeyLookup, UnjudgedKey};
 use crate::oidc::{is_jwt_shaped, CacheLookup, Unverified};
 use crate::{
-    AuthMethod, Authenticated, Authorizer, Denied, KeyRegistryHandle, OidcHandle, Principal,
-    Reason, Verb,
+    Action, AuthMethod, Authenticated, Authorizer, Denied, KeyRegistryHandle, OidcHandle,
+    Principal, Reason,
 };
 
 /// The authentication and authorization decision, shared by every listener. Cloning shares
@@ -157,10 +159,12 @@ impl Gatekeeper {
         }
     }
 
-    /// Whether `principal` may perform `verb` (the admin list; everyone when it is off).
+    /// Whether `principal` may perform `action` ([`Authorizer::allows`]: the admin list for
+    /// the database, administrators only for database users). A bare [`Verb`](crate::Verb) is on the
+    /// database.
     #[inline]
-    pub fn allows(&self, principal: &Principal, verb: Verb) -> bool {
-        self.authorizer.allows(principal, verb)
+    pub fn allows(&self, principal: &Principal, action: impl Into<Action>) -> bool {
+        self.authorizer.allows(principal, action)
     }
 
     /// Whether at least one authentication method can serve now (readiness): anonymous
@@ -204,6 +208,7 @@ fn count_dots(token: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Verb;
     use portcullis_config::{vars, Settings};
 
     #[test]
@@ -315,5 +320,24 @@ mod tests {
         assert!(!gk.allows(&anonymous.principal, Verb::Write));
         let root = Principal::new("root", Vec::new(), crate::PrincipalKind::StaticKey);
         assert!(gk.allows(&root, Verb::Write));
+        assert!(gk.allows(&root, Action::Users(Verb::Write)));
+        assert!(!gk.allows(&anonymous.principal, Action::Users(Verb::Read)));
+    }
+
+    #[actix::test]
+    async fn with_nothing_configured_only_the_bootstrap_admin_manages_users() {
+        // No variable at all: the bootstrap configuration (database users, no admin list).
+        let gk = gatekeeper(&[]);
+        let admin = Principal::new(
+            crate::api_key::BOOTSTRAP_ADMIN,
+            Vec::new(),
+            crate::PrincipalKind::DbUser,
+        );
+        let other = Principal::new("mallory", Vec::new(), crate::PrincipalKind::DbUser);
+        for verb in [Verb::Read, Verb::Write] {
+            assert!(gk.allows(&admin, Action::Users(verb)), "admin {verb:?}");
+            assert!(!gk.allows(&other, Action::Users(verb)), "mallory {verb:?}");
+            assert!(gk.allows(&other, verb), "mallory on the database {verb:?}");
+        }
     }
 }

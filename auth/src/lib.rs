@@ -23,7 +23,7 @@ pub mod principal;
 pub use api_key::{
     valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,
 };
-pub use authz::{Authorizer, Verb};
+pub use authz::{Action, Authorizer, Verb};
 pub use digest::{digest, KeyDigest};
 pub use gatekeeper::Gatekeeper;
 pub use oidc::OidcHandle;

@@ -1,6 +1,9 @@
 //! The upstream proxy: when an upstream database is configured, every `/v1` request that
 //! Portcullis does not serve itself is forwarded to it after the gate, bodies streamed both
-//! ways, with the caller's identity in `X-Portcullis-*` headers.
+//! ways, with the caller's identity in `X-Portcullis-*` headers. Client headers an upstream
+//! may take for identity, the client's address or the method (`X-Portcullis-*`, `Forwarded`,
+//! `X-Forwarded-*`, `X-Real-IP`, the method overrides, in any spelling) never pass: the
+//! upstream hears about the caller from Portcullis alone.
 
 use std::borrow::Cow;
 use std::io;
@@ -12,6 +15,7 @@ use actix_web::http::header::{self as actix_header, HeaderMap as ActixHeaderMap}
 use actix_web::http::{Method as ActixMethod, StatusCode as ActixStatus};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use portcullis_config::UpstreamSettings;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -35,11 +39,38 @@ const BODY_CHANNEL_CHUNKS: usize = 4;
 
 /// The user name the upstream receives.
 pub const X_PORTCULLIS_USER: &str = "x-portcullis-user";
-/// The caller's groups, comma-separated.
+/// The caller's groups: each percent-encoded ([`GROUP_ESCAPES`]), then comma-separated.
 pub const X_PORTCULLIS_GROUPS: &str = "x-portcullis-groups";
 /// Every client header with this prefix is removed before forwarding, so a client can never
 /// speak for Portcullis.
 const X_PORTCULLIS_PREFIX: &str = "x-portcullis-";
+/// Every client header with this prefix is removed: ours (For, Proto, Host) replace them, and
+/// the others (Port, Prefix, Server, Ssl, ...) would tell the upstream what Portcullis did not
+/// check.
+const X_FORWARDED_PREFIX: &str = "x-forwarded-";
+
+/// Client headers that upstreams and the frameworks they are built on read as the client's
+/// address (`Forwarded`, `X-Real-IP` and kin), as the request's method (the method
+/// overrides, which would turn a GET judged as a read into a write upstream), or as its path
+/// (`X-Original-URL`, `X-Rewrite-URL`). Compared with `_` read as `-`.
+const SPOOFABLE: [&str; 9] = [
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-http-method-override",
+    "x-method-override",
+    "x-http-method",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// The bytes escaped in each group name of [`X_PORTCULLIS_GROUPS`]: `,` (the separator), `%`
+/// (the escape), `"` (a quoted list element), space (list parsers trim it), controls, and,
+/// as percent-encoding always does, every non-ASCII byte. So `evil,admins` goes as
+/// `evil%2Cadmins`, never read as membership of `admins`, and a group name is recovered by
+/// splitting on `,` and percent-decoding each part.
+const GROUP_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%').add(b',');
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), plus `Proxy-Connection`, which old clients send.
 /// They describe one connection and are never forwarded, in either direction.
@@ -144,8 +175,9 @@ impl Proxy {
     }
 
     /// The headers the upstream receives: the client's end-to-end headers, minus the
-    /// `Authorization` header (unless forwarding it is on) and anything claiming to come from
-    /// Portcullis, plus `X-Forwarded-*` and the caller's identity.
+    /// `Authorization` header (unless forwarding it is on), anything claiming to come from
+    /// Portcullis and anything an upstream may read as the client's address or method
+    /// ([`is_spoofable`]), plus our `X-Forwarded-*` and the caller's identity.
     fn request_headers(&self, req: &HttpRequest, caller: &Caller) -> HeaderMap {
         let incoming = req.headers();
         let connection_named = connection_tokens(
@@ -154,23 +186,16 @@ impl Proxy {
                 .map(|v| v.as_bytes()),
         );
         let mut out = HeaderMap::with_capacity(incoming.len() + 5);
-        let mut forwarded_for: Vec<&[u8]> = Vec::new();
         for (name, value) in incoming.iter() {
             let lower = name.as_str();
             let skip = is_hop_by_hop(lower)
                 || connection_named.iter().any(|n| n == lower)
-                || lower.starts_with(X_PORTCULLIS_PREFIX)
+                || is_spoofable(lower)
                 // reqwest sets Host from the upstream URL; the client's goes in X-Forwarded-Host.
                 || lower == "host"
                 // actix has already answered `Expect: 100-continue`.
                 || lower == "expect"
-                || lower == "x-forwarded-host"
-                || lower == "x-forwarded-proto"
                 || (lower == "authorization" && !self.forward_auth);
-            if lower == "x-forwarded-for" {
-                forwarded_for.push(value.as_bytes());
-                continue;
-            }
             if skip {
                 continue;
             }
@@ -182,15 +207,15 @@ impl Proxy {
             }
         }
 
-        // X-Forwarded-For: the client's chain, then the peer Portcullis itself saw.
-        let mut chain: Vec<u8> = forwarded_for.join(&b", "[..]);
+        // X-Forwarded-For: the peer Portcullis itself saw. A client's own chain cannot be
+        // told from a forgery, so it is dropped (trusting proxies in front is not built).
         if let Some(peer) = req.peer_addr() {
-            if !chain.is_empty() {
-                chain.extend_from_slice(b", ");
-            }
-            chain.extend_from_slice(peer.ip().to_string().as_bytes());
+            insert_bytes(
+                &mut out,
+                "x-forwarded-for",
+                peer.ip().to_string().as_bytes(),
+            );
         }
-        insert_bytes(&mut out, "x-forwarded-for", &chain);
         let proto: &[u8] = if req.app_config().secure() {
             b"https"
         } else {
@@ -214,7 +239,7 @@ impl Proxy {
         insert_bytes(
             &mut out,
             X_PORTCULLIS_GROUPS,
-            principal.groups().join(",").as_bytes(),
+            encode_groups(principal.groups()).as_bytes(),
         );
         out
     }
@@ -356,6 +381,39 @@ fn is_hop_by_hop(lower_name: &str) -> bool {
     HOP_BY_HOP.contains(&lower_name)
 }
 
+/// Whether `a` (a lower-case header name) starts with `b`, with `_` in `a` read as `-`: CGI,
+/// WSGI, PHP and nginx's `underscores_in_headers` give `X_Portcullis_User` the same variable
+/// as `X-Portcullis-User`.
+fn starts_with_dashed(a: &str, b: &str) -> bool {
+    a.len() >= b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || (x == b'_' && y == b'-'))
+}
+
+/// Whether a client header (its lower-case name) is one an upstream may take for the
+/// caller's identity, address, method or path, in any spelling: it is never forwarded.
+fn is_spoofable(lower_name: &str) -> bool {
+    starts_with_dashed(lower_name, X_PORTCULLIS_PREFIX)
+        || starts_with_dashed(lower_name, X_FORWARDED_PREFIX)
+        || SPOOFABLE
+            .iter()
+            .any(|name| name.len() == lower_name.len() && starts_with_dashed(lower_name, name))
+}
+
+/// The value of [`X_PORTCULLIS_GROUPS`]: each group percent-encoded with [`GROUP_ESCAPES`],
+/// joined with `,`. One allocation, as a plain join would take.
+fn encode_groups(groups: &[String]) -> String {
+    let mut value = String::with_capacity(groups.iter().map(|g| g.len() + 1).sum());
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            value.push(',');
+        }
+        value.extend(utf8_percent_encode(group, GROUP_ESCAPES));
+    }
+    value
+}
+
 /// Sets a header whose name is a valid constant and whose value may carry any non-control
 /// bytes (user names are UTF-8); an impossible value is logged and left out.
 fn insert_bytes(headers: &mut HeaderMap, name: &'static str, value: &[u8]) {
@@ -469,6 +527,81 @@ mod tests {
         ];
         for (path, forwarded) in cases {
             assert_eq!(is_forwarded(path), forwarded, "{path}");
+        }
+    }
+
+    #[test]
+    fn identity_address_and_method_headers_are_spoofable_in_any_spelling() {
+        for name in [
+            "x-portcullis-user",
+            "x-portcullis-groups",
+            "x_portcullis_user",
+            "x-portcullis_groups",
+            "x_portcullis-anything",
+            "forwarded",
+            "x-real-ip",
+            "x_real_ip",
+            "x-forwarded-for",
+            "x_forwarded_for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-http-method-override",
+            "x_http_method_override",
+            "x-method-override",
+            "x-http-method",
+            "x-client-ip",
+            "true-client-ip",
+            "x-original-url",
+            "x-rewrite-url",
+        ] {
+            assert!(is_spoofable(name), "{name}");
+        }
+        for name in [
+            "x-openai-api-key",
+            "x-portcullis",
+            "x-forwarded",
+            "forwarded-by",
+            "x-real-ip-hint",
+            "x-http-method-overridden",
+            "content-type",
+            "x-request-id",
+        ] {
+            assert!(!is_spoofable(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn groups_are_encoded_so_no_name_reads_as_another() {
+        let groups = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let cases: [(&[&str], &str); 7] = [
+            (&[], ""),
+            (&["admins"], "admins"),
+            (&["readers", "writers"], "readers,writers"),
+            (&["evil,admins"], "evil%2Cadmins"),
+            (&["x", " admins"], "x,%20admins"),
+            (
+                &["cn=ops,ou=groups", "100%", "\"q\""],
+                "cn=ops%2Cou=groups,100%25,%22q%22",
+            ),
+            (&["/org/équipe"], "/org/%C3%A9quipe"),
+        ];
+        for (names, encoded) in cases {
+            let names = groups(names);
+            assert_eq!(encode_groups(&names), encoded, "{names:?}");
+            // Split on commas, percent-decode each part: the names come back.
+            if !names.is_empty() {
+                let decoded: Vec<String> = encoded
+                    .split(',')
+                    .map(|part| {
+                        percent_encoding::percent_decode_str(part)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                    .collect();
+                assert_eq!(decoded, names);
+            }
         }
     }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use portcullis_config::vars;
-use portcullis_tests::assert::invalid_credential_body;
+use portcullis_tests::assert::{forbidden_body, invalid_credential_body};
 use portcullis_tests::{client, Server, ServerBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -441,10 +441,13 @@ async fn own_info_for_static_database_and_anonymous_callers() {
 
 #[tokio::test]
 async fn management_is_refused_when_database_users_are_off() {
+    // An administrator (authorization comes first, as in Weaviate): the admin list's.
     let server = ServerBuilder::new()
         .env(vars::APIKEY_ENABLED, "true")
         .env(vars::APIKEY_ALLOWED_KEYS, ROOT_KEY)
         .env(vars::APIKEY_USERS, "root")
+        .env(vars::ADMINLIST_ENABLED, "true")
+        .env(vars::ADMINLIST_USERS, "root")
         .start()
         .await;
     let (status, body) = call(&server, reqwest::Method::POST, "/v1/users/db/x", ROOT_KEY).await;
@@ -796,6 +799,126 @@ async fn unicode_and_control_character_names_are_refused() {
         Some(2),
         "only the static users: {list}"
     );
+}
+
+/// The bootstrap admin's key from a first start's standard output.
+fn printed_key(server: &Server) -> String {
+    server
+        .stdout()
+        .join("\n")
+        .split_whitespace()
+        .find(|w| w.starts_with("pcu_"))
+        .expect("the bootstrap key is printed")
+        .to_owned()
+}
+
+/// Issue 11, item 2: with nothing configured (the bootstrap default), any database user could
+/// deactivate, rotate or delete `admin` and take the server over. Only the bootstrap admin
+/// manages, lists and reads users now; another user gets 403 before any handler runs, and
+/// keeps what it may do to itself (own-info) and on the database.
+#[tokio::test]
+async fn with_nothing_configured_only_the_bootstrap_admin_manages_users() {
+    let server = ServerBuilder::new().start().await;
+    let admin = printed_key(&server);
+    let (status, body) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v1/users/db/mallory",
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mallory = body["apikey"].as_str().expect("apikey").to_owned();
+
+    let refused = [
+        (
+            reqwest::Method::POST,
+            "/v1/users/db/admin/deactivate",
+            "write",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/users/db/admin/rotate-key",
+            "write",
+        ),
+        (reqwest::Method::DELETE, "/v1/users/db/admin", "write"),
+        (reqwest::Method::POST, "/v1/users/db/eve", "write"),
+        (
+            reqwest::Method::POST,
+            "/v1/users/db/admin/activate",
+            "write",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/users/db/mallory/rotate-key",
+            "write",
+        ),
+        (reqwest::Method::GET, "/v1/users/db", "read"),
+        (reqwest::Method::GET, "/v1/users/db/admin", "read"),
+    ];
+    for (method, path, verb) in &refused {
+        let (status, body) = call_with(
+            &server,
+            method.clone(),
+            path,
+            &mallory,
+            Some(json!({"revoke_key": true})),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::FORBIDDEN, forbidden_body("mallory", verb, path)),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        server
+            .metric("portcullis_authorization_total", &[("result", "deny")])
+            .await,
+        refused.len() as f64
+    );
+    assert_eq!(
+        server.auth_requests("apikey_db", "accept", "ok").await,
+        refused.len() as f64 + 1.0,
+        "authenticated, then refused: the create and the refusals"
+    );
+    for op in ["create", "rotate", "activate", "deactivate", "delete"] {
+        assert_eq!(
+            server
+                .metric(
+                    "portcullis_key_operations_total",
+                    &[("op", op), ("result", "rejected")]
+                )
+                .await,
+            0.0,
+            "{op} never reached the KeyRegistry"
+        );
+    }
+
+    // Nothing changed: the admin still works and still manages; mallory keeps the rest.
+    assert_eq!(whoami(&server, &admin).await, 200);
+    assert_eq!(whoami(&server, &mallory).await, 200);
+    let (status, _) = call(&server, reqwest::Method::GET, "/v1/meta", &mallory).await;
+    assert_eq!(status, 200);
+    let (status, list) = call(&server, reqwest::Method::GET, "/v1/users/db", &admin).await;
+    assert_eq!(status, 200);
+    let mut ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|u| u["userId"].as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["admin", "mallory"], "no eve");
+    let (status, _) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v1/users/db/mallory/deactivate",
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(whoami(&server, &mallory).await, 401);
 }
 
 #[tokio::test]

@@ -483,6 +483,70 @@ async fn random_kid_flood_fetches_at_most_once_per_cooldown() {
     );
 }
 
+/// Issue 11, item 3: a forged token naming the `kid` of a key the issuer has not published yet
+/// used to keep that kid "unknown" for the whole refresh interval (5 minutes by default), so
+/// genuine tokens signed with the new key were refused that long. Now a refetch is allowed
+/// once the cooldown has passed: the new key is accepted within one cooldown.
+#[tokio::test]
+async fn a_kid_forged_before_its_key_is_published_delays_it_one_cooldown_at_most() {
+    const COOLDOWN: Duration = Duration::from_secs(1);
+    let current = TestKey::rsa_a();
+    let next = TestKey::ec_a().with_kid("next-key");
+    let issuer = FaultIssuer::start(&[&current]).await;
+    let server = server_for(
+        &issuer,
+        &[
+            (vars::OIDC_REFRESH_INTERVAL, "1h"),
+            (vars::OIDC_KID_MISS_COOLDOWN, "1s"),
+        ],
+    )
+    .start()
+    .await;
+    wait_until_accepted(&server, &issuer.token(&current), KEYS_LOADED).await;
+    issuer.wait_past_cooldown(COOLDOWN).await;
+
+    // The attacker's token: the coming kid, a signature of its own key.
+    let forged = issuer.token(&TestKey::ec_b().with_kid("next-key"));
+    let before = AuthCounts::read(&server).await;
+    assert_invalid_token(&own_info(&server, &forged).await, "forged kid");
+    let outcome = counted_outcome(&server, &before, "forged kid").await;
+    assert_eq!(
+        (
+            outcome.method.as_str(),
+            outcome.result.as_str(),
+            outcome.reason.as_str()
+        ),
+        ("oidc", "deny", "unknown_kid")
+    );
+    let fetched = issuer.jwks_fetches();
+
+    issuer.publish(&[&current, &next]);
+    let genuine = issuer.token(&next);
+    issuer.wait_past_cooldown(COOLDOWN).await;
+    let before = AuthCounts::read(&server).await;
+    let response = own_info(&server, &genuine).await;
+    assert_eq!(
+        response.status,
+        200,
+        "the new key within one cooldown: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let outcome = counted_outcome(&server, &before, "genuine token").await;
+    assert_eq!(
+        (
+            outcome.method.as_str(),
+            outcome.result.as_str(),
+            outcome.reason.as_str()
+        ),
+        ("oidc", "accept", "ok")
+    );
+    assert_eq!(
+        issuer.jwks_fetches(),
+        fetched + 1,
+        "one refetch, for the genuine token"
+    );
+}
+
 #[tokio::test]
 async fn cache_control_max_age_shortens_the_refresh_but_not_below_the_cooldown() {
     let key = TestKey::rsa_a();

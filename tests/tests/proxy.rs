@@ -17,7 +17,9 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use portcullis_config::vars;
-use portcullis_tests::assert::invalid_credential_body;
+use portcullis_testkit::{FaultIssuer, TestKey, GROUPS_CLAIM};
+use portcullis_tests::assert::{assert_forbidden, invalid_credential_body};
+use portcullis_tests::oidc_support::{oidc_server, wait_until_accepted};
 use portcullis_tests::{raw_request, RawResponse, Server, ServerBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,6 +27,8 @@ use tokio::net::TcpListener;
 
 const ADMIN_KEY: &str = "pk-proxy-admin-7c1e93b0d54a28f6";
 const READER_KEY: &str = "pk-proxy-reader-2f8a61c7e09d3b45";
+/// A user on no list: authenticated, allowed neither to read nor to write.
+const UNLISTED_KEY: &str = "pk-proxy-unlisted-5d09b7e1c3a4f862";
 
 const UPSTREAM_REQUESTS: &str = "portcullis_upstream_requests_total";
 const UPSTREAM_DURATION_COUNT: &str = "portcullis_upstream_request_duration_seconds_count";
@@ -333,7 +337,8 @@ async fn forwards_method_path_query_headers_and_body_with_the_callers_identity()
         seen(&echo, "authorization").is_empty(),
         "not forwarded by default"
     );
-    assert_eq!(seen(&echo, "x-forwarded-for"), ["203.0.113.7, 127.0.0.1"]);
+    // The client's X-Forwarded-* are replaced by ours: its chain cannot be told from a forgery.
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
     assert_eq!(seen(&echo, "x-forwarded-host"), [server.http.to_string()]);
     assert_eq!(seen(&echo, "host"), [upstream.addr.to_string()]);
@@ -635,6 +640,154 @@ async fn refused_requests_and_portcullis_routes_never_reach_the_upstream() {
         "a refused or own request reached the upstream"
     );
     assert_eq!(server.metric(UPSTREAM_REQUESTS, &[]).await, 0.0);
+    upstream.stop().await;
+}
+
+/// Issue 11, item 4: `/v1`, `/v1/` and `/v1/meta` need no verb for GET, and any other method
+/// used to be judged the same way, so a user on no list could `DELETE /v1/meta` or `POST /v1`
+/// on the upstream. Every method but GET and HEAD is now a write there.
+#[tokio::test]
+async fn no_verb_routes_are_writes_for_any_method_but_get_and_head() {
+    let upstream = Upstream::start();
+    let server = proxy_builder(&upstream.url())
+        .env(
+            vars::APIKEY_ALLOWED_KEYS,
+            format!("{ADMIN_KEY},{READER_KEY},{UNLISTED_KEY}"),
+        )
+        .env(vars::APIKEY_USERS, "alice,reader,mallory")
+        .start()
+        .await;
+    let refused = [
+        (reqwest::Method::DELETE, "/v1/meta", UNLISTED_KEY, "mallory"),
+        (reqwest::Method::POST, "/v1", UNLISTED_KEY, "mallory"),
+        (reqwest::Method::PUT, "/v1/", UNLISTED_KEY, "mallory"),
+        (reqwest::Method::PATCH, "/v1/meta", UNLISTED_KEY, "mallory"),
+        (reqwest::Method::OPTIONS, "/v1", UNLISTED_KEY, "mallory"),
+        (reqwest::Method::DELETE, "/v1/meta", READER_KEY, "reader"),
+        (reqwest::Method::POST, "/v1/", READER_KEY, "reader"),
+    ];
+    for (method, path, key, user) in &refused {
+        let reply = server
+            .request(method.clone(), path)
+            .bearer(key)
+            .body("{}")
+            .send()
+            .await;
+        assert_forbidden(&reply, user, "write", path);
+    }
+    assert_eq!(upstream.hits(), 0, "a refused write reached the upstream");
+    assert_eq!(
+        server
+            .metric("portcullis_authorization_total", &[("result", "deny")])
+            .await,
+        refused.len() as f64
+    );
+    assert_eq!(
+        server.auth_requests("apikey_static", "accept", "ok").await,
+        refused.len() as f64,
+        "authenticated, then refused by the verb"
+    );
+
+    // GET stays open to any authenticated caller; an admin may write.
+    let reply = server.get("/v1/meta").bearer(UNLISTED_KEY).send().await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(parse_json(&reply.text())["path"], "/v1/meta");
+    let reply = server.delete("/v1/meta").bearer(ADMIN_KEY).send().await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(parse_json(&reply.text())["method"], "DELETE");
+    assert_eq!(upstream.hits(), 2);
+    assert_eq!(
+        server
+            .metric("portcullis_authorization_total", &[("result", "allow")])
+            .await,
+        1.0,
+        "only the admin's write checked a verb"
+    );
+    upstream.stop().await;
+}
+
+/// Issue 11, item 5: the upstream must hear about the caller from Portcullis alone. Groups were
+/// comma-joined, so a group named `evil,admins` read upstream as membership of `admins`; and
+/// identity, address and method-override headers in spellings other than ours
+/// (`X_Portcullis_User`, `Forwarded`, `X-Real-IP`, `X-HTTP-Method-Override`, ...) passed.
+#[tokio::test]
+async fn the_upstream_hears_identity_address_and_method_from_portcullis_alone() {
+    let upstream = Upstream::start();
+    let key = TestKey::rsa_a();
+    let issuer = FaultIssuer::start(&[&key]).await;
+    let server = oidc_server(&issuer.url())
+        .env(vars::UPSTREAM_URL, upstream.url())
+        .start()
+        .await;
+    wait_until_accepted(&server, &issuer.token(&key), Duration::from_secs(10)).await;
+    let token = issuer.token_with(&key, |_, claims| {
+        claims.insert(
+            GROUPS_CLAIM.into(),
+            json!(["evil,admins", "staff", " admins", "100%"]),
+        );
+    });
+    let spoofed = [
+        ("X_Portcullis_User", "root"),
+        ("x-portcullis_groups", "admins"),
+        ("X-Portcullis-Groups", "admins"),
+        (
+            "Forwarded",
+            "for=198.51.100.9;proto=https;host=evil.example",
+        ),
+        ("X-Real-IP", "198.51.100.9"),
+        ("X_Real_IP", "198.51.100.9"),
+        ("X-Client-IP", "198.51.100.9"),
+        ("X-Forwarded-For", "198.51.100.9"),
+        ("X_Forwarded_For", "198.51.100.9"),
+        ("X-Forwarded-Port", "443"),
+        ("X-Forwarded-Prefix", "/admin"),
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("X_HTTP_Method_Override", "DELETE"),
+        ("X-Method-Override", "DELETE"),
+        ("X-HTTP-Method", "DELETE"),
+        ("X-Original-URL", "/v1/schema/Article"),
+    ];
+    let mut request = server
+        .get("/v1/objects")
+        .bearer(&token)
+        .header("x-openai-api-key", "sk-test-openai");
+    for (name, value) in spoofed {
+        request = request.header(name, value);
+    }
+    let reply = request.send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let echo = parse_json(&reply.text());
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(seen(&echo, "x-portcullis-user"), ["alice"]);
+    // Each group percent-encoded, then comma-joined: split on `,`, decode each part.
+    assert_eq!(
+        seen(&echo, "x-portcullis-groups"),
+        ["evil%2Cadmins,staff,%20admins,100%25"]
+    );
+    for (name, _) in spoofed {
+        let lower = name.to_ascii_lowercase();
+        if ["x-portcullis-groups", "x-forwarded-for"].contains(&lower.as_str()) {
+            continue;
+        }
+        assert!(
+            seen(&echo, &lower).is_empty(),
+            "{name} reached the upstream"
+        );
+    }
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
+    assert_eq!(seen(&echo, "x-forwarded-host"), [server.http.to_string()]);
+    assert_eq!(
+        seen(&echo, "x-openai-api-key"),
+        ["sk-test-openai"],
+        "other X-* pass"
+    );
+    assert_eq!(
+        server.auth_requests("oidc", "accept", "ok").await,
+        2.0,
+        "the readiness poll and the request"
+    );
+    assert_eq!(upstream.hits(), 1);
     upstream.stop().await;
 }
 

@@ -7,7 +7,10 @@
 //! waits on it (single-flight); a fetch for a miss starts only if the cooldown has passed
 //! since the last fetch of any kind, otherwise one fetch is scheduled for the end of the
 //! cooldown and the miss is answered at once; a `kid` still unknown after a fetch is remembered
-//! (negative cache) and answered without a fetch.
+//! (negative cache) and answered without a fetch until one cooldown after that fetch began.
+//! The negative cache lasts one cooldown, never the refresh interval: it only spares the
+//! scheduling work the cooldown rule would do anyway, so a `kid` sent (even forged) before its
+//! key was published cannot keep that key out for longer than one cooldown.
 //!
 //! A new key set is published, and the verified-token cache purged of tokens whose key left,
 //! before any waiting miss is answered.
@@ -107,11 +110,11 @@ impl JwksRefresher {
         }
     }
 
-    /// How long a `kid` found unknown stays in the negative cache.
+    /// How long a `kid` found unknown stays in the negative cache, from the start of the
+    /// fetch that did not find it: one cooldown, after which a miss may fetch again. Longer
+    /// would let one forged token keep a newly published key out.
     fn negative_ttl(&self) -> Duration {
-        self.timing
-            .refresh_interval
-            .max(self.timing.kid_miss_cooldown)
+        self.timing.kid_miss_cooldown
     }
 
     /// Runs `trigger`'s fetch after `delay`, replacing any scheduled fetch.
@@ -205,13 +208,14 @@ impl JwksRefresher {
         self.discovered = Some(discovered);
         self.failures = 0;
 
-        // Judge the kids that were waiting or pending: known now, or negatively cached.
-        let now = Instant::now();
+        // Judge the kids that were waiting or pending: known now, or negatively cached from
+        // the moment this fetch began (a key published during the fetch is not in it).
+        let fetch_began = self.last_fetch.unwrap_or_else(Instant::now);
         let waiters = std::mem::take(&mut self.waiters);
         let pending = std::mem::take(&mut self.pending);
         for kid in pending.iter().chain(waiters.iter().map(|(kid, _)| kid)) {
             if !keys.knows_kid(kid) {
-                self.remember_unknown(kid.clone(), now);
+                self.remember_unknown(kid.clone(), fetch_began);
             }
         }
         self.negative.retain(|kid, _| !keys.knows_kid(kid));

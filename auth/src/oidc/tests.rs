@@ -872,8 +872,8 @@ async fn a_flood_of_random_kids_fetches_at_most_once_per_cooldown() {
     let allowed = 1 + (started.elapsed().as_millis() / cooldown.as_millis()) as usize;
     assert!(hits <= allowed, "{hits} fetches in {:?}", started.elapsed());
     assert!(handle.stats().refetch_suppressed() >= 399);
-    // The flood's kids are negatively cached: repeating one costs no fetch, even past the
-    // cooldown.
+    // The flood's kids are negatively cached: repeating one within the cooldown of the fetch
+    // that judged it costs no fetch.
     let before = issuer.jwks_fetches();
     assert_eq!(
         handle.authenticate(&repeat).await.err(),
@@ -896,6 +896,50 @@ async fn rotation_inside_the_cooldown_is_picked_up_at_its_end() {
     assert!(eventually(Duration::from_secs(3), || handle.keys().knows_kid("k2")).await);
     assert!(handle.authenticate(&token).await.is_ok());
     assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+/// Issue 11, item 3: a forged token naming a `kid` before the issuer publishes it once kept
+/// that kid in the negative cache for the whole refresh interval, so genuine tokens signed
+/// with the new key were refused for up to that long. Now the key is accepted within one
+/// cooldown, whatever was sent before.
+#[actix::test]
+async fn a_kid_forged_before_its_key_is_published_blocks_it_for_one_cooldown_at_most() {
+    let cooldown = Duration::from_millis(400);
+    let k1 = TestKey::rsa_a().with_kid("k1");
+    let k2 = TestKey::rsa_b().with_kid("k2");
+    let (issuer, handle) = ready(
+        &[&k1],
+        &[
+            ("PORTCULLIS_OIDC_REFRESH_INTERVAL", "1h"),
+            ("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "400ms"),
+        ],
+    )
+    .await;
+    tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+    // Forged: the right kid, any signature (another key's).
+    let forged = TestKey::rsa_c()
+        .with_kid("k2")
+        .token(&claims(&issuer.url()));
+    assert_eq!(
+        handle.authenticate(&forged).await.err(),
+        Some(Reason::UnknownKid)
+    );
+    assert_eq!(issuer.jwks_fetches(), 2, "the forged kid fetched once");
+    issuer.publish(&[&k1, &k2]);
+    let genuine = k2.token(&claims(&issuer.url()));
+    // Within the cooldown: refused without a fetch (the flood rule).
+    assert_eq!(
+        handle.authenticate(&genuine).await.err(),
+        Some(Reason::UnknownKid)
+    );
+    assert_eq!(issuer.jwks_fetches(), 2, "no fetch inside the cooldown");
+    tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+    let principal = handle
+        .authenticate(&genuine)
+        .await
+        .expect("the new key is accepted once the cooldown has passed");
+    assert_eq!(principal.username(), "alice@example.com");
+    assert_eq!(issuer.jwks_fetches(), 3);
 }
 
 #[actix::test]

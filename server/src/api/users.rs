@@ -61,21 +61,15 @@ fn user_error(err: UserError) -> ApiError {
 }
 
 impl UsersApi {
-    /// Whether the caller is an admin. Anonymous callers never are, even with the admin list
-    /// off.
+    /// Whether the caller administers users, which decides what a listing shows (static
+    /// users, key prefixes). Who may call these routes at all is the gate's decision
+    /// (`Access::Users`), made before any handler runs.
     fn is_admin(&self, caller: &Principal) -> bool {
         self.authorizer.manages_users(caller)
     }
 
-    /// Only admins manage users.
-    fn require_admin(&self, caller: &Principal, path: &str) -> Result<(), ApiError> {
-        if !self.is_admin(caller) {
-            return Err(ApiError::Forbidden {
-                user: caller.username().to_owned(),
-                verb: "manage users at",
-                path: path.to_owned(),
-            });
-        }
+    /// Management needs database users on (the gate has already checked the caller).
+    fn require_enabled(&self) -> Result<(), ApiError> {
         if !self.keys.db_enabled() {
             return Err(user_error(UserError::Disabled));
         }
@@ -124,8 +118,9 @@ fn optional_json<T: Default + for<'de> Deserialize<'de>>(body: &[u8]) -> Result<
 }
 
 impl UsersApi {
-    /// One management operation: the admin check, then the KeyRegistry call `change` makes
-    /// (it may refuse the request body first); counted and audited.
+    /// One management operation: database users must be on, then the KeyRegistry call
+    /// `change` makes (it may refuse the request body first); counted and audited. The gate
+    /// has let only an administrator through.
     async fn manage<T, F>(
         &self,
         op: Op,
@@ -137,7 +132,7 @@ impl UsersApi {
         F: Future<Output = Result<T, UserError>>,
     {
         let result = async {
-            self.require_admin(caller, path)?;
+            self.require_enabled()?;
             change()?.await.map_err(user_error)
         }
         .await;

@@ -19,7 +19,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::gatekeeper::Gatekeeper;
-use portcullis_auth::{AuthMethod, Authenticated, Denied, Principal, Reason};
+use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
 
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
@@ -126,19 +126,23 @@ impl Gate {
         match access {
             Access::Public | Access::CredentialOptional | Access::Authenticated => Ok(()),
             Access::Unrouted => Err(ApiError::NotFound),
-            Access::Verb(verb) => {
-                let allowed = self.gatekeeper.allows(principal, verb);
-                self.metrics.observe_authorization(allowed);
-                if allowed {
-                    Ok(())
-                } else {
-                    Err(ApiError::Forbidden {
-                        user: principal.username().to_owned(),
-                        verb: verb.as_str(),
-                        path: path.to_owned(),
-                    })
-                }
-            }
+            Access::Verb(verb) => self.check(principal, Action::Data(verb), path),
+            Access::Users(verb) => self.check(principal, Action::Users(verb), path),
+        }
+    }
+
+    /// Asks the gatekeeper whether `principal` may perform `action`, and counts the answer.
+    fn check(&self, principal: &Principal, action: Action, path: &str) -> Result<(), ApiError> {
+        let allowed = self.gatekeeper.allows(principal, action);
+        self.metrics.observe_authorization(allowed);
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                user: principal.username().to_owned(),
+                verb: action.verb().as_str(),
+                path: path.to_owned(),
+            })
         }
     }
 }
@@ -164,7 +168,7 @@ pub async fn gate(
             Ok(None) => None,
             sent => Some(sent),
         },
-        Access::Authenticated | Access::Verb(_) | Access::Unrouted => {
+        Access::Authenticated | Access::Verb(_) | Access::Users(_) | Access::Unrouted => {
             Some(credential::extract(req.headers()))
         }
     };

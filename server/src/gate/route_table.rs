@@ -18,10 +18,13 @@ pub enum Access {
     /// `/v1/.well-known/openid-configuration`, which clients call before they have one.
     CredentialOptional,
     /// Any authenticated principal, including anonymous where it is on; no verb is checked
-    /// (`/v1`, `/v1/meta`, `/v1/users/own-info`, as in Weaviate).
+    /// (GET and HEAD of `/v1`, `/v1/meta`, `/v1/users/own-info`, as in Weaviate).
     Authenticated,
-    /// An authenticated principal allowed to perform this verb.
+    /// An authenticated principal allowed to perform this verb on the database.
     Verb(Verb),
+    /// An authenticated principal allowed to read or to manage database users: an
+    /// administrator (`docs/users.md`).
+    Users(Verb),
     /// Not a route of ours: authenticate, then answer 404 without a handler.
     Unrouted,
 }
@@ -33,12 +36,17 @@ pub enum Rule {
     Public,
     /// No credential is needed; one that is sent is validated.
     CredentialOptional,
-    /// Any authenticated principal.
+    /// Any authenticated principal for GET and HEAD, the route's only methods; any other
+    /// method is judged a write. With an upstream, every `/v1` path Portcullis does not own is
+    /// forwarded whatever its method, so `DELETE /v1/meta` or `POST /v1` must be judged as
+    /// what the upstream may take it for, never by no verb.
     Authenticated,
     /// GET and HEAD read; every other method writes.
     ByMethod,
     /// Every method reads (queries sent with POST, such as GraphQL).
     Read,
+    /// Database users: GET and HEAD read them, every other method manages them.
+    Users,
 }
 
 /// One row: a template whose `{name}` segments match any one non-empty segment, and whose
@@ -67,12 +75,13 @@ pub const ROUTES: &[Route] = &[
         "/v1/.well-known/openid-configuration",
         Rule::CredentialOptional,
     ),
-    // Database users (api/users.rs): reads for GET, writes (admins only) for the rest.
-    route("/v1/users/db", Rule::ByMethod),
-    route("/v1/users/db/{id}", Rule::ByMethod),
-    route("/v1/users/db/{id}/rotate-key", Rule::ByMethod),
-    route("/v1/users/db/{id}/activate", Rule::ByMethod),
-    route("/v1/users/db/{id}/deactivate", Rule::ByMethod),
+    // Database users (api/users.rs): administrators only, and with the admin list on its
+    // read-only subjects may list and read them.
+    route("/v1/users/db", Rule::Users),
+    route("/v1/users/db/{id}", Rule::Users),
+    route("/v1/users/db/{id}/rotate-key", Rule::Users),
+    route("/v1/users/db/{id}/activate", Rule::Users),
+    route("/v1/users/db/{id}/deactivate", Rule::Users),
     route("/v1/graphql", Rule::Read),
     // The embedded document store (store/routes.rs).
     route("/v1/schema", Rule::ByMethod),
@@ -138,6 +147,11 @@ fn matches(template: &str, path: &str) -> bool {
     }
 }
 
+/// GET and HEAD read; every other method, known or not, may write.
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
 /// Classifies a request by method and path (the path without its query string).
 pub fn classify(method: &Method, path: &str) -> RouteMatch {
     // "/v1/" is the index, as "/v1".
@@ -147,12 +161,13 @@ pub fn classify(method: &Method, path: &str) -> RouteMatch {
             let access = match row.rule {
                 Rule::Public => Access::Public,
                 Rule::CredentialOptional => Access::CredentialOptional,
-                Rule::Authenticated => Access::Authenticated,
+                Rule::Authenticated if is_read(method) => Access::Authenticated,
+                Rule::Authenticated => Access::Verb(Verb::Write),
                 Rule::Read => Access::Verb(Verb::Read),
-                Rule::ByMethod if method == Method::GET || method == Method::HEAD => {
-                    Access::Verb(Verb::Read)
-                }
+                Rule::ByMethod if is_read(method) => Access::Verb(Verb::Read),
                 Rule::ByMethod => Access::Verb(Verb::Write),
+                Rule::Users if is_read(method) => Access::Users(Verb::Read),
+                Rule::Users => Access::Users(Verb::Write),
             };
             return RouteMatch { id, access };
         }
@@ -293,36 +308,77 @@ mod tests {
                 "/v1/schema/{class}",
                 Access::Verb(Verb::Write),
             ),
-            (Method::POST, "/v1/meta", "/v1/meta", Access::Authenticated),
+            // The no-verb routes take GET and HEAD only: any other method is a write (with
+            // an upstream it is forwarded), never open to any authenticated caller.
+            (Method::HEAD, "/v1/meta", "/v1/meta", Access::Authenticated),
+            (
+                Method::POST,
+                "/v1/meta",
+                "/v1/meta",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::DELETE,
+                "/v1/meta",
+                "/v1/meta",
+                Access::Verb(Verb::Write),
+            ),
+            (Method::POST, "/v1", "/v1", Access::Verb(Verb::Write)),
+            (Method::PUT, "/v1/", "/v1", Access::Verb(Verb::Write)),
+            (Method::OPTIONS, "/v1", "/v1", Access::Verb(Verb::Write)),
+            (
+                Method::from_bytes(b"PURGE").expect("a valid method"),
+                "/v1/meta",
+                "/v1/meta",
+                Access::Verb(Verb::Write),
+            ),
+            (
+                Method::POST,
+                "/v1/users/own-info",
+                "/v1/users/own-info",
+                Access::Verb(Verb::Write),
+            ),
             (
                 Method::GET,
                 "/v1/users/db",
                 "/v1/users/db",
-                Access::Verb(Verb::Read),
+                Access::Users(Verb::Read),
             ),
             (
                 Method::GET,
                 "/v1/users/db/u1",
                 "/v1/users/db/{id}",
-                Access::Verb(Verb::Read),
+                Access::Users(Verb::Read),
             ),
             (
                 Method::POST,
                 "/v1/users/db/u1",
                 "/v1/users/db/{id}",
-                Access::Verb(Verb::Write),
+                Access::Users(Verb::Write),
             ),
             (
                 Method::DELETE,
                 "/v1/users/db/u1",
                 "/v1/users/db/{id}",
-                Access::Verb(Verb::Write),
+                Access::Users(Verb::Write),
             ),
             (
                 Method::POST,
                 "/v1/users/db/u1/rotate-key",
                 "/v1/users/db/{id}/rotate-key",
-                Access::Verb(Verb::Write),
+                Access::Users(Verb::Write),
+            ),
+            (
+                Method::POST,
+                "/v1/users/db/u1/deactivate",
+                "/v1/users/db/{id}/deactivate",
+                Access::Users(Verb::Write),
+            ),
+            (
+                Method::HEAD,
+                "/v1/users/db",
+                "/v1/users/db",
+                Access::Users(Verb::Read),
             ),
             (Method::GET, "/metrics", "unrouted", Access::Unrouted),
             (Method::GET, "/v1x", "unrouted", Access::Unrouted),
