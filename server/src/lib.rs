@@ -134,7 +134,20 @@ pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<Ke
             );
         }
     }
-    Ok(registry.start_with_handle())
+    let handle = registry.start_with_handle();
+    // Without the admin list only the database user `admin` manages users (the bootstrap
+    // admin). Say so at start when no such user exists: nobody could create one.
+    if auth.db_users_enabled
+        && settings.authorization.admin_list.is_none()
+        && !matches!(handle.get(api_key::BOOTSTRAP_ADMIN).await, Ok(Some(_)))
+    {
+        tracing::warn!(
+            "database users are on without the admin list and there is no database user `admin`: \
+             nobody can manage users; name administrators with AUTHORIZATION_ADMINLIST_ENABLED=true \
+             and AUTHORIZATION_ADMINLIST_USERS"
+        );
+    }
+    Ok(handle)
 }
 
 async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {

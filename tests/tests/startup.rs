@@ -351,3 +351,40 @@ async fn an_http_address_in_use_is_a_start_failure_naming_the_variable() {
         failure.stderr
     );
 }
+
+// With database users on and neither the admin list nor a database user `admin`, nobody may
+// manage users (docs/users.md): the start-up log says so and names the fix; with the admin list
+// on it does not.
+#[tokio::test]
+async fn database_users_without_any_administrator_are_announced_at_start() {
+    const WARNING: &str = "nobody can manage users";
+    let without = ServerBuilder::new()
+        .env(vars::DB_USERS_ENABLED, "true")
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, KEY_ONE)
+        .env(vars::APIKEY_USERS, "ops")
+        .start()
+        .await;
+    let stderr = without.stderr();
+    assert!(stderr.contains(WARNING), "no warning: {stderr}");
+    assert!(
+        stderr.contains("AUTHORIZATION_ADMINLIST_USERS"),
+        "the warning does not name the fix: {stderr}"
+    );
+    assert!(!stderr.contains(KEY_ONE), "a static key is in the log");
+
+    let with_list = ServerBuilder::new()
+        .env(vars::DB_USERS_ENABLED, "true")
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, KEY_ONE)
+        .env(vars::APIKEY_USERS, "ops")
+        .env(vars::ADMINLIST_ENABLED, "true")
+        .env(vars::ADMINLIST_USERS, "ops")
+        .start()
+        .await;
+    let stderr = with_list.stderr();
+    assert!(
+        !stderr.contains(WARNING),
+        "warned with the admin list on: {stderr}"
+    );
+}
