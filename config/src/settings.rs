@@ -138,6 +138,10 @@ pub struct AuthenticationSettings {
     /// No method was enabled and anonymous access was not turned on: database users are on,
     /// and the server creates an `admin` user with a generated key on first start.
     pub bootstrap_admin: bool,
+    /// `PORTCULLIS_BOOTSTRAP_ADMIN_KEY` (or `_FILE`): the bootstrap admin's key, supplied by the
+    /// operator instead of generated and printed. Read only when `bootstrap_admin` is set; its
+    /// format (a `pcu_` database key) is checked by the server, which owns the format.
+    pub bootstrap_admin_key: Option<Secret<String>>,
     /// Some iff `AUTHENTICATION_OIDC_ENABLED` is true.
     pub oidc: Option<OidcSettings>,
 }

@@ -92,12 +92,17 @@ pub const RBAC_ENABLED: &str = "AUTHORIZATION_RBAC_ENABLED";
 /// Weaviate's older alias of `AUTHORIZATION_RBAC_ENABLED`.
 pub const ENABLE_RBAC: &str = "AUTHORIZATION_ENABLE_RBAC";
 
+/// The bootstrap admin's key, supplied by the operator instead of generated and printed (a
+/// secret; a `pcu_` database key, as `portcullis generate-key` prints one).
+pub const BOOTSTRAP_ADMIN_KEY: &str = "PORTCULLIS_BOOTSTRAP_ADMIN_KEY";
+
 /// Suffix of the variable that names a file holding a secret variable's value.
 pub const FILE_SUFFIX: &str = "_FILE";
 
 /// Every `PORTCULLIS_*` variable. Any other `PORTCULLIS_*` name is an error; features add theirs here.
 pub const PORTCULLIS_VARIABLES: &[&str] = &[
     CONFIG_FILE,
+    BOOTSTRAP_ADMIN_KEY,
     HTTP_ADDR,
     WORKERS,
     METRICS_ADDR,
@@ -115,7 +120,7 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
 ];
 
 /// Secret variables: never echoed, and each also accepted as `NAME_FILE`.
-pub const SECRET_VARIABLES: &[&str] = &[APIKEY_ALLOWED_KEYS];
+pub const SECRET_VARIABLES: &[&str] = &[APIKEY_ALLOWED_KEYS, BOOTSTRAP_ADMIN_KEY];
 
 /// Non-`PORTCULLIS_*`, non-auth variables Portcullis reads.
 pub const GENERAL_VARIABLES: &[&str] = &[

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use portcullis_auth::{api_key, KeyRegistry, KeyRegistryHandle, UserStore};
-use portcullis_config::Settings;
+use portcullis_config::{vars, Settings};
 
 use crate::app::{app, AppState};
 use crate::metrics::Metrics;
@@ -106,7 +106,23 @@ pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<Ke
         .context("while loading database users")?;
     tracing::info!(millis = started.elapsed().as_millis() as u64, "keys loaded");
     if auth.bootstrap_admin {
-        match registry.bootstrap_admin().await {
+        let supplied = match &auth.bootstrap_admin_key {
+            Some(key) => Some(api_key::NewKey::supplied(key.expose()).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} is not a database key (pcu_ format, with its checksum); generate one \
+                     with `portcullis generate-key`",
+                    vars::BOOTSTRAP_ADMIN_KEY
+                )
+            })?),
+            None => None,
+        };
+        let operator_key = supplied.is_some();
+        match registry.bootstrap_admin(supplied).await {
+            Ok(Some(_)) if operator_key => tracing::info!(
+                "no authentication method was configured, so database users are on and an admin \
+                 user was created with the key from {}",
+                vars::BOOTSTRAP_ADMIN_KEY
+            ),
             Ok(Some(key)) => {
                 // Shown once, on standard output, never logged.
                 println!(
@@ -118,6 +134,11 @@ pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<Ke
                     key.expose()
                 );
             }
+            Ok(None) if operator_key => tracing::warn!(
+                "the bootstrap admin was created on an earlier start, so {} is not applied; \
+                 rotate its key with POST /v1/users/db/admin/rotate-key instead",
+                vars::BOOTSTRAP_ADMIN_KEY
+            ),
             Ok(None) => tracing::info!("bootstrap admin was created on an earlier start"),
             Err(err) => {
                 return Err(anyhow::anyhow!(err)).context("while creating the bootstrap admin")

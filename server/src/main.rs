@@ -54,9 +54,26 @@ fn healthcheck() -> ExitCode {
     }
 }
 
+/// `portcullis generate-key`: prints a new database key (for `PORTCULLIS_BOOTSTRAP_ADMIN_KEY`),
+/// drawn from the OS random source as the server draws its own.
+fn generate_key() -> ExitCode {
+    match portcullis_auth::api_key::format::generate() {
+        Ok(key) => {
+            println!("{}", key.expose());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("portcullis: could not draw a key from the OS random source: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck();
+    match std::env::args().nth(1).as_deref() {
+        Some("healthcheck") => return healthcheck(),
+        Some("generate-key") => return generate_key(),
+        _ => {}
     }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,

@@ -388,3 +388,84 @@ async fn database_users_without_any_administrator_are_announced_at_start() {
         "warned with the admin list on: {stderr}"
     );
 }
+
+/// A new database key from `portcullis generate-key`.
+fn generated_key() -> String {
+    let out = std::process::Command::new(portcullis_tests::binary())
+        .arg("generate-key")
+        .output()
+        .expect("portcullis generate-key runs");
+    assert!(out.status.success(), "generate-key failed: {out:?}");
+    let key = String::from_utf8(out.stdout).expect("UTF-8 key");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("pcu_"), "not a database key");
+    key
+}
+
+// The operator may supply the first admin's key from a file (docs/users.md): it is used, and
+// nothing is printed or logged; a malformed one stops the start naming the variable without
+// echoing it; once the admin exists a supplied key is not applied.
+#[tokio::test]
+async fn the_bootstrap_admin_key_can_come_from_a_file_and_is_never_printed() {
+    let key = generated_key();
+    let mut file = tempfile::NamedTempFile::new().expect("key file");
+    writeln!(file, "{key}").expect("key written");
+    let file_var = format!("{}_FILE", vars::BOOTSTRAP_ADMIN_KEY);
+    let path = file.path().to_str().expect("UTF-8 path").to_owned();
+
+    let server = ServerBuilder::new()
+        .env(&file_var, path.clone())
+        .start()
+        .await;
+    assert_eq!(bootstrap_key(&server.stdout()), None, "a key was printed");
+    let stdout = server.stdout().join("\n");
+    assert!(!stdout.contains(&key), "the supplied key is on stdout");
+    assert!(
+        !server.stderr().contains(&key),
+        "the supplied key is in the log"
+    );
+    assert_eq!(
+        own_info_username(&server, &key).await,
+        (
+            200,
+            serde_json::json!({ "username": "admin", "groups": [], "roles": null })
+        )
+    );
+
+    // A restart over the same data with another supplied key keeps the first one.
+    let data = server.kill9().await;
+    let other = generated_key();
+    let restarted = ServerBuilder::new()
+        .data_dir(&data)
+        .env(vars::BOOTSTRAP_ADMIN_KEY, other.clone())
+        .start()
+        .await;
+    assert!(
+        restarted.stderr().contains("is not applied"),
+        "no warning that the key was not applied: {}",
+        restarted.stderr()
+    );
+    assert!(
+        !restarted.stderr().contains(&other),
+        "the new key is in the log"
+    );
+    assert_eq!(own_info_username(&restarted, &key).await.0, 200);
+    assert_eq!(own_info_username(&restarted, &other).await.0, 401);
+
+    // A key that is not a database key: no start, the variable named, the value not echoed.
+    const NOT_A_KEY: &str = "admin-password-1234567890";
+    let failure = ServerBuilder::new()
+        .env(vars::BOOTSTRAP_ADMIN_KEY, NOT_A_KEY)
+        .start_expect_failure()
+        .await;
+    assert_ne!(failure.code, Some(0), "started with a malformed key");
+    assert!(
+        failure.stderr.contains(vars::BOOTSTRAP_ADMIN_KEY),
+        "the error does not name the variable: {}",
+        failure.stderr
+    );
+    assert!(
+        !failure.stderr.contains(NOT_A_KEY) && !failure.stdout.contains(NOT_A_KEY),
+        "the malformed key was echoed"
+    );
+}

@@ -33,6 +33,15 @@ impl NewKey {
         &self.text
     }
 
+    /// A key the operator supplied (the bootstrap admin's, from `PORTCULLIS_BOOTSTRAP_ADMIN_KEY`),
+    /// checked as a presented key is: shape and checksum.
+    pub fn supplied(text: &str) -> Result<NewKey, KeyShapeError> {
+        parse(text)?;
+        Ok(NewKey {
+            text: text.to_owned(),
+        })
+    }
+
     /// The key id (the part after the prefix, before the secret).
     pub fn id(&self) -> &str {
         &self.text[PREFIX.len()..PREFIX.len() + ID_LEN]

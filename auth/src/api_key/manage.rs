@@ -133,9 +133,13 @@ fn checked<'a>(
 }
 
 impl KeyRegistry {
-    /// Creates the `admin` database user on the first start of a store, once. Returns its key,
-    /// to be shown once; `None` when it was created before (even if since deleted).
-    pub async fn bootstrap_admin(&mut self) -> Result<Option<NewKey>, UserError> {
+    /// Creates the `admin` database user on the first start of a store, once, with the key the
+    /// operator `supplied` or else a generated one. Returns its key (a generated one is shown
+    /// once); `None` when it was created before (even if since deleted).
+    pub async fn bootstrap_admin(
+        &mut self,
+        supplied: Option<NewKey>,
+    ) -> Result<Option<NewKey>, UserError> {
         let Some(db) = self.db.as_mut() else {
             return Err(UserError::Disabled);
         };
@@ -153,7 +157,11 @@ impl KeyRegistry {
                 .map_err(|_| UserError::Store)?;
             return Ok(None);
         }
-        let key = fresh_key(&db.by_key)?;
+        let key = match supplied {
+            Some(key) if db.by_key.contains_key(key.id()) => return Err(UserError::KeyInUse),
+            Some(key) => key,
+            None => fresh_key(&db.by_key)?,
+        };
         let record = UserRecord::new(BOOTSTRAP_ADMIN, &key, now_ms());
         db.store
             .insert_with_meta(&record, BOOTSTRAP_FACT, "created")

@@ -80,6 +80,9 @@ pub enum UserError {
     /// The KeyRegistry actor did not answer (its mailbox is closed); nothing was done.
     #[error("the key registry did not answer")]
     Unavailable,
+    /// An operator-supplied key has the id of another user's key.
+    #[error("the supplied key's id is already another user's key")]
+    KeyInUse,
 }
 
 /// Whether a name is acceptable for a database user (Weaviate's rule, capped at 128).

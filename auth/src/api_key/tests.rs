@@ -240,14 +240,67 @@ async fn bootstrap_creates_admin_once() {
         .await
         .expect("load");
     let key = registry
-        .bootstrap_admin()
+        .bootstrap_admin(None)
         .await
         .expect("bootstrap")
         .expect("a key");
     let h = registry.start_with_handle();
     assert_eq!(user_of(h.authenticate(key.expose()).await), BOOTSTRAP_ADMIN);
     let mut again = KeyRegistry::load(None, Some(store)).await.expect("load");
-    assert!(again.bootstrap_admin().await.expect("bootstrap").is_none());
+    assert!(again
+        .bootstrap_admin(None)
+        .await
+        .expect("bootstrap")
+        .is_none());
+}
+
+#[actix::test]
+async fn bootstrap_uses_a_supplied_key_and_refuses_one_another_user_holds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = UserStore::open(dir.path()).await.expect("store");
+    let supplied = format::generate().expect("key");
+    let text = supplied.expose().to_owned();
+    let mut registry = KeyRegistry::load(None, Some(store)).await.expect("load");
+    let key = registry
+        .bootstrap_admin(Some(supplied))
+        .await
+        .expect("bootstrap")
+        .expect("a key");
+    assert_eq!(key.expose(), text, "the supplied key is the admin's");
+    let h = registry.start_with_handle();
+    assert_eq!(user_of(h.authenticate(&text).await), BOOTSTRAP_ADMIN);
+
+    // A second store whose user `carol` already holds the key the operator supplies.
+    let other = tempfile::tempdir().expect("temp dir");
+    let store = UserStore::open(other.path()).await.expect("store");
+    let carol = {
+        let h = KeyRegistry::load(None, Some(store.clone()))
+            .await
+            .expect("load")
+            .start_with_handle();
+        h.create_user("carol").await.expect("created")
+    };
+    let mut registry = KeyRegistry::load(None, Some(store)).await.expect("load");
+    let reused = NewKey::supplied(carol.expose()).expect("well-formed");
+    assert_eq!(
+        registry.bootstrap_admin(Some(reused)).await.err(),
+        Some(UserError::KeyInUse)
+    );
+    let h = registry.start_with_handle();
+    assert_eq!(user_of(h.authenticate(carol.expose()).await), "carol");
+    assert!(h.get(BOOTSTRAP_ADMIN).await.expect("read").is_none());
+}
+
+#[test]
+fn a_supplied_key_must_be_a_well_formed_database_key() {
+    let good = format::generate().expect("key");
+    assert!(NewKey::supplied(good.expose()).is_ok());
+    let mut wrong_check = good.expose().to_owned();
+    let last = wrong_check.pop().expect("non-empty");
+    wrong_check.push(if last == 'a' { 'b' } else { 'a' });
+    for bad in ["", "admin-key", "pcu_short", wrong_check.as_str()] {
+        assert!(NewKey::supplied(bad).is_err(), "accepted {bad:?}");
+    }
 }
 
 #[test]

@@ -33,12 +33,42 @@ impl Parser<'_> {
             ));
         }
 
+        let bootstrap_admin_key = self.bootstrap_admin_key(bootstrap);
+
         AuthenticationSettings {
             anonymous_access: anonymous.unwrap_or(false),
             api_key,
             db_users_enabled: db_users.unwrap_or(false) || bootstrap,
             bootstrap_admin: bootstrap,
+            bootstrap_admin_key,
             oidc: oidc_settings,
+        }
+    }
+
+    /// The operator's key for the bootstrap admin, when the bootstrap applies; otherwise a
+    /// notice that it is ignored.
+    fn bootstrap_admin_key(&mut self, bootstrap: bool) -> Option<Secret<String>> {
+        if !bootstrap {
+            let file = format!("{}{}", vars::BOOTSTRAP_ADMIN_KEY, vars::FILE_SUFFIX);
+            self.notice_ignored(
+                &[vars::BOOTSTRAP_ADMIN_KEY, &file],
+                "an authentication method or anonymous access is configured, so no bootstrap \
+                 admin is created",
+            );
+            return None;
+        }
+        match self.secret(vars::BOOTSTRAP_ADMIN_KEY) {
+            Field::Set((key, from)) if key.trim().is_empty() => {
+                self.report.problem(
+                    &from,
+                    "is empty".to_owned(),
+                    "set it to a key printed by `portcullis generate-key`, or unset it to have \
+                     one generated and printed at first start",
+                );
+                None
+            }
+            Field::Set((key, _)) => Some(Secret::new(key.trim().to_owned())),
+            Field::Unset | Field::Invalid => None,
         }
     }
 
@@ -281,6 +311,42 @@ mod tests {
             !ok(&[(DB_USERS_ENABLED, "true")])
                 .authentication
                 .bootstrap_admin
+        );
+    }
+
+    #[test]
+    fn reads_the_bootstrap_admin_key_from_the_variable_or_its_file() {
+        const KEY: &str = "pcu_AbCdEfGhIjKl_supplied-by-the-operator";
+        let settings = ok(&[(BOOTSTRAP_ADMIN_KEY, KEY)]);
+        let key = settings.authentication.bootstrap_admin_key.as_ref();
+        assert_eq!(key.map(|k| k.expose().as_str()), Some(KEY));
+
+        let file = temp_file(".key", &format!("{KEY}\n"));
+        let from_file = "PORTCULLIS_BOOTSTRAP_ADMIN_KEY_FILE";
+        let settings = ok(&[(from_file, path_of(&file))]);
+        let key = settings.authentication.bootstrap_admin_key.as_ref();
+        assert_eq!(key.map(|k| k.expose().as_str()), Some(KEY));
+        assert!(
+            !format!("{settings:?}").contains(KEY),
+            "the key is in Debug"
+        );
+
+        let problem = only_problem(&[(BOOTSTRAP_ADMIN_KEY, " ")], BOOTSTRAP_ADMIN_KEY);
+        assert!(problem.to_string().contains("generate-key"), "{problem}");
+    }
+
+    #[test]
+    fn ignores_the_bootstrap_admin_key_with_a_notice_when_no_bootstrap_happens() {
+        const KEY: &str = "pcu_AbCdEfGhIjKl_supplied-by-the-operator";
+        let settings = ok(&keyed(KEY_A, "alice", &[(BOOTSTRAP_ADMIN_KEY, KEY)]));
+        assert_eq!(settings.authentication.bootstrap_admin_key, None);
+        assert!(
+            settings
+                .notices
+                .iter()
+                .any(|n| n.starts_with(BOOTSTRAP_ADMIN_KEY) && !n.contains(KEY)),
+            "{:?}",
+            settings.notices
         );
     }
 

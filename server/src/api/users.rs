@@ -56,7 +56,9 @@ fn user_error(err: UserError) -> ApiError {
             ApiError::Conflict(message)
         }
         UserError::NotFound(_) => ApiError::NotFoundWith(message),
-        UserError::Store | UserError::Random | UserError::Unavailable => ApiError::Internal,
+        UserError::Store | UserError::Random | UserError::Unavailable | UserError::KeyInUse => {
+            ApiError::Internal
+        }
     }
 }
 
