@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod gate;
+pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod store;
