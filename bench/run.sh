@@ -3,16 +3,19 @@
 #
 # Builds release, starts the server with ONE worker pinned to CPU 0, drives it with `wrk -t1`
 # pinned to CPU 1, and prints one table: requests/s and p99 per row, and each row's ratio to
-# the anonymous row (the same route through the whole gate, no credential check). The anonymous
-# row is also compared with a bare actix-web handler (no middleware at all), and the row with a
-# new OIDC token per request with the single-core RS256 verify rate and with its ceiling (the
-# bare handler plus one RS256 check).
+# the anonymous row (the same route through the whole gate, no credential check), and the server
+# CPU time per request (user + system, from /proc/<pid>/stat). The anonymous row is also
+# compared with a bare actix-web handler (no middleware at all), the row with a new OIDC token
+# per request with the single-core RS256 verify rate and with its ceiling (the bare handler plus
+# one RS256 check), and the credential rows with HAProxy 2.6 (one thread, `jwt_verify`, logging
+# to a local syslog socket) answering the same body itself.
 #
-# Needs: wrk (Debian package `wrk`), taskset (util-linux), python3. Knobs: DURATION (10s),
-# CONNECTIONS (32), RUNS (3, the median is reported), STATIC_KEYS (1000 keys configured),
-# DB_USERS (100000 database users loaded), OIDC_TOKENS (100000 pre-minted tokens),
-# FRESH_DURATION (3s: the new-token row must not run out of tokens), BENCH_LOG_LEVEL (warn: no
-# per-request log line; `info` measures with the access log on).
+# Needs: wrk (Debian package `wrk`), taskset (util-linux), python3, haproxy (Debian package
+# `haproxy`, 2.4 or later; HAPROXY=none skips its rows). Knobs: DURATION (10s), CONNECTIONS
+# (32), RUNS (3, the median is reported), STATIC_KEYS (1000 keys configured), DB_USERS (100000
+# database users loaded), OIDC_TOKENS (100000 pre-minted tokens), FRESH_DURATION (3s: the
+# new-token row must not run out of tokens), BENCH_LOG_LEVEL (info: the access log on, as in
+# production; `warn` measures without it), LOG_FORMAT (text, or json as in the Docker image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +26,16 @@ RUNS=${RUNS:-3}
 STATIC_KEYS=${STATIC_KEYS:-1000}
 DB_USERS=${DB_USERS:-100000}
 OIDC_TOKENS=${OIDC_TOKENS:-100000}
-LOG=${BENCH_LOG_LEVEL:-warn}
+LOG=${BENCH_LOG_LEVEL:-info}
+LOG_FORMAT=${LOG_FORMAT:-text}
+HAPROXY=${HAPROXY:-haproxy}
+LOG_LEVEL_NOTE="LOG_LEVEL=$LOG LOG_FORMAT=$LOG_FORMAT"
 ROUTE=/v1/meta
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+if [ "$HAPROXY" != none ] && ! command -v "$HAPROXY" >/dev/null; then
+  echo "bench: haproxy is not installed (apt-get install haproxy, or HAPROXY=none)" >&2; exit 1
+fi
 cargo build --release --quiet -p portcullis-server --bin portcullis
 cargo build --release --quiet -p portcullis-bench --bin bare --bin bench_issuer --bin seed_users
 BIN=target/release/portcullis
@@ -84,7 +93,7 @@ start_server() {
   if [ -n "$server_pid" ]; then kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; fi
   : >"$work/server.out"
   taskset -c 0 env -i "${server_env[@]}" LOG_LEVEL="$LOG" RUST_LOG="$LOG,portcullis_server=info" \
-    LOG_FORMAT=text "$BIN" >"$work/server.out" 2>"$work/server.err" &
+    LOG_FORMAT="$LOG_FORMAT" "$BIN" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   pids+=($server_pid)
   server=$(wait_line "$work/server.out" "http listening on")
@@ -102,8 +111,111 @@ load_ms=$(sed -n 's/.*keys loaded.*millis=\([0-9]*\).*/\1/p' "$work/server.err" 
 jwks_uri=$(curl -sf "$issuer/.well-known/openid-configuration" | python3 -c "import json, sys; print(json.load(sys.stdin)['jwks_uri'])")
 curl -sf -o "$work/jwks.json" "$jwks_uri"
 taskset -c 0 "$BARE" 127.0.0.1:0 "$work/jwks.json" >"$work/bare.out" 2>&1 &
-pids+=($!)
+bare_pid=$!
+pids+=($bare_pid)
 bare=$(wait_line "$work/bare.out" "http listening on")
+
+# HAProxy, one thread on CPU 0, answering GET /v1/meta itself (`http-request return` with the
+# bare handler's exact body) on three ports: no credential; a static key (the same 1000 keys,
+# an exact-match ACL on the Authorization header); and a JWT (RS256 with the issuer's key in
+# PEM, `jwt_verify`, and the claim checks it can express: alg, iss, aud, exp). It logs every
+# request (`option httplog`) to a UDP syslog socket on 127.0.0.1, drained by a listener on
+# CPU 1. Why it answers itself rather than proxying to the bare handler: bench/README.md.
+ha_pid=
+if [ "$HAPROXY" != none ]; then
+  curl -sf -o "$work/meta.json" "http://$bare$ROUTE"
+  python3 - "$work/jwks.json" "$work/issuer.pem" <<'PY'
+import base64, json, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+key = next(k for k in json.load(open(sys.argv[1]))["keys"] if k.get("kty") == "RSA")
+num = lambda f: int.from_bytes(base64.urlsafe_b64decode(key[f] + "=" * (-len(key[f]) % 4)), "big")
+pem = RSAPublicNumbers(num("e"), num("n")).public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+open(sys.argv[2], "wb").write(pem)
+PY
+  python3 -c "import sys; n=int(sys.argv[1]); print('\n'.join('Bearer bench-key-%030d' % i for i in range(n)))" \
+    "$STATIC_KEYS" >"$work/keys.acl"
+  python3 -u -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(('127.0.0.1', 0))
+print('syslog', s.getsockname()[1])
+while True:
+    s.recv(65536)
+" >"$work/syslog.out" &
+  syslog_pid=$!
+  pids+=($syslog_pid)
+  taskset -p -c 1 "$syslog_pid" >/dev/null
+  syslog_port=$(wait_line "$work/syslog.out" syslog)
+  ha_ports=$(python3 -c "
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(('127.0.0.1', 0))
+print(' '.join(str(s.getsockname()[1]) for s in socks))")
+  read -r ha_anon_port ha_key_port ha_jwt_port <<<"$ha_ports"
+  cat >"$work/haproxy.cfg" <<CFG
+global
+  nbthread 1
+  maxconn 4096
+  log 127.0.0.1:$syslog_port local0 info
+  tune.ssl.default-dh-param 2048
+
+defaults
+  mode http
+  log global
+  option httplog
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+
+frontend anonymous
+  bind 127.0.0.1:$ha_anon_port
+  http-request return status 200 content-type application/json file $work/meta.json
+
+frontend static_key
+  bind 127.0.0.1:$ha_key_port
+  http-request deny deny_status 401 unless { req.hdr(authorization) -m str -f $work/keys.acl }
+  http-request return status 200 content-type application/json file $work/meta.json
+
+frontend jwt
+  bind 127.0.0.1:$ha_jwt_port
+  http-request set-var(txn.bearer) http_auth_bearer
+  http-request set-var(txn.now) date
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_header_query('\$.alg') -m str RS256 }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $issuer }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.aud') -m sub portcullis }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.exp','int'),sub(txn.now) -m int gt 0 }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify("RS256","$work/issuer.pem") -m int 1 }
+  http-request return status 200 content-type application/json file $work/meta.json
+CFG
+  "$HAPROXY" -c -q -f "$work/haproxy.cfg"
+  taskset -c 0 "$HAPROXY" -f "$work/haproxy.cfg" -db >"$work/haproxy.out" 2>&1 &
+  ha_pid=$!
+  pids+=($ha_pid)
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $one_token" "http://127.0.0.1:$ha_jwt_port$ROUTE")" = 200 ] && break
+    sleep 0.1
+  done
+  ha_check() { # port, credential ("" for none), expected status
+    local code
+    if [ -n "$2" ]; then
+      code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" "http://127.0.0.1:$1$ROUTE")
+    else
+      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$ROUTE")
+    fi
+    [ "$code" = "$3" ] || { echo "bench: haproxy answered $code, not $3, on port $1" >&2; cat "$work/haproxy.out" >&2; exit 1; }
+  }
+  ha_check "$ha_anon_port" "" 200
+  ha_check "$ha_key_port" "$good_key" 200
+  ha_check "$ha_key_port" "$wrong_key" 401
+  ha_check "$ha_key_port" "" 401
+  ha_check "$ha_jwt_port" "$one_token" 200
+  forged=$(python3 -c "import sys; t = sys.argv[1]; i = len(t) - 20; print(t[:i] + ('B' if t[i] == 'A' else 'A') + t[i + 1:])" "$one_token")
+  ha_check "$ha_jwt_port" "$forged" 401
+  ha_check "$ha_jwt_port" "" 401
+fi
 
 # The embedded store: one class and one object to read back.
 OBJECT_ID=5b6a9c2e-0000-4000-8000-000000000001
@@ -119,7 +231,8 @@ mkdir -p "$work/upstream" "$work/proxy"
 taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
   PERSISTENCE_DATA_PATH="$work/upstream" AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true LOG_LEVEL=warn \
   "$BIN" >"$work/upstream.out" 2>&1 &
-pids+=($!)
+upstream_pid=$!
+pids+=($upstream_pid)
 upstream=$(wait_line "$work/upstream.out" "http listening on")
 curl -sf -o /dev/null -H 'Content-Type: application/json' \
   -d '{"class":"Bench","properties":[{"name":"title","dataType":["text"]}]}' "http://$upstream/v1/schema"
@@ -128,7 +241,8 @@ curl -sf -o /dev/null -H 'Content-Type: application/json' \
 taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
   PERSISTENCE_DATA_PATH="$work/proxy" AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true LOG_LEVEL=warn \
   PORTCULLIS_UPSTREAM_URL="http://$upstream" "$BIN" >"$work/proxy.out" 2>&1 &
-pids+=($!)
+proxy_pid=$!
+pids+=($proxy_pid)
 proxy=$(wait_line "$work/proxy.out" "http listening on")
 
 cat >"$work/tokens.lua" <<LUA
@@ -141,19 +255,34 @@ request = function()
 end
 LUA
 
-# One wrk run; prints "<req/s> <p99 in ms> <non-2xx> <requests>".
+# CPU time (user + system, clock ticks) the processes $* have used so far.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@"; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+
+# One wrk run against the processes $1 (comma-separated pids); prints "<req/s> <p99 in ms>
+# <non-2xx> <requests> <server CPU us per request>".
 measure() {
-  local url=$1 duration=$2; shift 2
+  local pids_csv=$1 url=$2 duration=$3; shift 3
+  local before after
+  before=$(cpu_ticks ${pids_csv//,/ })
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$duration" --latency "$@" "$url" >"$work/wrk.out"
-  python3 - "$work/wrk.out" <<'PY'
+  after=$(cpu_ticks ${pids_csv//,/ })
+  python3 - "$work/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+cpu_s = int(sys.argv[2]) / int(sys.argv[3])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 m = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", text)
 p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 total = re.search(r"(\d+) requests in", text)
-print(f"{rps:.0f} {p99:.3f} {non2xx.group(1) if non2xx else 0} {total.group(1)}")
+print(f"{rps:.0f} {p99:.3f} {non2xx.group(1) if non2xx else 0} {total.group(1)} "
+      f"{cpu_s * 1e6 / max(int(total.group(1)), 1):.2f}")
 PY
 }
 
@@ -168,49 +297,64 @@ rows=("bare actix-web handler, no middleware"
   "store: GET $OBJECT_PATH, static API key"
   "upstream Portcullis direct: GET object"
   "through the proxy: GET object"
-  "ceiling: bare handler + one RS256 check, new token per request")
+  "ceiling: bare handler + one RS256 check, new token per request"
+  "HAProxy 2.6, no credential (answers itself, syslog on)"
+  "HAProxy 2.6, static API key (ACL, 1 of $STATIC_KEYS)"
+  "HAProxy 2.6, jwt_verify RS256, reused token"
+  "HAProxy 2.6, jwt_verify RS256, new token per request")
 : >"$work/results"
 for run in $(seq 1 "$RUNS"); do
   echo "bench: run $run of $RUNS" >&2
-  echo "0 $(measure "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
-  echo "1 $(measure "http://$server$ROUTE" "$DURATION")" >>"$work/results"
-  echo "2 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
-  echo "3 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $db_key")" >>"$work/results"
-  echo "4 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
-  echo "6 $(measure "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
-  echo "7 $(measure "http://$server$OBJECT_PATH" "$DURATION")" >>"$work/results"
-  echo "8 $(measure "http://$server$OBJECT_PATH" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
-  echo "9 $(measure "http://$upstream$OBJECT_PATH" "$DURATION")" >>"$work/results"
-  echo "10 $(measure "http://$proxy$OBJECT_PATH" "$DURATION")" >>"$work/results"
+  echo "0 $(measure "$bare_pid" "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
+  echo "1 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION")" >>"$work/results"
+  echo "2 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
+  echo "3 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $db_key")" >>"$work/results"
+  echo "4 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+  echo "6 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
+  echo "7 $(measure "$server_pid" "http://$server$OBJECT_PATH" "$DURATION")" >>"$work/results"
+  echo "8 $(measure "$server_pid" "http://$server$OBJECT_PATH" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
+  echo "9 $(measure "$upstream_pid" "http://$upstream$OBJECT_PATH" "$DURATION")" >>"$work/results"
+  echo "10 $(measure "$proxy_pid,$upstream_pid" "http://$proxy$OBJECT_PATH" "$DURATION")" >>"$work/results"
+  if [ -n "$ha_pid" ]; then
+    echo "12 $(measure "$ha_pid" "http://127.0.0.1:$ha_anon_port$ROUTE" "$DURATION")" >>"$work/results"
+    echo "13 $(measure "$ha_pid" "http://127.0.0.1:$ha_key_port$ROUTE" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
+    echo "14 $(measure "$ha_pid" "http://127.0.0.1:$ha_jwt_port$ROUTE" "$FRESH_DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+    echo "15 $(measure "$ha_pid" "http://127.0.0.1:$ha_jwt_port$ROUTE" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
+  fi
   start_server   # empty the token cache: every token below is new to the server
-  echo "5 $(measure "http://$server$ROUTE" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
-  echo "11 $(measure "http://$bare$ROUTE/rs256" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
+  echo "5 $(measure "$server_pid" "http://$server$ROUTE" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
+  echo "11 $(measure "$bare_pid" "http://$bare$ROUTE/rs256" "$FRESH_DURATION" -s "$work/tokens.lua")" >>"$work/results"
 done
 
-python3 - "$work/results" "$RUNS" "$DURATION" "$CONNECTIONS" "$load_ms" "$verify_rate" "$OIDC_TOKENS" "$FRESH_DURATION" "$parsed_rate" "${rows[@]}" <<'PY'
+python3 - "$work/results" "$RUNS" "$DURATION" "$CONNECTIONS" "$load_ms" "$verify_rate" "$OIDC_TOKENS" "$FRESH_DURATION" "$parsed_rate" "$LOG_LEVEL_NOTE" "${rows[@]}" <<'PY'
 import statistics, sys
-path, runs, duration, conns, load_ms, verify, ntokens, fresh, parsed = sys.argv[1:10]
-names = sys.argv[10:]
+path, runs, duration, conns, load_ms, verify, ntokens, fresh, parsed, log = sys.argv[1:11]
+names = sys.argv[11:]
 raw = {}
 for line in open(path):
-    row, rps, p99, errs, total = line.split()
-    raw.setdefault(int(row), []).append((float(rps), float(p99), int(errs), int(total)))
+    row, rps, p99, errs, total, cpu = line.split()
+    raw.setdefault(int(row), []).append((float(rps), float(p99), int(errs), int(total), float(cpu)))
 med = {r: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
-           sum(x[2] for x in v), max(x[3] for x in v)) for r, v in raw.items()}
+           sum(x[2] for x in v), max(x[3] for x in v), statistics.median(x[4] for x in v))
+       for r, v in raw.items()}
 anon = med[1][0]
-print(f"wrk -t1 -c{conns} -d{duration} (new-token row: -d{fresh}), 1 server worker (CPU 0), "
-      f"wrk on CPU 1, median of {runs} runs")
+print(f"wrk -t1 -c{conns} -d{duration} (new-token and HAProxy jwt rows: -d{fresh}), 1 server "
+      f"worker (CPU 0), wrk on CPU 1, median of {runs} runs, {log}")
 print()
-print("The first seven rows request GET /v1/meta; every ratio column is to the anonymous /v1/meta row.")
+print("The first seven rows and the HAProxy rows request GET /v1/meta; every ratio column is to "
+      "the anonymous /v1/meta row. CPU: the server's user + system time per request (for the "
+      "proxy row, both processes).")
 print()
-print("| row | req/s | p99 ms | ratio to anonymous | non-2xx |")
-print("| --- | ---: | ---: | ---: | ---: |")
+print("| row | req/s | CPU us/req | p99 ms | ratio to anonymous | non-2xx |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for r, name in enumerate(names):
-    rps, p99, errs, _ = med[r]
-    print(f"| {name} | {rps:,.0f} | {p99:.2f} | {rps / anon:.2f} | {errs} |")
+    if r not in med:
+        continue
+    rps, p99, errs, _, cpu = med[r]
+    print(f"| {name} | {rps:,.0f} | {cpu:.2f} | {p99:.2f} | {rps / anon:.2f} | {errs} |")
 print()
 verify = float(verify)
-print(f"- gate cost: anonymous / bare = {anon / med[0][0]:.2f} (aim >= 0.85)")
+print(f"- gate cost: anonymous / bare = {anon / med[0][0]:.2f} (bar >= 0.85)")
 print(f"- store object, static key / anonymous = {med[8][0] / med[7][0]:.2f} (bar >= 0.90)")
 print(f"- proxy / direct to the same upstream = {med[10][0] / med[9][0]:.2f} (reported; no bar)")
 print(f"- static key / anonymous = {med[2][0] / anon:.2f} (bar >= 0.90)")
@@ -224,6 +368,12 @@ print(f"- OIDC new token per request / single-core RS256 signature check with a 
 print(f"- ceiling (bare handler + one RS256 check) / jsonwebtoken verify rate = "
       f"{med[11][0] / verify:.2f}: the most any server can reach against that rate here")
 print(f"- OIDC new token per request / ceiling = {med[5][0] / med[11][0]:.2f} (bar >= 0.85)")
+if 13 in med:
+    print(f"- static key / HAProxy static key = {med[2][0] / med[13][0]:.2f} (bar > 1.0)")
+    print(f"- OIDC cache hit / HAProxy static key = {med[4][0] / med[13][0]:.2f} (bar > 1.0)")
+    print(f"- OIDC new token per request / HAProxy jwt_verify, new token = "
+          f"{med[5][0] / med[15][0]:.2f} (bar >= 1.0)")
+    print(f"- HAProxy no credential / bare handler = {med[12][0] / med[0][0]:.2f} (reported)")
 if med[5][3] > int(ntokens):
     print(f"- WARNING: the new-token row sent {med[5][3]} requests but only {ntokens} tokens "
           f"exist, so some were cache hits; raise OIDC_TOKENS or lower FRESH_DURATION")

@@ -3,22 +3,40 @@
 use std::process::ExitCode;
 
 use portcullis_config::{vars, LogFormat, LogSettings, Settings};
+use portcullis_server::logging::{self, LogOutput};
 use tracing_subscriber::EnvFilter;
 
-fn init_tracing(log: &LogSettings) {
+/// Sets up logging: every line is formatted where it is logged and written to standard error
+/// by the log writer thread (`portcullis_server::logging`), off the request path.
+fn init_tracing(log: &LogSettings) -> std::io::Result<LogOutput> {
     // LOG_LEVEL sets the default; RUST_LOG, when set, refines it per module.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log.level.as_str()));
     // Colour only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let output = LogOutput::start(
+        std::io::stderr(),
+        logging::DEFAULT_CAPACITY,
+        Box::new(|dropped, total| {
+            tracing::warn!(
+                target: "portcullis::log",
+                dropped,
+                total,
+                "{dropped} log lines were dropped because standard error did not keep up \
+                 (portcullis_log_lines_dropped_total)"
+            );
+        }),
+    )?;
+    output.install_global();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(output.make_writer());
     match log.format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
+    Ok(output)
 }
 
 /// `portcullis healthcheck`: exits 0 when `/v1/.well-known/live` answers 200 on the configured
@@ -82,17 +100,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&settings.log);
+    let log_output = match init_tracing(&settings.log) {
+        Ok(output) => output,
+        Err(err) => {
+            eprintln!("portcullis: could not start the log writer thread: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     for notice in &settings.notices {
         tracing::warn!("{notice}");
     }
     for (name, value) in settings.describe() {
         tracing::info!(setting = name, value = %value, "configuration");
     }
-    match actix_web::rt::System::new().block_on(portcullis_server::run(settings)) {
+    let result = actix_web::rt::System::new().block_on(portcullis_server::run(settings));
+    if let Err(err) = &result {
+        tracing::error!("{err:#}");
+    }
+    // Every queued line is written before the process ends (and before the plain message
+    // below, so the two stay in order).
+    log_output.stop();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
             eprintln!("portcullis: {err:#}");
             ExitCode::FAILURE
         }

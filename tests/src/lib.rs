@@ -66,6 +66,7 @@ pub fn binary() -> &'static Path {
 pub struct ServerBuilder {
     env: BTreeMap<String, String>,
     data_dir: Option<PathBuf>,
+    unread_stderr: bool,
 }
 
 /// A running server. Dropping it kills the process.
@@ -81,6 +82,8 @@ pub struct Server {
     _log_dir: tempfile::TempDir,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr_path: PathBuf,
+    // With `unread_stderr`: the pipe's read end, held open and never read.
+    _stderr_pipe: Option<tokio::process::ChildStderr>,
 }
 
 /// What a server that refused to start left behind.
@@ -116,6 +119,7 @@ impl ServerBuilder {
         ServerBuilder {
             env,
             data_dir: None,
+            unread_stderr: false,
         }
     }
 
@@ -137,6 +141,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Connects standard error to a pipe that nobody reads (a stalled log collector): once
+    /// its buffer is full, every write to it blocks. [`Server::stderr`] is then empty.
+    pub fn unread_stderr(mut self) -> Self {
+        self.unread_stderr = true;
+        self
+    }
+
     fn command(&self, data_dir: &Path, stderr: std::fs::File) -> Command {
         let mut cmd = Command::new(binary());
         cmd.env_clear()
@@ -144,7 +155,11 @@ impl ServerBuilder {
             .env(vars::PERSISTENCE_DATA_PATH, data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(stderr)
+            .stderr(if self.unread_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::from(stderr)
+            })
             .kill_on_drop(true);
         cmd
     }
@@ -182,6 +197,7 @@ impl ServerBuilder {
             .spawn()
             .expect("spawn portcullis");
         let stdout = child.stdout.take().expect("piped stdout");
+        let stderr_pipe = child.stderr.take();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let sink = lines.clone();
@@ -237,6 +253,7 @@ impl ServerBuilder {
             _log_dir: log_dir,
             stdout: lines,
             stderr_path,
+            _stderr_pipe: stderr_pipe,
         })
     }
 }
@@ -262,9 +279,38 @@ impl Server {
         self.stdout.lock().expect("stdout lines").clone()
     }
 
-    /// What the server logged to standard error so far.
+    /// What the server logged to standard error so far. The server writes its log from a
+    /// thread of its own, a moment after a request is answered, so this waits until the file
+    /// has stopped growing (at most two seconds).
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        let read = || std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let mut log = read();
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(20));
+            let again = read();
+            if again.len() == log.len() {
+                break;
+            }
+            log = again;
+        }
+        log
+    }
+
+    /// Stops the server gracefully (SIGTERM, as a container runtime does), waits for it to
+    /// exit, and returns its exit code and everything it wrote to standard error.
+    pub async fn stop(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().expect("the server is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server exits within 30 s of SIGTERM")
+            .expect("wait for the server");
+        let log = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        (status.code(), log)
     }
 
     /// The metrics exposition text.

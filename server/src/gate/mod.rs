@@ -173,9 +173,10 @@ pub async fn gate(
         }
     };
     let decision = if let Some(credential) = credential {
-        let auth_started = Instant::now();
         let verdict = gate.authenticate(credential).await;
-        let seconds = auth_started.elapsed().as_secs_f64();
+        // Timed from the request's start: the id and route before it cost tens of nanoseconds,
+        // less than the clock read a separate start would take.
+        let seconds = started.elapsed().as_secs_f64();
         match verdict {
             Ok(Authenticated { principal, method }) => {
                 gate.metrics.observe_auth(method, Reason::Ok, seconds);
@@ -211,7 +212,6 @@ pub async fn gate(
         Ok(()) => next.call(req).await?.map_into_left_body(),
         Err(err) => req.error_response(err).map_into_right_body(),
     };
-    res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
 
     let status = res.status();
     let seconds = started.elapsed().as_secs_f64();
@@ -247,5 +247,6 @@ pub async fn gate(
             micros = (seconds * 1e6) as u64,
         ),
     }
+    res.headers_mut().insert(X_REQUEST_ID, request_id);
     Ok(res)
 }

@@ -1,11 +1,25 @@
-//! `X-Request-Id`: taken from the client when it is a short, plain token, otherwise generated.
+//! `X-Request-Id`: taken from the client when it is a short, plain token, otherwise generated
+//! (without an allocation of its own).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::web::BytesMut;
 
 /// The header every response carries.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `{prefix:08x}-{counter:012x}`.
+const ID_LEN: usize = 21;
+
+/// Generated ids are cut from one buffer per worker, this many at a time: a header value
+/// shares the buffer (a reference count) instead of allocating its own bytes.
+const IDS_PER_CHUNK: usize = 1024;
+
+thread_local! {
+    static CHUNK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
 
 /// Generates ids unique within the process: a random per-process prefix and a counter.
 pub struct RequestIds {
@@ -36,8 +50,35 @@ impl RequestIds {
             }
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:08x}-{:012x}", self.prefix, n);
-        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        if n >> 48 != 0 {
+            // Wider than 12 hex digits (after 2^48 requests): the rare, allocating form.
+            let id = format!("{:08x}-{:012x}", self.prefix, n);
+            return HeaderValue::from_str(&id)
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        }
+        let mut id = [b'-'; ID_LEN];
+        hex(&mut id[..8], u64::from(self.prefix));
+        hex(&mut id[9..], n);
+        let bytes = CHUNK.with(|chunk| {
+            let mut chunk = chunk.borrow_mut();
+            if chunk.capacity() < ID_LEN {
+                *chunk = BytesMut::with_capacity(ID_LEN * IDS_PER_CHUNK);
+            }
+            chunk.extend_from_slice(&id);
+            chunk.split().freeze()
+        });
+        HeaderValue::from_maybe_shared(bytes)
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    }
+}
+
+/// Writes `value` as lower-case hex digits filling `out`, zero-padded (the digits that do not
+/// fit are the caller's to rule out).
+fn hex(out: &mut [u8], mut value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
@@ -62,6 +103,29 @@ mod tests {
         let long = "a".repeat(65);
         headers.insert(X_REQUEST_ID, HeaderValue::from_str(&long).unwrap());
         assert_ne!(ids.for_request(&headers), long.as_str());
+    }
+
+    #[test]
+    fn generated_ids_are_the_prefix_and_the_counter_in_hex() {
+        let ids = RequestIds::new();
+        ids.counter.store(0xabc, Ordering::Relaxed);
+        let prefix = format!("{:08x}", ids.prefix);
+        assert_eq!(
+            ids.for_request(&HeaderMap::new()),
+            format!("{prefix}-000000000abc").as_str()
+        );
+        for _ in 0..3 * IDS_PER_CHUNK {
+            let n = ids.counter.load(Ordering::Relaxed);
+            assert_eq!(
+                ids.for_request(&HeaderMap::new()),
+                format!("{prefix}-{n:012x}").as_str()
+            );
+        }
+        ids.counter.store(1 << 48, Ordering::Relaxed);
+        assert_eq!(
+            ids.for_request(&HeaderMap::new()),
+            format!("{prefix}-1000000000000").as_str()
+        );
     }
 
     #[test]

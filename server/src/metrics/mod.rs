@@ -4,7 +4,7 @@
 //! Label values come only from closed sets ([`labels`], the auth crate's methods and reasons,
 //! route templates, status codes). Request-path series are created on first use and then
 //! cached in fixed slots ([`Slots`]), so the request path does no label hashing after warm-up.
-//! What the auth crate counts in atomics is read at scrape time ([`scraped`]).
+//! What the auth crate and the log output count in atomics is read at scrape time ([`scraped`]).
 
 pub mod labels;
 pub mod scraped;
@@ -23,7 +23,7 @@ use prometheus::{
 use crate::gate::route_table::{template_of, ROUTE_SLOTS};
 
 pub use labels::{Decision, HttpMethod, KeyOperation, KeyOutcome, UpstreamResult, UserState};
-pub use scraped::{DbUsersCollector, OidcCollector};
+pub use scraped::{DbUsersCollector, LogCollector, OidcCollector};
 
 /// Status codes that get a cached slot; others are looked up by label each time.
 const CACHED_STATUSES: [u16; 16] = [
@@ -212,6 +212,9 @@ impl Metrics {
             registry,
         };
         metrics.registry.register(Box::new(build_info))?;
+        metrics
+            .registry
+            .register(Box::new(LogCollector::new(crate::logging::lines_dropped)?))?;
         Ok(metrics)
     }
 
@@ -334,6 +337,8 @@ mod tests {
             r#"portcullis_auth_requests_total{method="none",reason="missing",result="deny"} 1"#
         ));
         assert!(t.contains(r#"portcullis_build_info{version=""#));
+        assert!(t.contains("# TYPE portcullis_log_lines_dropped_total counter"));
+        assert!(t.contains("portcullis_log_lines_dropped_total 0"));
     }
 
     #[actix_web::test]

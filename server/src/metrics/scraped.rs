@@ -1,6 +1,6 @@
 //! Metrics the auth crate counts in plain atomics (it knows no metrics library), read at each
 //! scrape: [`OidcCollector`] over `OidcStats`, [`DbUsersCollector`] over the KeyRegistry's
-//! `UserCounts`. Each scrape builds the families from the current values, so there are no
+//! `UserCounts`; and [`LogCollector`] over the log output's count of dropped lines. Each scrape builds the families from the current values, so there are no
 //! shadow counters to keep in step.
 
 use std::collections::HashMap;
@@ -232,5 +232,37 @@ impl Collector for DbUsersCollector {
                 .zip(&labels)
                 .map(|(&state, label)| (&label[..], count(state) as f64)),
         )]
+    }
+}
+
+/// Exports `portcullis_log_lines_dropped_total`, read at each scrape from the log output
+/// (`crate::logging`), which counts in an atomic so that logging never touches a metric.
+pub struct LogCollector {
+    read: fn() -> u64,
+    dropped: ScrapedFamily,
+}
+
+impl LogCollector {
+    /// A collector over the count `read` returns.
+    pub fn new(read: fn() -> u64) -> Result<Self, prometheus::Error> {
+        Ok(LogCollector {
+            read,
+            dropped: ScrapedFamily::new(
+                "portcullis_log_lines_dropped_total",
+                "Log lines dropped because the log output did not keep up (its queue was full) or refused them.",
+                &[],
+                MetricType::COUNTER,
+            )?,
+        })
+    }
+}
+
+impl Collector for LogCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.dropped.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        vec![self.dropped.single((self.read)() as f64)]
     }
 }

@@ -1,0 +1,359 @@
+//! The log's output, off the request path: every line (the access log and the rest) is
+//! formatted on the thread that logs it, appended to a bounded in-memory queue, and written to
+//! its destination (standard error) in batches by one dedicated thread. A worker never makes a
+//! system call for a line and never waits on a slow or full pipe; when the queue is full the
+//! line is dropped, counted (`portcullis_log_lines_dropped_total`) and reported in a warning
+//! line once output resumes. [`LogOutput::stop`] (at a graceful stop) writes every queued line.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Bytes that may wait in the queue (a few thousand access-log lines, tens of milliseconds at
+/// full load) before lines are dropped.
+pub const DEFAULT_CAPACITY: usize = 2 * 1024 * 1024;
+
+/// How long the writer lets lines gather after writing a batch, so a busy server pays one
+/// wake-up and one `write` per batch rather than per line. It bounds how late a line appears.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// The shortest time between two warnings about dropped lines.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Called by the writer thread with (lines dropped since the last report, total dropped).
+pub type DropReport = Box<dyn Fn(u64, u64) + Send>;
+
+/// The queue shared by the threads that log and the writer thread.
+struct Queue {
+    state: Mutex<State>,
+    /// Signalled when a line arrives while the writer waits, or when stopping.
+    wake: Condvar,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+struct State {
+    pending: Vec<u8>,
+    writer_waiting: bool,
+    stopping: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves only bytes in a buffer; keep logging.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues one formatted line, or counts it as dropped when the queue is full.
+    fn push(&self, line: &[u8]) {
+        let mut state = self.lock();
+        if state.pending.len() + line.len() > self.capacity {
+            drop(state);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.pending.extend_from_slice(line);
+        // Only a writer that sleeps needs a wake-up (a system call); a busy one finds the
+        // line on its next turn.
+        if state.writer_waiting {
+            state.writer_waiting = false;
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The process's log output; [`LogOutput::stop`] (or dropping it) writes what is queued and
+/// ends the writer thread.
+pub struct LogOutput {
+    queue: Arc<Queue>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The queue installed by [`LogOutput::install_global`], read by [`lines_dropped`].
+static GLOBAL: OnceLock<Arc<Queue>> = OnceLock::new();
+
+/// Lines dropped so far by the process's log output (0 when none is installed).
+pub fn lines_dropped() -> u64 {
+    GLOBAL
+        .get()
+        .map_or(0, |queue| queue.dropped.load(Ordering::Relaxed))
+}
+
+impl LogOutput {
+    /// Starts the writer thread over `sink`, with a queue of `capacity` bytes. `report` is
+    /// called from the writer thread when lines were dropped (at most once per second, and at
+    /// stop), after the batch that follows them is written.
+    pub fn start(
+        sink: impl Write + Send + 'static,
+        capacity: usize,
+        report: DropReport,
+    ) -> io::Result<LogOutput> {
+        let queue = Arc::new(Queue {
+            state: Mutex::new(State {
+                pending: Vec::with_capacity(64 * 1024),
+                writer_waiting: false,
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+            capacity,
+            dropped: AtomicU64::new(0),
+        });
+        let writer_queue = queue.clone();
+        let thread = std::thread::Builder::new()
+            .name("log-writer".to_owned())
+            .spawn(move || write_batches(&writer_queue, sink, report))?;
+        Ok(LogOutput {
+            queue,
+            thread: Some(thread),
+        })
+    }
+
+    /// Makes this the output [`lines_dropped`] reads (the process's own log output). Only the
+    /// first call takes effect.
+    pub fn install_global(&self) {
+        let _ = GLOBAL.set(self.queue.clone());
+    }
+
+    /// The writer handed to `tracing_subscriber::fmt().with_writer(..)`.
+    pub fn make_writer(&self) -> QueueWriter {
+        QueueWriter {
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Lines this output has dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes every queued line (and the warning about dropped ones, if any is due), then
+    /// ends the writer thread. Blocks as long as the destination does.
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.queue.lock().stopping = true;
+        self.queue.wake.notify_one();
+        let _ = thread.join();
+    }
+}
+
+impl Drop for LogOutput {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The writer thread: swaps the queue for an empty buffer, writes the batch, reports drops.
+fn write_batches(queue: &Queue, mut sink: impl Write, report: DropReport) {
+    let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut reported = 0u64;
+    let mut last_report: Option<Instant> = None;
+    loop {
+        let stopping = {
+            let mut state = queue.lock();
+            while state.pending.is_empty() && !state.stopping {
+                state.writer_waiting = true;
+                state = queue
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            state.writer_waiting = false;
+            std::mem::swap(&mut state.pending, &mut batch);
+            state.stopping
+        };
+        if !batch.is_empty() {
+            let written = sink.write_all(&batch).and_then(|()| sink.flush());
+            if written.is_err() {
+                // The destination refused the batch: its lines are lost, so they count.
+                let lines = batch.iter().filter(|&&b| b == b'\n').count().max(1);
+                queue.dropped.fetch_add(lines as u64, Ordering::Relaxed);
+            }
+            batch.clear();
+            // A batch that filled the queue once is kept at that size, not beyond it.
+            batch.shrink_to(queue.capacity);
+        }
+        let dropped = queue.dropped.load(Ordering::Relaxed);
+        let due = last_report.is_none_or(|at| at.elapsed() >= REPORT_EVERY);
+        if dropped > reported && (due || stopping) {
+            report(dropped - reported, dropped);
+            reported = dropped;
+            last_report = Some(Instant::now());
+        }
+        if stopping {
+            // What the report (and any late line) queued is written before the thread ends.
+            let mut state = queue.lock();
+            std::mem::swap(&mut state.pending, &mut batch);
+            drop(state);
+            if !batch.is_empty() {
+                let _ = sink.write_all(&batch).and_then(|()| sink.flush());
+            }
+            return;
+        }
+        std::thread::sleep(GATHER);
+    }
+}
+
+/// The writer tracing's formatter writes each formatted event to: one `write` per event,
+/// which queues it whole or drops it whole.
+#[derive(Clone)]
+pub struct QueueWriter {
+    queue: Arc<Queue>,
+}
+
+impl Write for &QueueWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.queue.push(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for QueueWriter {
+    type Writer = &'a QueueWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A sink that appends to a shared buffer, optionally blocking until released.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A sink whose first write blocks until the test says so.
+    struct Gate {
+        inner: Shared,
+        release: mpsc::Receiver<()>,
+        entered: mpsc::Sender<()>,
+        released: bool,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if !self.released {
+                let _ = self.entered.send(());
+                let _ = self.release.recv();
+                self.released = true;
+            }
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn text(shared: &Shared) -> String {
+        String::from_utf8(shared.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn line(writer: &QueueWriter, text: &str) {
+        let mut w = writer;
+        w.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn every_queued_line_is_written_by_stop_in_order() {
+        let sink = Shared::default();
+        let output = LogOutput::start(sink.clone(), DEFAULT_CAPACITY, Box::new(|_, _| {})).unwrap();
+        let writer = output.make_writer();
+        for i in 0..10_000 {
+            line(&writer, &format!("line {i}\n"));
+        }
+        output.stop();
+        let written = text(&sink);
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), 10_000);
+        assert!(lines
+            .iter()
+            .enumerate()
+            .all(|(i, l)| *l == format!("line {i}")));
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_reports_instead_of_blocking() {
+        let sink = Shared::default();
+        let (release_tx, release) = mpsc::channel();
+        let (entered, entered_rx) = mpsc::channel();
+        let blocked = Gate {
+            inner: sink.clone(),
+            release,
+            entered,
+            released: false,
+        };
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let seen = reports.clone();
+        let output = LogOutput::start(
+            blocked,
+            100,
+            Box::new(move |new, total| seen.lock().unwrap().push((new, total))),
+        )
+        .unwrap();
+        let writer = output.make_writer();
+        // The first line reaches the sink, which then blocks like a full pipe.
+        line(&writer, "first\n");
+        entered_rx.recv().unwrap();
+        // 10 lines of 20 bytes fill the 100-byte queue after 5; none of these calls blocks.
+        for i in 0..10 {
+            line(&writer, &format!("queued line {i:07}\n"));
+        }
+        assert_eq!(output.dropped(), 5);
+        release_tx.send(()).unwrap();
+        output.stop();
+        let written = text(&sink);
+        assert_eq!(written.lines().count(), 6, "{written}");
+        assert!(written.contains("queued line 0000004\n"));
+        assert!(!written.contains("queued line 0000005"));
+        assert_eq!(*reports.lock().unwrap(), vec![(5, 5)]);
+    }
+
+    #[test]
+    fn the_report_goes_through_the_queue_and_is_written_at_stop() {
+        let sink = Shared::default();
+        let (tx, rx) = mpsc::channel::<QueueWriter>();
+        let output = LogOutput::start(
+            sink.clone(),
+            30,
+            Box::new(move |new, total| {
+                if let Ok(writer) = rx.try_recv() {
+                    line(&writer, &format!("WARN dropped {new} of {total}\n"));
+                }
+            }),
+        )
+        .unwrap();
+        let writer = output.make_writer();
+        tx.send(writer.clone()).unwrap();
+        line(&writer, "a line that is longer than the whole queue\n");
+        assert_eq!(output.dropped(), 1);
+        output.stop();
+        assert_eq!(text(&sink), "WARN dropped 1 of 1\n");
+    }
+}
