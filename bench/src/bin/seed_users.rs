@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
 use portcullis_auth::api_key::{format, UserRecord};
-use portcullis_auth::{digest, valid_user_name, UserStore};
+use portcullis_auth::{valid_user_name, UserStore};
 
 /// Users per transaction: one sync to disk per batch, and memory bounded for any count.
 const BATCH: usize = 10_000;
@@ -57,15 +57,7 @@ async fn seed(dir: &std::path::Path, count: usize) -> anyhow::Result<String> {
             bail!("{id:?} is not a valid user name");
         }
         let key = format::generate().context("while drawing a key from the OS random source")?;
-        batch.push(UserRecord {
-            key_id: key.id().to_owned(),
-            key_digest: digest(key.expose().as_bytes()),
-            active: true,
-            revoked: false,
-            created_at_ms,
-            last_used_ms: None,
-            id,
-        });
+        batch.push(UserRecord::new(&id, &key, created_at_ms));
         if i + 1 == count {
             last_key = key.expose().to_owned();
         }
@@ -83,6 +75,7 @@ async fn seed(dir: &std::path::Path, count: usize) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_auth::digest;
 
     #[tokio::test]
     async fn seeds_users_the_store_reads_back_with_a_working_key() {
