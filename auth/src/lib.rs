@@ -7,7 +7,8 @@
 //! - `gatekeeper.rs`: the decision, for every protocol;
 //! - `api_key/`: the KeyRegistry actor, its handle, the user store and the key format;
 //! - `oidc/`: the JwksRefresher actor and the token verifier;
-//! - `authz.rs`: the admin list; `principal.rs`, `outcome.rs`: what a decision says;
+//! - `authz.rs`: the admin list; `rbac/`: roles (Weaviate's RBAC), compiled for the request path;
+//! - `principal.rs`, `outcome.rs`: what a decision says;
 //! - `digest.rs`: SHA-256 of credentials and the maps keyed by it;
 //! - `data_dir.rs`: the modes of the data directory and the SQLite files.
 
@@ -19,6 +20,7 @@ pub mod gatekeeper;
 pub mod oidc;
 pub mod outcome;
 pub mod principal;
+pub mod rbac;
 
 pub use api_key::{
     valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,
