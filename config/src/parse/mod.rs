@@ -17,6 +17,7 @@ mod authn;
 mod authz;
 mod general;
 mod oidc;
+mod throttle;
 #[cfg(test)]
 pub(crate) mod tests;
 mod values;
@@ -158,6 +159,7 @@ impl<'a> Parser<'a> {
             authentication: self.authentication(),
             authorization: self.authorization(),
             backend: self.backend(),
+            throttle: self.throttle(),
             notices: Vec::new(),
         }
     }
