@@ -8,17 +8,21 @@
 //! - `api_key/`: the KeyRegistry actor, its handle, the user store and the key format;
 //! - `oidc/`: the JwksRefresher actor and the token verifier;
 //! - `authz.rs`: the admin list; `principal.rs`, `outcome.rs`: what a decision says;
+//! - `client.rs`: the client address (trusted proxies); `throttle.rs`: the budget of failed
+//!   credential checks per client;
 //! - `digest.rs`: SHA-256 of credentials and the maps keyed by it;
 //! - `data_dir.rs`: the modes of the data directory and the SQLite files.
 
 pub mod api_key;
 pub mod authz;
+pub mod client;
 pub mod data_dir;
 pub mod digest;
 pub mod gatekeeper;
 pub mod oidc;
 pub mod outcome;
 pub mod principal;
+pub mod throttle;
 
 pub use api_key::{
     valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,

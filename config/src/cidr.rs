@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 
 /// A network: an address whose bits past the prefix are zero, and the prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,27 +13,24 @@ pub struct Cidr {
 }
 
 /// Why a text is not a [`Cidr`]; the message the settings error shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CidrError {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
     /// Not an IP address (before the `/`).
+    #[error("is not an IP address or CIDR network")]
     NotAnAddress,
-    /// The prefix is not a number within the address family's width.
+    /// The prefix is not a number within the address family's width (carried).
+    #[error("has a prefix length that is not a number from 0 to {0}")]
     BadPrefix(u8),
     /// Bits are set past the prefix; carries the network that was probably meant.
+    #[error("has bits set past its prefix length (the network is {0})")]
     HostBits(Cidr),
 }
 
-impl fmt::Display for CidrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CidrError::NotAnAddress => f.write_str("is not an IP address or CIDR network"),
-            CidrError::BadPrefix(width) => {
-                write!(f, "has a prefix length that is not a number from 0 to {width}")
-            }
-            CidrError::HostBits(meant) => {
-                write!(f, "has bits set past its prefix length (the network is {meant})")
-            }
-        }
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(raw: &str) -> Result<Cidr, CidrError> {
+        Cidr::parse(raw)
     }
 }
 
@@ -40,7 +38,7 @@ impl Cidr {
     /// Parses `a.b.c.d/n`, `x::y/n`, or a bare address (a network of one address). The
     /// address must be the network's own (no bits set past the prefix): `10.0.0.1/8` is
     /// refused rather than silently widened to `10.0.0.0/8`.
-    pub(crate) fn parse(raw: &str) -> Result<Cidr, CidrError> {
+    pub fn parse(raw: &str) -> Result<Cidr, CidrError> {
         let (addr, prefix) = match raw.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (raw, None),
@@ -140,7 +138,10 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_network() {
         for (raw, expected) in [
-            ("10.0.0.1/8", CidrError::HostBits(Cidr::parse("10.0.0.0/8").expect("net"))),
+            (
+                "10.0.0.1/8",
+                CidrError::HostBits(Cidr::parse("10.0.0.0/8").expect("net")),
+            ),
             ("10.0.0.0/33", CidrError::BadPrefix(32)),
             ("fd00::/129", CidrError::BadPrefix(128)),
             ("10.0.0.0/", CidrError::BadPrefix(32)),
@@ -163,7 +164,10 @@ mod tests {
         assert!(!net.contains(ip("192.168.8.0")));
         assert!(!net.contains(ip("192.168.3.255")));
         assert!(net.contains(ip("::ffff:192.168.5.1")), "IPv4-mapped");
-        assert!(!net.contains(ip("::192.168.5.1")), "IPv4-compatible is IPv6");
+        assert!(
+            !net.contains(ip("::192.168.5.1")),
+            "IPv4-compatible is IPv6"
+        );
         let all4 = Cidr::parse("0.0.0.0/0").expect("net");
         assert!(all4.contains(ip("203.0.113.9")));
         assert!(!all4.contains(ip("2001:db8::1")), "no family crossing");

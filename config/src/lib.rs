@@ -13,7 +13,7 @@ mod settings;
 mod source;
 pub mod vars;
 
-pub use cidr::Cidr;
+pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
 pub use settings::{

@@ -411,7 +411,11 @@ fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
 
 /// The client and throttle lines of [`Settings::describe`].
 fn describe_throttle(throttle: &ThrottleSettings) -> [(&'static str, String); 3] {
-    let proxies: Vec<String> = throttle.trusted_proxies.iter().map(Cidr::to_string).collect();
+    let proxies: Vec<String> = throttle
+        .trusted_proxies
+        .iter()
+        .map(Cidr::to_string)
+        .collect();
     [
         (vars::TRUSTED_PROXIES, proxies.join(",")),
         (vars::AUTH_FAILURE_LIMIT, throttle.failure_limit.to_string()),

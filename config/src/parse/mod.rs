@@ -17,9 +17,9 @@ mod authn;
 mod authz;
 mod general;
 mod oidc;
-mod throttle;
 #[cfg(test)]
 pub(crate) mod tests;
+mod throttle;
 mod values;
 
 pub(crate) use values::redact_userinfo;

@@ -163,7 +163,10 @@ mod tests {
         for raw in ["-1", "1000001", "many", "", "1.5"] {
             let problem = only_problem(&open(&[(AUTH_FAILURE_LIMIT, raw)]), AUTH_FAILURE_LIMIT);
             assert!(problem.message.contains("0 to 1000000"), "{problem}");
-            assert!(problem.fix.contains("=0 to turn the throttle off"), "{problem}");
+            assert!(
+                problem.fix.contains("=0 to turn the throttle off"),
+                "{problem}"
+            );
         }
         assert_eq!(
             ok(&open(&[(AUTH_FAILURE_LIMIT, "1000000")]))
@@ -181,8 +184,7 @@ mod tests {
             ("0s", "\"0s\" is not a positive duration"),
             ("soon", "\"soon\" is not a positive duration"),
         ] {
-            let problem =
-                only_problem(&open(&[(AUTH_FAILURE_WINDOW, raw)]), AUTH_FAILURE_WINDOW);
+            let problem = only_problem(&open(&[(AUTH_FAILURE_WINDOW, raw)]), AUTH_FAILURE_WINDOW);
             assert_eq!(problem.message, message, "{raw}");
         }
         for (raw, window) in [("1s", 1), ("1h", 3600)] {
