@@ -80,9 +80,8 @@ impl AppState {
             gatekeeper = gatekeeper.with_throttle(throttle);
         }
         let gate = web::Data::new(
-            Gate::new(gatekeeper, metrics.clone()).with_trusted_proxies(TrustedProxies::new(
-                &settings.throttle.trusted_proxies,
-            )),
+            Gate::new(gatekeeper, metrics.clone())
+                .with_trusted_proxies(TrustedProxies::new(&settings.throttle.trusted_proxies)),
         );
         let proxy = match &settings.backend.upstream {
             Some(upstream) => Some(web::Data::new(

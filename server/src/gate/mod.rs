@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::http::header::HeaderName;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
