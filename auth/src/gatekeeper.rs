@@ -22,13 +22,26 @@
 //! synchronously and returns a [`Pending`] credential only when the answer needs work an
 //! actor or a signature check must do; [`Gatekeeper::judge_pending`] finishes it.
 //! [`Gatekeeper::authenticate`] does both, for callers that are async anyway.
+//!
+//! With a [`FailureThrottle`] ([`Gatekeeper::with_throttle`]), listeners call
+//! [`Gatekeeper::authenticate_from`] with the client address ([`crate::client`]). A client
+//! over its budget of failed credentials is refused with [`Reason::Throttled`] before any
+//! work: no signature check, no message to an actor. What is cheap to judge and cannot be
+//! guessed still passes: a database key already published (256 random bits) and an OIDC
+//! token in the verified-token cache (its signature was checked). A static key, even a
+//! valid one, is throttled like a wrong one: operators choose static keys, so they may be
+//! guessable, and answering a right guess from an address that is spending its budget on
+//! guesses would tell it which one was right.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use portcullis_config::AuthenticationSettings;
 
 use crate::api_key::{KeyLookup, UnjudgedKey};
 use crate::oidc::{is_jwt_shaped, CacheLookup, Unverified};
+use crate::throttle::{FailureThrottle, Verdict};
 use crate::{
     Action, AuthMethod, Authenticated, Authorizer, Denied, KeyRegistryHandle, OidcHandle,
     Principal, Reason,
@@ -44,6 +57,7 @@ pub struct Gatekeeper {
     anonymous_access: bool,
     anonymous: Principal,
     authorizer: Arc<Authorizer>,
+    throttle: Option<Arc<FailureThrottle>>,
 }
 
 /// What [`Gatekeeper::judge_now`] could decide without waiting.
@@ -82,7 +96,74 @@ impl Gatekeeper {
             anonymous_access: settings.anonymous_access,
             anonymous: Principal::anonymous(),
             authorizer,
+            throttle: None,
         }
+    }
+
+    /// The gatekeeper with a budget of failed credential checks per client, which
+    /// [`Gatekeeper::authenticate_from`] keeps.
+    pub fn with_throttle(mut self, throttle: Arc<FailureThrottle>) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// The failure throttle, when there is one (its metrics).
+    pub fn throttle(&self) -> Option<&Arc<FailureThrottle>> {
+        self.throttle.as_ref()
+    }
+
+    /// [`Gatekeeper::authenticate`] for a caller at `client` (the address
+    /// [`TrustedProxies::client_address`](crate::client::TrustedProxies::client_address)
+    /// found), at `now`, under the failure throttle when there is one. A client over budget
+    /// gets [`Reason::Throttled`] for any credential that would cost work to judge or could
+    /// be a guess (see the module's documentation); its failures are counted against it.
+    /// No credential, and credentials that fail for no fault of the client's
+    /// ([`Reason::is_credential_failure`]), neither spend nor check the budget.
+    pub async fn authenticate_from(
+        &self,
+        client: IpAddr,
+        credential: Option<&str>,
+        now: Instant,
+    ) -> Result<Authenticated, Denied> {
+        let Some(throttle) = &self.throttle else {
+            return self.authenticate(credential).await;
+        };
+        let judgement = self.judge_now(credential);
+        let method = match &judgement {
+            Judgement::Decided(Ok(accepted)) if accepted.method != AuthMethod::ApiKeyStatic => {
+                return Ok(accepted.clone());
+            }
+            Judgement::Decided(Err(denied)) if !denied.reason.is_credential_failure() => {
+                return Err(*denied);
+            }
+            Judgement::Decided(Ok(Authenticated { method, .. }))
+            | Judgement::Decided(Err(Denied { method, .. })) => *method,
+            Judgement::Pending(pending) => pending.method(),
+        };
+        if let Verdict::Throttled { .. } = throttle.check(client, now) {
+            return Err(Denied {
+                method,
+                reason: Reason::Throttled,
+            });
+        }
+        let verdict = match judgement {
+            Judgement::Decided(verdict) => verdict,
+            Judgement::Pending(pending) => self.judge_pending(pending).await,
+        };
+        if let Err(denied) = &verdict {
+            if denied.reason.is_credential_failure() {
+                throttle.record_failure(client, now);
+            }
+        }
+        verdict
+    }
+
+    /// Whole seconds until `client` may fail once more (`Retry-After` of a
+    /// [`Reason::Throttled`] refusal): at least 1.
+    pub fn throttled_retry_after(&self, client: IpAddr, now: Instant) -> u32 {
+        self.throttle.as_ref().map_or(1, |throttle| {
+            throttle.check(client, now).retry_after_seconds()
+        })
     }
 
     /// Judges a credential: `None` when the request carried none, else the bearer value.
@@ -193,6 +274,16 @@ impl Gatekeeper {
         self.oidc
             .as_ref()
             .map_or(300, |oidc| oidc.retry_after_seconds())
+    }
+}
+
+impl Pending<'_> {
+    /// The method that will judge the credential.
+    pub fn method(&self) -> AuthMethod {
+        match self.0 {
+            PendingPath::ApiKey(_) => AuthMethod::ApiKeyDb,
+            PendingPath::Oidc(_) => AuthMethod::Oidc,
+        }
     }
 }
 
@@ -339,5 +430,142 @@ mod tests {
             assert!(!gk.allows(&other, Action::Users(verb)), "mallory {verb:?}");
             assert!(gk.allows(&other, verb), "mallory on the database {verb:?}");
         }
+    }
+
+    fn throttled(vars: &[(&str, &str)], limit: u32) -> Gatekeeper {
+        let throttle = crate::throttle::FailureThrottle::new(
+            std::num::NonZeroU32::new(limit).expect("non-zero"),
+            std::time::Duration::from_secs(60),
+            16,
+        );
+        gatekeeper(vars).with_throttle(Arc::new(throttle))
+    }
+
+    const STATIC: [(&str, &str); 3] = [
+        (vars::APIKEY_ENABLED, "true"),
+        (vars::APIKEY_ALLOWED_KEYS, "k-one"),
+        (vars::APIKEY_USERS, "alice"),
+    ];
+
+    #[actix::test]
+    async fn a_client_over_budget_is_throttled_before_judging_and_others_are_not() {
+        let gk = throttled(&STATIC, 2);
+        let (mallory, alice) = (
+            "198.51.100.6".parse().expect("ip"),
+            "198.51.100.7".parse().expect("ip"),
+        );
+        let now = Instant::now();
+        let key = AuthMethod::ApiKeyStatic;
+        for _ in 0..2 {
+            assert_eq!(
+                gk.authenticate_from(mallory, Some("k-wrong"), now)
+                    .await
+                    .err(),
+                denied(key, Reason::InvalidKey)
+            );
+        }
+        assert_eq!(
+            gk.authenticate_from(mallory, Some("k-wrong"), now)
+                .await
+                .err(),
+            denied(key, Reason::Throttled)
+        );
+        // A static key is operator-chosen and could be a guess: throttled even when right.
+        assert_eq!(
+            gk.authenticate_from(mallory, Some("k-one"), now)
+                .await
+                .err(),
+            denied(key, Reason::Throttled)
+        );
+        assert_eq!(gk.throttled_retry_after(mallory, now), 30);
+        // Another client is judged as usual, and its budget is its own.
+        let ok = gk
+            .authenticate_from(alice, Some("k-one"), now)
+            .await
+            .expect("alice accepted");
+        assert_eq!(ok.principal.username(), "alice");
+        assert_eq!(
+            gk.authenticate_from(alice, Some("k-wrong"), now)
+                .await
+                .err(),
+            denied(key, Reason::InvalidKey)
+        );
+        // No credential is not a credential failure, throttled or not.
+        assert_eq!(
+            gk.authenticate_from(mallory, None, now).await.err(),
+            denied(AuthMethod::None, Reason::Missing)
+        );
+        // The budget comes back: one failure per window / limit.
+        let later = now + std::time::Duration::from_secs(30);
+        assert_eq!(
+            gk.authenticate_from(mallory, Some("k-one"), later)
+                .await
+                .map(|a| a.method)
+                .ok(),
+            Some(key)
+        );
+    }
+
+    #[actix::test]
+    async fn failures_that_are_not_the_clients_spend_no_budget() {
+        let gk = throttled(&[(vars::ANONYMOUS_ACCESS_ENABLED, "true")], 1);
+        let client = "198.51.100.8".parse().expect("ip");
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(
+                gk.authenticate_from(client, Some("anything"), now)
+                    .await
+                    .err(),
+                denied(AuthMethod::None, Reason::Unconfigured)
+            );
+            let anonymous = gk
+                .authenticate_from(client, None, now)
+                .await
+                .expect("anonymous admitted");
+            assert!(anonymous.principal.is_anonymous());
+        }
+        assert_eq!(gk.throttle().map(|t| t.entries(now)), Some(0));
+    }
+
+    #[actix::test]
+    async fn without_a_throttle_nothing_is_throttled() {
+        let gk = gatekeeper(&STATIC);
+        let client = "198.51.100.9".parse().expect("ip");
+        let now = Instant::now();
+        for _ in 0..200 {
+            assert_eq!(
+                gk.authenticate_from(client, Some("k-wrong"), now)
+                    .await
+                    .err(),
+                denied(AuthMethod::ApiKeyStatic, Reason::InvalidKey)
+            );
+        }
+        assert!(gk.throttle().is_none());
+    }
+
+    #[test]
+    fn only_judged_credentials_are_failures() {
+        let failures: Vec<&str> = Reason::ALL
+            .into_iter()
+            .filter(|r| r.is_credential_failure())
+            .map(Reason::as_str)
+            .collect();
+        assert_eq!(
+            failures,
+            [
+                "invalid_key",
+                "revoked",
+                "user_inactive",
+                "expired",
+                "not_yet_valid",
+                "bad_signature",
+                "unknown_kid",
+                "bad_issuer",
+                "bad_audience",
+                "disallowed_alg",
+                "missing_claim",
+                "malformed_token"
+            ]
+        );
     }
 }

@@ -9,11 +9,14 @@
 //! - `oidc/`: the JwksRefresher actor and the token verifier;
 //! - `authz.rs`: the admin list; `rbac/`: roles (Weaviate's RBAC), compiled for the request path;
 //! - `principal.rs`, `outcome.rs`: what a decision says;
+//! - `client.rs`: the client address (trusted proxies); `throttle.rs`: the budget of failed
+//!   credential checks per client;
 //! - `digest.rs`: SHA-256 of credentials and the maps keyed by it;
 //! - `data_dir.rs`: the modes of the data directory and the SQLite files.
 
 pub mod api_key;
 pub mod authz;
+pub mod client;
 pub mod data_dir;
 pub mod digest;
 pub mod gatekeeper;
@@ -21,6 +24,7 @@ pub mod oidc;
 pub mod outcome;
 pub mod principal;
 pub mod rbac;
+pub mod throttle;
 
 pub use api_key::{
     valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,

@@ -107,11 +107,14 @@ pub enum Reason {
     MalformedToken,
     /// Something inside the server failed (an actor did not answer).
     Internal,
+    /// The client has spent its budget of failed credential checks; the credential was not
+    /// judged.
+    Throttled,
 }
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::Ok,
         Reason::Missing,
         Reason::Malformed,
@@ -130,6 +133,7 @@ impl Reason {
         Reason::IssuerUnavailable,
         Reason::MalformedToken,
         Reason::Internal,
+        Reason::Throttled,
     ];
 
     /// The metric label value.
@@ -153,12 +157,40 @@ impl Reason {
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::MalformedToken => "malformed_token",
             Reason::Internal => "internal",
+            Reason::Throttled => "throttled",
         }
     }
 
     /// Position in [`Reason::ALL`].
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether a denial with this reason spends the client's budget of failed credential
+    /// checks: the credential was judged and found wrong. Not a missing or unparsable
+    /// header, a credential sent to a server with no method, or the server's own failure.
+    pub fn is_credential_failure(self) -> bool {
+        match self {
+            Reason::InvalidKey
+            | Reason::Revoked
+            | Reason::UserInactive
+            | Reason::Expired
+            | Reason::NotYetValid
+            | Reason::BadSignature
+            | Reason::UnknownKid
+            | Reason::BadIssuer
+            | Reason::BadAudience
+            | Reason::DisallowedAlg
+            | Reason::MissingClaim
+            | Reason::MalformedToken => true,
+            Reason::Ok
+            | Reason::Missing
+            | Reason::Malformed
+            | Reason::Unconfigured
+            | Reason::IssuerUnavailable
+            | Reason::Internal
+            | Reason::Throttled => false,
+        }
     }
 
     /// `accept` for [`Reason::Ok`], `deny` otherwise.

@@ -5,6 +5,7 @@
 //! applies it to the process environment. Secrets are [`Secret`]s, whose `Debug` and `Display`
 //! are redacted, and every secret variable also accepts `NAME_FILE`.
 
+mod cidr;
 mod error;
 mod parse;
 mod secret;
@@ -12,10 +13,11 @@ mod settings;
 mod source;
 pub mod vars;
 
+pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
 pub use settings::{
     AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
-    LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, UpstreamSettings,
-    DEFAULT_HTTP_ADDR,
+    LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, ThrottleSettings,
+    UpstreamSettings, DEFAULT_HTTP_ADDR,
 };

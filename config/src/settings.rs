@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cidr::Cidr;
 use crate::parse::redact_userinfo;
 use crate::secret::Secret;
 use crate::vars;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub authorization: AuthorizationSettings,
     /// The database behind the gate.
     pub backend: BackendSettings,
+    /// Who the client is (trusted proxies) and its budget of failed credentials.
+    pub throttle: ThrottleSettings,
     /// Things worth a warning line at start-up (ignored variables, overrides). Never contains secrets.
     pub notices: Vec<String>,
 }
@@ -97,6 +100,27 @@ impl LogFormat {
             Self::Json => "json",
             Self::Text => "text",
         }
+    }
+}
+
+/// The client address and the budget of failed credential checks per client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// `PORTCULLIS_TRUSTED_PROXIES`, default none: peers whose `X-Forwarded-For` is read to
+    /// find the client address. With none, the client is always the peer.
+    pub trusted_proxies: Vec<Cidr>,
+    /// `PORTCULLIS_AUTH_FAILURE_LIMIT`, default 100: failed credential checks a client may
+    /// cause per window (and at once); 0 turns the throttle off.
+    pub failure_limit: u32,
+    /// `PORTCULLIS_AUTH_FAILURE_WINDOW`, default 60 s: the time in which a client's budget
+    /// refills completely (one failure back every window / limit).
+    pub failure_window: Duration,
+}
+
+impl ThrottleSettings {
+    /// Whether failed credentials are throttled at all.
+    pub fn enabled(&self) -> bool {
+        self.failure_limit > 0
     }
 }
 
@@ -295,6 +319,7 @@ impl Settings {
                 self.backend.max_batch_objects.to_string(),
             ),
         ]);
+        lines.extend(describe_throttle(&self.throttle));
         if let Some(up) = &self.backend.upstream {
             lines.extend([
                 (vars::UPSTREAM_URL, redact_userinfo(&up.url)),
@@ -382,6 +407,23 @@ fn describe_oidc(oidc: &OidcSettings) -> Vec<(&'static str, String)> {
         ),
     ]);
     lines
+}
+
+/// The client and throttle lines of [`Settings::describe`].
+fn describe_throttle(throttle: &ThrottleSettings) -> [(&'static str, String); 3] {
+    let proxies: Vec<String> = throttle
+        .trusted_proxies
+        .iter()
+        .map(Cidr::to_string)
+        .collect();
+    [
+        (vars::TRUSTED_PROXIES, proxies.join(",")),
+        (vars::AUTH_FAILURE_LIMIT, throttle.failure_limit.to_string()),
+        (
+            vars::AUTH_FAILURE_WINDOW,
+            format!("{:?}", throttle.failure_window),
+        ),
+    ]
 }
 
 fn count(n: usize, noun: &str) -> String {

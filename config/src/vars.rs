@@ -16,6 +16,12 @@ pub const MAX_BODY: &str = "PORTCULLIS_MAX_BODY";
 pub const BODY_TIMEOUT: &str = "PORTCULLIS_BODY_TIMEOUT";
 /// The most objects one `POST /v1/batch/objects` may carry; more get 422.
 pub const MAX_BATCH_OBJECTS: &str = "PORTCULLIS_MAX_BATCH_OBJECTS";
+/// Peers (CIDR networks, comma-separated) whose `X-Forwarded-For` names the client.
+pub const TRUSTED_PROXIES: &str = "PORTCULLIS_TRUSTED_PROXIES";
+/// Failed credential checks a client may cause per window; 0 turns the throttle off.
+pub const AUTH_FAILURE_LIMIT: &str = "PORTCULLIS_AUTH_FAILURE_LIMIT";
+/// The time in which a client's budget of failed credential checks refills (e.g. `60s`).
+pub const AUTH_FAILURE_WINDOW: &str = "PORTCULLIS_AUTH_FAILURE_WINDOW";
 /// The upstream database HTTP API to proxy to; unset means the embedded store.
 pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
 /// Whether the client's `Authorization` header is forwarded upstream.
@@ -109,6 +115,9 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     MAX_BODY,
     BODY_TIMEOUT,
     MAX_BATCH_OBJECTS,
+    TRUSTED_PROXIES,
+    AUTH_FAILURE_LIMIT,
+    AUTH_FAILURE_WINDOW,
     UPSTREAM_URL,
     UPSTREAM_FORWARD_AUTH,
     UPSTREAM_TIMEOUT,

@@ -9,7 +9,9 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use anyhow::Context;
+use portcullis_auth::client::TrustedProxies;
 use portcullis_auth::gatekeeper::Gatekeeper;
+use portcullis_auth::throttle::FailureThrottle;
 use portcullis_auth::{Authorizer, KeyRegistryHandle};
 use portcullis_config::Settings;
 
@@ -69,8 +71,18 @@ impl AppState {
             None => None,
         };
         let oidc_well_known = web::Data::new(OidcWellKnown::from_settings(settings));
-        let gatekeeper = Gatekeeper::new(&settings.authentication, keys, oidc, authorizer);
-        let gate = web::Data::new(Gate::new(gatekeeper, metrics.clone()));
+        let mut gatekeeper = Gatekeeper::new(&settings.authentication, keys, oidc, authorizer);
+        if let Some(throttle) = FailureThrottle::from_settings(&settings.throttle) {
+            let throttle = Arc::new(throttle);
+            metrics
+                .register_throttle(throttle.clone())
+                .context("while registering the throttle metrics")?;
+            gatekeeper = gatekeeper.with_throttle(throttle);
+        }
+        let gate = web::Data::new(
+            Gate::new(gatekeeper, metrics.clone())
+                .with_trusted_proxies(TrustedProxies::new(&settings.throttle.trusted_proxies)),
+        );
         let proxy = match &settings.backend.upstream {
             Some(upstream) => Some(web::Data::new(
                 Proxy::new(upstream, metrics.clone())

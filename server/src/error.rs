@@ -85,6 +85,13 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u32,
     },
+    /// The client has spent its budget of failed credential checks; its credential was not
+    /// judged. The client may retry after the given seconds.
+    #[error("too many failed authentication attempts from this address; retry later")]
+    TooManyFailures {
+        /// Seconds for `Retry-After`: until one more failure would be within budget.
+        retry_after: u32,
+    },
     /// An internal failure; details go to the log, never to the client.
     #[error("internal error")]
     Internal,
@@ -109,6 +116,7 @@ impl ResponseError for ApiError {
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +144,7 @@ impl ResponseError for ApiError {
             | ApiError::BadGateway(_)
             | ApiError::GatewayTimeout
             | ApiError::ServiceUnavailable { .. }
+            | ApiError::TooManyFailures { .. }
             | ApiError::Internal => None,
         };
         if let Some(challenge) = challenge {
@@ -144,7 +153,9 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static(challenge),
             ));
         }
-        if let ApiError::ServiceUnavailable { retry_after, .. } = self {
+        if let ApiError::ServiceUnavailable { retry_after, .. }
+        | ApiError::TooManyFailures { retry_after } = self
+        {
             builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         // Weaviate's shapes: `{"code","message"}` for authentication and gateway errors,
@@ -165,6 +176,7 @@ impl ResponseError for ApiError {
             ApiError::BadGateway(_)
             | ApiError::GatewayTimeout
             | ApiError::ServiceUnavailable { .. }
+            | ApiError::TooManyFailures { .. }
             | ApiError::MalformedAuthorization(_)
             | ApiError::MissingCredential(_)
             | ApiError::InvalidCredential
@@ -232,6 +244,19 @@ mod tests {
                 "two Authorization headers"
             )),
             json!({"code": 400, "message": "invalid_request: two Authorization headers"})
+        );
+    }
+
+    #[test]
+    fn too_many_failures_is_429_with_retry_after_and_no_challenge() {
+        let err = ApiError::TooManyFailures { retry_after: 7 };
+        let resp = err.error_response();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "7");
+        assert!(resp.headers().get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(
+            body_of(&err),
+            json!({"code": 429, "message": "too many failed authentication attempts from this address; retry later"})
         );
     }
 }

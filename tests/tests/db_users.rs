@@ -675,10 +675,11 @@ async fn a_key_with_a_bad_checksum_is_refused_before_lookup() {
 }
 
 /// `docs/hostile-inputs.md` row 39: a valid id with a wrong secret and an unknown id get the
-/// same answer in the same time class.
+/// same answer in the same time class. Both must be judged 300 times, so the failure
+/// throttle (which would answer 429 past its budget of 100) is off here.
 #[tokio::test]
 async fn wrong_secret_and_unknown_id_are_indistinguishable() {
-    let server = managed().start().await;
+    let server = managed().env(vars::AUTH_FAILURE_LIMIT, "0").start().await;
     let real = create(&server, "mike").await;
     let other = create(&server, "nina").await;
     let (status, _) = call(
@@ -729,10 +730,12 @@ async fn wrong_secret_and_unknown_id_are_indistinguishable() {
 }
 
 /// `docs/hostile-inputs.md` row 40: a flood of random secrets against one valid key id: every
-/// one is refused and the real key keeps working. (No rate limit or 429 is implemented: see the README.)
+/// one is refused and the real key keeps working. This is the key registry's own answer, so
+/// the failure throttle (rows 53-56, `throttle.rs`), which would answer 429 past its budget,
+/// is off here.
 #[tokio::test]
 async fn a_flood_of_wrong_secrets_is_refused_and_the_real_key_still_works() {
-    let server = managed().start().await;
+    let server = managed().env(vars::AUTH_FAILURE_LIMIT, "0").start().await;
     let real = create(&server, "oscar").await;
     let other = create(&server, "paula").await;
     let forged = format!("{}{}", &real[..17], &other[17..]);

@@ -19,6 +19,7 @@ mod general;
 mod oidc;
 #[cfg(test)]
 pub(crate) mod tests;
+mod throttle;
 mod values;
 
 pub(crate) use values::redact_userinfo;
@@ -158,6 +159,7 @@ impl<'a> Parser<'a> {
             authentication: self.authentication(),
             authorization: self.authorization(),
             backend: self.backend(),
+            throttle: self.throttle(),
             notices: Vec::new(),
         }
     }

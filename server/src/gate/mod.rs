@@ -2,7 +2,9 @@
 //! route. It reads the credential from the `Authorization` header (refusing what is not
 //! valid HTTP syntax), asks [`Gatekeeper`] who the caller is and whether the route's verb is
 //! allowed, maps a denial to an [`ApiError`], counts the outcome, and logs one line per
-//! request. The decision itself, and every rule it follows, is the gatekeeper's.
+//! request. The decision itself, and every rule it follows, is the gatekeeper's. The client
+//! address, which the gatekeeper's failure throttle and the access log use, is decided once
+//! per request by [`TrustedProxies::client_address`].
 
 pub mod caller;
 pub mod credential;
@@ -11,13 +13,16 @@ pub mod route_table;
 
 pub use caller::Caller;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderName;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
+use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
 
@@ -33,7 +38,11 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     missing_message: String,
     request_ids: RequestIds,
+    trusted_proxies: TrustedProxies,
 }
+
+/// The header a trusted proxy names the client in.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The 503 message while no issuer key set has loaded (the token could not be judged).
 const OIDC_UNAVAILABLE: &str =
@@ -64,7 +73,22 @@ impl Gate {
             metrics,
             missing_message,
             request_ids: RequestIds::new(),
+            trusted_proxies: TrustedProxies::default(),
         }
+    }
+
+    /// The gate reading `X-Forwarded-For` from these proxies (none by default).
+    pub fn with_trusted_proxies(mut self, trusted_proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = trusted_proxies;
+        self
+    }
+
+    /// The request's client address: the one rule for the throttle and the access log.
+    fn client_address(&self, req: &ServiceRequest) -> IpAddr {
+        let peer = req.peer_addr().map_or(UNKNOWN_PEER, |addr| addr.ip());
+        let forwarded_for = req.headers().get_all(X_FORWARDED_FOR);
+        self.trusted_proxies
+            .client_address(peer, forwarded_for.map(|value| value.as_bytes()))
     }
 
     /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`).
@@ -73,10 +97,13 @@ impl Gate {
     }
 
     /// Judges what [`credential::extract`] read from the request: a header that is not valid
-    /// syntax here (a 400), the credential by the gatekeeper.
+    /// syntax here (a 400), the credential by the gatekeeper, for the client at `client`
+    /// (its budget of failed credentials) at `now`.
     async fn authenticate(
         &self,
         credential: Result<Option<&str>, CredentialError>,
+        client: IpAddr,
+        now: Instant,
     ) -> Result<Authenticated, Denial> {
         let credential = credential.map_err(|err| Denial {
             denied: Denied {
@@ -86,23 +113,26 @@ impl Gate {
             error: ApiError::MalformedAuthorization(err.describe()),
         })?;
         self.gatekeeper
-            .authenticate(credential)
+            .authenticate_from(client, credential, now)
             .await
             .map_err(|denied| Denial {
                 denied,
-                error: self.refusal(denied),
+                error: self.refusal(denied, client, now),
             })
     }
 
     /// The answer to a denial. The client sees one generic 401 for every invalid
     /// credential; the precise reason goes to the metric and the log.
-    fn refusal(&self, denied: Denied) -> ApiError {
+    fn refusal(&self, denied: Denied, client: IpAddr, now: Instant) -> ApiError {
         match denied.reason {
             Reason::Missing => ApiError::MissingCredential(self.missing_message.clone()),
             Reason::Unconfigured => ApiError::NoSchemeConfigured,
             Reason::IssuerUnavailable => ApiError::ServiceUnavailable {
                 message: OIDC_UNAVAILABLE,
                 retry_after: self.gatekeeper.retry_after_seconds(),
+            },
+            Reason::Throttled => ApiError::TooManyFailures {
+                retry_after: self.gatekeeper.throttled_retry_after(client, now),
             },
             Reason::InvalidKey
             | Reason::Revoked
@@ -159,6 +189,7 @@ pub async fn gate(
     };
     let request_id = gate.request_ids.for_request(req.headers());
     let route = classify(req.method(), req.path());
+    let client = gate.client_address(&req);
 
     let mut outcome: Option<AuthOutcome> = None;
     // A route that needs no credential still refuses a bad one that is sent.
@@ -173,7 +204,7 @@ pub async fn gate(
         }
     };
     let decision = if let Some(credential) = credential {
-        let verdict = gate.authenticate(credential).await;
+        let verdict = gate.authenticate(credential, client, started).await;
         // Timed from the request's start: the id and route before it cost tens of nanoseconds,
         // less than the clock read a separate start would take.
         let seconds = started.elapsed().as_secs_f64();
@@ -222,6 +253,7 @@ pub async fn gate(
         None => tracing::debug!(
             target: "portcullis::access",
             request_id = ?request_id,
+            client = %client,
             method = %method,
             route = route.template(),
             path = ?path,
@@ -235,6 +267,7 @@ pub async fn gate(
         }) => tracing::info!(
             target: "portcullis::access",
             request_id = ?request_id,
+            client = %client,
             method = %method,
             route = route.template(),
             path = ?path,

@@ -23,11 +23,11 @@ use prometheus::{
 use crate::gate::route_table::{template_of, ROUTE_SLOTS};
 
 pub use labels::{Decision, HttpMethod, KeyOperation, KeyOutcome, UpstreamResult, UserState};
-pub use scraped::{DbUsersCollector, LogCollector, OidcCollector};
+pub use scraped::{DbUsersCollector, LogCollector, OidcCollector, ThrottleCollector};
 
 /// Status codes that get a cached slot; others are looked up by label each time.
-const CACHED_STATUSES: [u16; 16] = [
-    200, 201, 204, 301, 400, 401, 403, 404, 405, 409, 413, 422, 500, 502, 503, 504,
+const CACHED_STATUSES: [u16; 17] = [
+    200, 201, 204, 301, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504,
 ];
 
 /// Buckets for microsecond-scale authentication work (1 us to 100 ms).
@@ -283,6 +283,15 @@ impl Metrics {
     pub fn register_db_users(&self, keys: KeyRegistryHandle) -> Result<(), prometheus::Error> {
         self.registry
             .register(Box::new(DbUsersCollector::new(keys)?))
+    }
+
+    /// Registers the failure throttle's table metrics (only when the throttle is on).
+    pub fn register_throttle(
+        &self,
+        throttle: Arc<portcullis_auth::throttle::FailureThrottle>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry
+            .register(Box::new(ThrottleCollector::new(throttle)?))
     }
 
     /// The text exposition of every metric.

@@ -1,6 +1,6 @@
 //! Metrics the auth crate counts in plain atomics (it knows no metrics library), read at each
 //! scrape: [`OidcCollector`] over `OidcStats`, [`DbUsersCollector`] over the KeyRegistry's
-//! `UserCounts`; and [`LogCollector`] over the log output's count of dropped lines. Each scrape builds the families from the current values, so there are no
+//! `UserCounts`; [`ThrottleCollector`] over the failure throttle's table; and [`LogCollector`] over the log output's count of dropped lines. Each scrape builds the families from the current values, so there are no
 //! shadow counters to keep in step.
 
 use std::collections::HashMap;
@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use portcullis_auth::oidc::{FetchResult, FetchTrigger, OidcStats};
+use portcullis_auth::throttle::FailureThrottle;
 use portcullis_auth::KeyRegistryHandle;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
@@ -264,5 +265,63 @@ impl Collector for LogCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         vec![self.dropped.single((self.read)() as f64)]
+    }
+}
+
+/// Exports the failure throttle's table, read at each scrape: the clients in debt
+/// (`portcullis_auth_throttle_clients`, a scan of the table), its fixed capacity, and the
+/// clients evicted while still in debt.
+pub struct ThrottleCollector {
+    throttle: Arc<FailureThrottle>,
+    clients: ScrapedFamily,
+    capacity: ScrapedFamily,
+    evictions: ScrapedFamily,
+}
+
+impl ThrottleCollector {
+    /// A collector over `throttle`.
+    pub fn new(throttle: Arc<FailureThrottle>) -> Result<Self, prometheus::Error> {
+        use MetricType::{COUNTER, GAUGE};
+        Ok(ThrottleCollector {
+            throttle,
+            clients: ScrapedFamily::new(
+                "portcullis_auth_throttle_clients",
+                "Client addresses with failed credential checks not yet forgiven (entries in use in the throttle's table).",
+                &[],
+                GAUGE,
+            )?,
+            capacity: ScrapedFamily::new(
+                "portcullis_auth_throttle_capacity",
+                "The most client addresses the throttle's table holds (fixed at start).",
+                &[],
+                GAUGE,
+            )?,
+            evictions: ScrapedFamily::new(
+                "portcullis_auth_throttle_evictions_total",
+                "Client addresses forgotten while still in debt, because their part of the table was full.",
+                &[],
+                COUNTER,
+            )?,
+        })
+    }
+}
+
+impl Collector for ThrottleCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![
+            &self.clients.desc,
+            &self.capacity.desc,
+            &self.evictions.desc,
+        ]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let throttle = &self.throttle;
+        vec![
+            self.clients
+                .single(throttle.entries(std::time::Instant::now()) as f64),
+            self.capacity.single(throttle.capacity() as f64),
+            self.evictions.single(throttle.evictions() as f64),
+        ]
     }
 }
