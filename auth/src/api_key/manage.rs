@@ -124,7 +124,10 @@ fn fresh_key(users: &UserTable) -> Result<NewKey, UserError> {
 /// The users and the slot of the user a change checked before its store write. The mailbox
 /// is held from the check through the write, so the user is still there: the errors exist
 /// for the no-`unwrap` rule, and answer as the check would have.
-fn checked<'a>(db: Option<&'a mut DbUsers>, id: &str) -> Result<(&'a mut DbUsers, Slot), UserError> {
+fn checked<'a>(
+    db: Option<&'a mut DbUsers>,
+    id: &str,
+) -> Result<(&'a mut DbUsers, Slot), UserError> {
     let db = db.ok_or(UserError::Disabled)?;
     let slot = db
         .table
@@ -200,8 +203,7 @@ impl KeyRegistry {
         if self.is_static_user(id) && user.is_none() {
             return Err(UserError::StaticUser(id.to_owned()));
         }
-        let user = user
-            .ok_or_else(|| UserError::NotFound(id.to_owned()))?;
+        let user = user.ok_or_else(|| UserError::NotFound(id.to_owned()))?;
         Ok((db, user.active, user.revoked))
     }
 

@@ -112,7 +112,8 @@ impl KeyRegistry {
                         user: user.id.to_owned(),
                         what,
                     };
-                    let key_id = table::key_id(user.key_id).ok_or_else(|| bad("key id is not 12 characters"))?;
+                    let key_id = table::key_id(user.key_id)
+                        .ok_or_else(|| bad("key id is not 12 characters"))?;
                     let last = user.last_used_ms.unwrap_or(0);
                     table
                         .insert(UserRow {
@@ -151,7 +152,9 @@ impl KeyRegistry {
         });
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.counts.active.store(count(active), Ordering::Relaxed);
-        self.counts.inactive.store(count(inactive), Ordering::Relaxed);
+        self.counts
+            .inactive
+            .store(count(inactive), Ordering::Relaxed);
     }
 
     /// Withdraws the published answer for a key, if any, folding the last use it recorded

@@ -218,17 +218,34 @@ mod tests {
     fn finds_users_by_name_and_key_and_reuses_freed_rows() {
         let mut t = UserTable::with_capacity(2);
         let a = t.insert(row("carol", "aaaaaaaaaaaa", true)).expect("carol");
-        let b = t.insert(row("alice", "bbbbbbbbbbbb", false)).expect("alice");
-        assert!(t.insert(row("alice", "cccccccccccc", true)).is_none(), "name taken");
-        assert!(t.insert(row("bob", "aaaaaaaaaaaa", true)).is_none(), "key taken");
+        let b = t
+            .insert(row("alice", "bbbbbbbbbbbb", false))
+            .expect("alice");
+        assert!(
+            t.insert(row("alice", "cccccccccccc", true)).is_none(),
+            "name taken"
+        );
+        assert!(
+            t.insert(row("bob", "aaaaaaaaaaaa", true)).is_none(),
+            "key taken"
+        );
         assert_eq!((t.len(), t.active()), (2, 1));
         assert_eq!(t.by_key(b"bbbbbbbbbbbb").map(|(s, _)| s), Some(b));
-        assert_eq!(t.get("carol").map(|r| r.first_letters()), Some("aaa".into()));
+        assert_eq!(
+            t.get("carol").map(|r| r.first_letters()),
+            Some("aaa".into())
+        );
 
         assert!(t.set_key(a, *b"dddddddddddd", [7; 32]));
-        assert!(t.by_key(b"aaaaaaaaaaaa").is_none(), "the old key id is gone");
+        assert!(
+            t.by_key(b"aaaaaaaaaaaa").is_none(),
+            "the old key id is gone"
+        );
         assert_eq!(t.by_key(b"dddddddddddd").map(|(s, _)| s), Some(a));
-        assert!(!t.set_key(a, *b"bbbbbbbbbbbb", [7; 32]), "another user's key id");
+        assert!(
+            !t.set_key(a, *b"bbbbbbbbbbbb", [7; 32]),
+            "another user's key id"
+        );
 
         assert!(t.set_state(b, true, true));
         assert_eq!(t.active(), 2);
@@ -244,7 +261,8 @@ mod tests {
     fn pages_walk_the_names_in_order() {
         let mut t = UserTable::with_capacity(0);
         for (i, name) in ["d", "b", "a", "e", "c"].into_iter().enumerate() {
-            t.insert(row(name, &format!("{i:012}"), true)).expect("insert");
+            t.insert(row(name, &format!("{i:012}"), true))
+                .expect("insert");
         }
         let names = |after, limit| -> Vec<String> {
             t.page(after, limit).map(|r| r.name.to_string()).collect()

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
 use actix_web::{web, HttpResponse};
-use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError, UserInfo};
+#[cfg(test)]
+use portcullis_auth::UserInfo;
+use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError};
 use serde::Deserialize;
+use serde_json::json;
 #[cfg(test)]
 use serde_json::Value;
-use serde_json::json;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
@@ -291,11 +293,7 @@ async fn get_user(
         .map_err(user_error)?
         .filter(|u| admin || !u.is_static)
         .ok_or_else(|| user_error(UserError::NotFound(id)))?;
-    Ok(HttpResponse::Ok().json(UserView::new(
-        &info,
-        admin,
-        query.include_last_used_time,
-    )))
+    Ok(HttpResponse::Ok().json(UserView::new(&info, admin, query.include_last_used_time)))
 }
 
 /// Weaviate's timestamps: RFC 3339 in UTC, always with milliseconds.

@@ -82,7 +82,10 @@ impl Listing {
             if self.wrote {
                 buf.push(b',');
             }
-            serde_json::to_writer(&mut *buf, &UserView::new(info, self.admin, self.include_last_used))?;
+            serde_json::to_writer(
+                &mut *buf,
+                &UserView::new(info, self.admin, self.include_last_used),
+            )?;
             self.wrote = true;
         }
         Ok(())
@@ -108,38 +111,38 @@ pub(super) fn body(
         wrote: false,
     };
     stream::unfold(Some(listing), |listing| async move {
-            let mut listing = listing?;
-            let mut buf = Vec::new();
-            if !std::mem::replace(&mut listing.opened, true) {
-                buf.push(b'[');
-            }
-            loop {
-                let page = match std::mem::replace(&mut listing.next, Next::After(String::new())) {
-                    Next::Page(page) => page,
-                    Next::After(after) => match listing.keys.list_page(Some(after), PAGE).await {
-                        Ok(page) => page,
-                        Err(err) => {
-                            tracing::error!(error = %err, "listing users stopped part-way");
-                            return Some((Err(std::io::Error::other(err)), None));
-                        }
-                    },
-                };
-                if let Err(err) = listing.write(&page, &mut buf) {
-                    return Some((Err(err), None));
-                }
-                match page.next {
-                    None => {
-                        buf.push(b']');
-                        return Some((Ok(Bytes::from(buf)), None));
+        let mut listing = listing?;
+        let mut buf = Vec::new();
+        if !std::mem::replace(&mut listing.opened, true) {
+            buf.push(b'[');
+        }
+        loop {
+            let page = match std::mem::replace(&mut listing.next, Next::After(String::new())) {
+                Next::Page(page) => page,
+                Next::After(after) => match listing.keys.list_page(Some(after), PAGE).await {
+                    Ok(page) => page,
+                    Err(err) => {
+                        tracing::error!(error = %err, "listing users stopped part-way");
+                        return Some((Err(std::io::Error::other(err)), None));
                     }
-                    Some(after) => {
-                        listing.next = Next::After(after);
-                        // A page of nothing to show (static users hidden) sends no chunk.
-                        if !buf.is_empty() {
-                            return Some((Ok(Bytes::from(buf)), Some(listing)));
-                        }
+                },
+            };
+            if let Err(err) = listing.write(&page, &mut buf) {
+                return Some((Err(err), None));
+            }
+            match page.next {
+                None => {
+                    buf.push(b']');
+                    return Some((Ok(Bytes::from(buf)), None));
+                }
+                Some(after) => {
+                    listing.next = Next::After(after);
+                    // A page of nothing to show (static users hidden) sends no chunk.
+                    if !buf.is_empty() {
+                        return Some((Ok(Bytes::from(buf)), Some(listing)));
                     }
                 }
             }
+        }
     })
 }

@@ -130,9 +130,13 @@ async fn the_streamed_listing_has_the_bytes_of_the_whole_list() {
     let amy = keys.create_user("amy").await.expect("amy");
     keys.create_user("bob").await.expect("bob");
     keys.create_user("zoe").await.expect("zoe");
-    keys.create_user("seed00003x").await.expect("between seeded users");
+    keys.create_user("seed00003x")
+        .await
+        .expect("between seeded users");
     keys.deactivate("bob", "root", true).await.expect("bob off");
-    keys.deactivate("zoe", "root", false).await.expect("zoe off");
+    keys.deactivate("zoe", "root", false)
+        .await
+        .expect("zoe off");
     keys.authenticate(amy.expose()).await.expect("amy used");
 
     let users = keys.list().await.expect("list");
@@ -140,8 +144,14 @@ async fn the_streamed_listing_has_the_bytes_of_the_whole_list() {
     assert_eq!(ids.len(), 2 * super::listing::PAGE + 7 + 4 + 3);
     let (db, statics) = ids.split_at(ids.len() - 3);
     assert!(db.windows(2).all(|w| w[0] < w[1]), "database users by name");
-    assert_eq!(statics, ["root", "reader", "zed"], "then static users as configured");
-    assert!(users.iter().any(|u| u.id == "amy" && u.last_used_ms.is_some()));
+    assert_eq!(
+        statics,
+        ["root", "reader", "zed"],
+        "then static users as configured"
+    );
+    assert!(users
+        .iter()
+        .any(|u| u.id == "amy" && u.last_used_ms.is_some()));
 
     for (key, admin) in [(ADMIN_KEY, true), (READER_KEY, false)] {
         for (query, include) in [("", false), ("?includeLastUsedTime=true", true)] {
@@ -180,7 +190,11 @@ async fn a_hundred_thousand_users_stream_and_count_right() {
     let (status, _, body) = list(&fixture, "/v1/users/db", ADMIN_KEY).await;
     assert_eq!(status, 200);
     let listed: Vec<Value> = serde_json::from_slice(&body).expect("the streamed list parses");
-    assert_eq!(listed.len(), USERS + 3, "every database user and the static ones");
+    assert_eq!(
+        listed.len(),
+        USERS + 3,
+        "every database user and the static ones"
+    );
     for (i, user) in listed.iter().take(USERS).enumerate() {
         assert_eq!(user["userId"], format!("seed{i:05}"), "in name order");
         assert_eq!(user["dbUserType"], "db_user");
@@ -188,5 +202,9 @@ async fn a_hundred_thousand_users_stream_and_count_right() {
     assert_eq!(listed[USERS]["userId"], "root");
     let (_, _, body) = list(&fixture, "/v1/users/db", READER_KEY).await;
     let listed: Vec<Value> = serde_json::from_slice(&body).expect("the reader's list parses");
-    assert_eq!(listed.len(), USERS, "no static users for a read-only caller");
+    assert_eq!(
+        listed.len(),
+        USERS,
+        "no static users for a read-only caller"
+    );
 }
