@@ -29,7 +29,9 @@ impl PrincipalKind {
 
 #[derive(Debug)]
 struct Inner {
-    username: String,
+    // Shared with the KeyRegistry's table of database users, so a principal handed out for a
+    // database user does not copy its name.
+    username: Arc<str>,
     groups: Vec<String>,
     kind: PrincipalKind,
 }
@@ -45,8 +47,17 @@ pub const ANONYMOUS_USERNAME: &str = "anonymous";
 impl Principal {
     /// A principal with the given name, groups and kind.
     pub fn new(username: impl Into<String>, groups: Vec<String>, kind: PrincipalKind) -> Self {
+        Self::with_shared_name(Arc::from(username.into()), groups, kind)
+    }
+
+    /// A principal whose name is shared with its holder (no copy of the name).
+    pub(crate) fn with_shared_name(
+        username: Arc<str>,
+        groups: Vec<String>,
+        kind: PrincipalKind,
+    ) -> Self {
         Principal(Arc::new(Inner {
-            username: username.into(),
+            username,
             groups,
             kind,
         }))

@@ -12,12 +12,15 @@ use super::format::{self, NewKey};
 use super::manage::{
     ActivateUser, CreateUser, DeactivateUser, DeleteUser, GetUser, ListUsers, RotateKey,
 };
-use super::model::{UserError, UserInfo};
+use super::model::{UserError, UserInfo, UserPage};
 use super::now_ms;
 use super::published::{PublishedAnswers, UserCounts};
 use super::registry::{Authenticate, KeyRegistry};
 use crate::digest::{digest, KeyDigest};
 use crate::{AuthMethod, Authenticated, Denied, Reason};
+
+/// Users per page when [`KeyRegistryHandle::list`] gathers the whole listing.
+const LIST_PAGE: usize = 1000;
 
 /// What request handlers and the user-management routes hold: the actor's address and its
 /// published answers. Cloning shares them.
@@ -86,8 +89,8 @@ impl KeyRegistryHandle {
         };
         let presented = digest(key.as_bytes());
         if let Some(answer) = self.published.0.get(&presented) {
-            if let Some(last_used) = &answer.last_used {
-                last_used.store(now_ms(), Ordering::Relaxed);
+            if let Some(db) = &answer.db {
+                db.last_used.store(now_ms(), Ordering::Relaxed);
             }
             return KeyLookup::Decided(Ok(Authenticated {
                 principal: answer.principal.clone(),
@@ -169,9 +172,31 @@ impl KeyRegistryHandle {
         .await
     }
 
-    /// Every user (database users by name, then static users).
+    /// Every user (database users by name, then static users), gathered page by page: for
+    /// small stores; a listing that may be large streams [`KeyRegistryHandle::list_page`].
     pub async fn list(&self) -> Result<Vec<UserInfo>, UserError> {
-        self.ask(ListUsers).await
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_page(after, LIST_PAGE).await?;
+            all.extend(page.users);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of the listing: up to `limit` database users (at least one) in name order,
+    /// after the user `after` (from the first without it), and on the last page the static
+    /// users after them. Each page is read as the users are when it is asked for, so a user
+    /// created or deleted during a listing may or may not appear in it, and none twice.
+    pub async fn list_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<UserPage, UserError> {
+        self.ask(ListUsers { after, limit }).await
     }
 
     /// One user, database or static; `None` when there is none of that name.

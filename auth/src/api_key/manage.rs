@@ -7,17 +7,17 @@
 //! the write: nothing can change the users in between, and the apply step finds them as the
 //! check left them. The messages are crate-private: callers use the handle's methods.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::format::{self, NewKey};
-use super::model::{valid_user_name, DbUser, UserError, UserInfo};
+use super::model::{valid_user_name, UserError, UserInfo, UserPage};
 use super::now_ms;
 use super::registry::{DbUsers, KeyRegistry};
 use super::store::{UserRecord, UserStoreError};
+use super::table::{self, Slot, UserRow, UserTable};
 use crate::digest::{digest, KeyDigest};
 
 /// The meta-table fact recording that the bootstrap admin was created once.
@@ -66,10 +66,14 @@ pub(crate) struct DeleteUser {
     pub(crate) caller: String,
 }
 
-/// List every user (database users, then static users), sorted by name.
+/// One page of the listing: up to `limit` database users in name order after `after`
+/// (from the first without it); the page that reaches the end also carries the static users.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<UserInfo>, UserError>")]
-pub(crate) struct ListUsers;
+#[rtype(result = "Result<UserPage, UserError>")]
+pub(crate) struct ListUsers {
+    pub(crate) after: Option<String>,
+    pub(crate) limit: usize,
+}
 
 /// One user, database or static.
 #[derive(Message)]
@@ -103,33 +107,48 @@ fn store_failed(err: UserStoreError) -> UserError {
     UserError::Store
 }
 
-fn fresh_key(by_key: &HashMap<String, String>) -> Result<NewKey, UserError> {
+fn fresh_key(users: &UserTable) -> Result<NewKey, UserError> {
     // Ids carry 71 random bits; a collision is astronomically unlikely, but cheap to rule out.
     for _ in 0..4 {
         let key = format::generate().map_err(|err| {
             tracing::error!(error = %err, "OS random source failed");
             UserError::Random
         })?;
-        if !by_key.contains_key(key.id()) {
+        if table::key_id(key.id()).is_some_and(|id| !users.key_taken(&id)) {
             return Ok(key);
         }
     }
     Err(UserError::Random)
 }
 
-/// The user a change checked before its store write, and the key index. The mailbox is held
-/// from the check through the write, so the user is still there: the errors exist for the
-/// no-`unwrap` rule, and answer as the check would have.
+/// The users and the slot of the user a change checked before its store write. The mailbox
+/// is held from the check through the write, so the user is still there: the errors exist
+/// for the no-`unwrap` rule, and answer as the check would have.
 fn checked<'a>(
     db: Option<&'a mut DbUsers>,
     id: &str,
-) -> Result<(&'a mut HashMap<String, String>, &'a mut DbUser), UserError> {
+) -> Result<(&'a mut DbUsers, Slot), UserError> {
     let db = db.ok_or(UserError::Disabled)?;
-    let user = db
-        .users
-        .get_mut(id)
+    let slot = db
+        .table
+        .slot_of(id)
         .ok_or_else(|| UserError::NotFound(id.to_owned()))?;
-    Ok((&mut db.by_key, user))
+    Ok((db, slot))
+}
+
+/// The row of a user just written to the store; `None` for a key id not of the key format
+/// (never: every key written comes from `format`).
+fn row_of(record: UserRecord) -> Option<UserRow> {
+    Some(UserRow {
+        key_id: table::key_id(&record.key_id)?,
+        name: Arc::from(record.id),
+        digest: record.key_digest,
+        active: record.active,
+        revoked: record.revoked,
+        created_at_ms: record.created_at_ms,
+        last_used_ms: record.last_used_ms.unwrap_or(0),
+        persisted_last_used_ms: record.last_used_ms.unwrap_or(0),
+    })
 }
 
 impl KeyRegistry {
@@ -150,7 +169,7 @@ impl KeyRegistry {
         if done.is_some() {
             return Ok(None);
         }
-        if db.users.contains_key(BOOTSTRAP_ADMIN) {
+        if db.table.get(BOOTSTRAP_ADMIN).is_some() {
             db.store
                 .set_meta(BOOTSTRAP_FACT, "existing")
                 .await
@@ -158,9 +177,11 @@ impl KeyRegistry {
             return Ok(None);
         }
         let key = match supplied {
-            Some(key) if db.by_key.contains_key(key.id()) => return Err(UserError::KeyInUse),
+            Some(key) if table::key_id(key.id()).is_none_or(|id| db.table.key_taken(&id)) => {
+                return Err(UserError::KeyInUse)
+            }
             Some(key) => key,
-            None => fresh_key(&db.by_key)?,
+            None => fresh_key(&db.table)?,
         };
         let record = UserRecord::new(BOOTSTRAP_ADMIN, &key, now_ms());
         db.store
@@ -170,7 +191,7 @@ impl KeyRegistry {
                 tracing::error!(error = %err, "could not store the bootstrap admin");
                 UserError::Store
             })?;
-        self.apply_create(record);
+        self.apply_create(record)?;
         Ok(Some(key))
     }
 
@@ -178,24 +199,28 @@ impl KeyRegistry {
     /// static user, and the user exists.
     fn check_user(&self, id: &str) -> Result<(&DbUsers, bool, bool), UserError> {
         let db = self.db.as_ref().ok_or(UserError::Disabled)?;
-        if self.is_static_user(id) && !db.users.contains_key(id) {
+        let user = db.table.get(id);
+        if self.is_static_user(id) && user.is_none() {
             return Err(UserError::StaticUser(id.to_owned()));
         }
-        let user = db
-            .users
-            .get(id)
-            .ok_or_else(|| UserError::NotFound(id.to_owned()))?;
+        let user = user.ok_or_else(|| UserError::NotFound(id.to_owned()))?;
         Ok((db, user.active, user.revoked))
     }
 
     /// Adds a user just written to the store.
-    fn apply_create(&mut self, record: UserRecord) {
-        if let Some(db) = self.db.as_mut() {
-            let (id, user) = DbUser::from_record(record);
-            db.by_key.insert(user.key_id.clone(), id.clone());
-            db.users.insert(id, user);
-        }
-        self.recount();
+    fn apply_create(&mut self, record: UserRecord) -> Result<(), UserError> {
+        let db = self.db.as_mut().ok_or(UserError::Disabled)?;
+        let name = record.id.clone();
+        // The check before the write ruled both failures out; were one to happen, the user is
+        // in the store and appears at the next start.
+        row_of(record)
+            .and_then(|row| db.table.insert(row))
+            .ok_or_else(|| {
+                tracing::error!("a user just stored clashes with one in memory");
+                UserError::Exists(name)
+            })?;
+        self.publish_counts();
+        Ok(())
     }
 
     /// Gives a user the key just written to the store; the old key's answer is withdrawn.
@@ -205,37 +230,42 @@ impl KeyRegistry {
         key: &NewKey,
         new_digest: KeyDigest,
     ) -> Result<(), UserError> {
-        let (by_key, user) = checked(self.db.as_mut(), id)?;
-        self.published.0.remove(&user.digest);
-        by_key.remove(&user.key_id);
-        user.key_id = key.id().to_owned();
-        user.digest = new_digest;
-        user.revoked = false;
-        by_key.insert(user.key_id.clone(), id.to_owned());
+        let (db, slot) = checked(self.db.as_mut(), id)?;
+        let old = db.table.row(slot).map(|row| (row.digest, row.active));
+        let Some((old_digest, active)) = old else {
+            return Err(UserError::NotFound(id.to_owned()));
+        };
+        KeyRegistry::withdraw(&self.published, db, &old_digest);
+        let key_id = table::key_id(key.id()).ok_or(UserError::KeyInUse)?;
+        if !db.table.set_key(slot, key_id, new_digest) {
+            return Err(UserError::KeyInUse);
+        }
+        db.table.set_state(slot, active, false);
         Ok(())
     }
 
     /// Sets a user's state just written to the store; a key that stops working has its
     /// answer withdrawn.
     fn apply_state(&mut self, id: &str, active: bool, revoked: bool) -> Result<(), UserError> {
-        let (_, user) = checked(self.db.as_mut(), id)?;
-        user.active = active;
-        user.revoked = revoked;
+        let (db, slot) = checked(self.db.as_mut(), id)?;
         if !active || revoked {
-            self.published.0.remove(&user.digest);
+            if let Some(digest) = db.table.row(slot).map(|row| row.digest) {
+                KeyRegistry::withdraw(&self.published, db, &digest);
+            }
         }
-        self.recount();
+        db.table.set_state(slot, active, revoked);
+        self.publish_counts();
         Ok(())
     }
 
     /// Forgets a user just deleted from the store, and withdraws its key's answer.
     fn apply_delete(&mut self, id: &str) -> Result<(), UserError> {
         let db = self.db.as_mut().ok_or(UserError::Disabled)?;
-        if let Some(user) = db.users.remove(id) {
-            self.published.0.remove(&user.digest);
-            db.by_key.remove(&user.key_id);
+        if let Some(digest) = db.table.get(id).map(|row| row.digest) {
+            KeyRegistry::withdraw(&self.published, db, &digest);
+            db.table.remove(id);
         }
-        self.recount();
+        self.publish_counts();
         Ok(())
     }
 
@@ -255,25 +285,33 @@ impl KeyRegistry {
     }
 
     fn info_of(&self, id: &str) -> Option<UserInfo> {
-        if let Some(user) = self.db.as_ref().and_then(|db| db.users.get(id)) {
-            let last = user.last_used.load(Ordering::Relaxed);
-            return Some(UserInfo {
-                id: id.to_owned(),
-                is_static: false,
-                active: user.active,
-                created_at_ms: Some(user.created_at_ms),
-                last_used_ms: (last > 0).then_some(last),
-                first_letters: Some(format::first_letters(&user.key_id).to_owned()),
-            });
+        if let Some(row) = self.db.as_ref().and_then(|db| db.table.get(id)) {
+            return Some(self.row_info(row));
         }
-        self.is_static_user(id).then(|| UserInfo {
-            id: id.to_owned(),
-            is_static: true,
-            active: true,
-            created_at_ms: None,
-            last_used_ms: None,
-            first_letters: None,
-        })
+        self.is_static_user(id).then(|| static_info(id))
+    }
+
+    fn row_info(&self, row: &UserRow) -> UserInfo {
+        let last = self.last_used_of(row);
+        UserInfo {
+            id: row.name.to_string(),
+            is_static: false,
+            active: row.active,
+            created_at_ms: Some(row.created_at_ms),
+            last_used_ms: (last > 0).then_some(last),
+            first_letters: Some(row.first_letters()),
+        }
+    }
+}
+
+fn static_info(id: &str) -> UserInfo {
+    UserInfo {
+        id: id.to_owned(),
+        is_static: true,
+        active: true,
+        created_at_ms: None,
+        last_used_ms: None,
+        first_letters: None,
     }
 }
 
@@ -293,10 +331,10 @@ impl Handler<CreateUser> for KeyRegistry {
         if self.is_static_user(&msg.id) {
             return reply_now(Err(UserError::StaticUser(msg.id)));
         }
-        if db.users.contains_key(&msg.id) {
+        if db.table.get(&msg.id).is_some() {
             return reply_now(Err(UserError::Exists(msg.id)));
         }
-        let key = match fresh_key(&db.by_key) {
+        let key = match fresh_key(&db.table) {
             Ok(key) => key,
             Err(err) => return reply_now(Err(err)),
         };
@@ -304,7 +342,7 @@ impl Handler<CreateUser> for KeyRegistry {
         let store = db.store.clone();
         let write = async move { store.insert(&record).await.map(|()| record) };
         write_then_apply(self, write, move |act, record| {
-            act.apply_create(record);
+            act.apply_create(record)?;
             Ok(key)
         })
     }
@@ -318,7 +356,7 @@ impl Handler<RotateKey> for KeyRegistry {
             Ok((db, _, _)) => db,
             Err(err) => return reply_now(Err(err)),
         };
-        let key = match fresh_key(&db.by_key) {
+        let key = match fresh_key(&db.table) {
             Ok(key) => key,
             Err(err) => return reply_now(Err(err)),
         };
@@ -390,19 +428,27 @@ impl Handler<DeleteUser> for KeyRegistry {
 }
 
 impl Handler<ListUsers> for KeyRegistry {
-    type Result = Result<Vec<UserInfo>, UserError>;
+    type Result = Result<UserPage, UserError>;
 
-    fn handle(&mut self, _msg: ListUsers, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ListUsers, _ctx: &mut Self::Context) -> Self::Result {
         let db = self.db.as_ref().ok_or(UserError::Disabled)?;
-        let mut ids: Vec<&String> = db.users.keys().collect();
-        ids.sort();
-        let mut out: Vec<UserInfo> = ids.iter().filter_map(|id| self.info_of(id)).collect();
+        let limit = msg.limit.max(1);
+        let mut users: Vec<UserInfo> = db
+            .table
+            .page(msg.after.as_deref(), limit)
+            .map(|row| self.row_info(row))
+            .collect();
+        if users.len() == limit {
+            let next = users.last().map(|u| u.id.clone());
+            return Ok(UserPage { users, next });
+        }
+        // The end of the database users: the static users follow, in their configured order.
         for name in &self.static_users {
-            if !db.users.contains_key(name) {
-                out.extend(self.info_of(name));
+            if db.table.get(name).is_none() {
+                users.push(static_info(name));
             }
         }
-        Ok(out)
+        Ok(UserPage { users, next: None })
     }
 }
 

@@ -5,7 +5,8 @@
 //! - `manage.rs`: the changes to database users, each written to the store, then applied;
 //! - `handle.rs`: [`KeyRegistryHandle`], the actor's whole API, for requests and management;
 //! - `published.rs`: the answers and counts the actor publishes for readers;
-//! - `model.rs`: users as the actor holds and shows them, and [`UserError`];
+//! - `model.rs`: users as the actor shows them, and [`UserError`];
+//! - `table.rs`: users as the actor holds them, each once, in one table;
 //! - `store.rs`: the durable [`UserStore`] (SQLite);
 //! - `format.rs`: the `pcu_` key format, generation and parsing.
 
@@ -16,6 +17,7 @@ mod model;
 mod published;
 mod registry;
 pub mod store;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -25,10 +27,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use format::NewKey;
 pub use handle::{KeyLookup, KeyRegistryHandle, UnjudgedKey};
 pub use manage::BOOTSTRAP_ADMIN;
-pub use model::{valid_user_name, UserError, UserInfo};
+pub use model::{valid_user_name, UserError, UserInfo, UserPage};
 pub use published::UserCounts;
 pub use registry::KeyRegistry;
-pub use store::{UserRecord, UserStore, UserStoreError};
+pub use store::{StoredUser, UserRecord, UserStore, UserStoreError};
 
 /// Now, in Unix milliseconds: creation and last-used times.
 fn now_ms() -> i64 {

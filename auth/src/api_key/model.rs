@@ -1,44 +1,6 @@
-//! Database users as the KeyRegistry holds them ([`DbUser`]) and shows them ([`UserInfo`]),
-//! the naming rule, and the errors of user management.
-
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
-
-use super::store::UserRecord;
-use crate::digest::KeyDigest;
-use crate::{Principal, PrincipalKind};
-
-/// A database user as the actor holds it.
-pub(super) struct DbUser {
-    pub(super) key_id: String,
-    pub(super) digest: KeyDigest,
-    pub(super) active: bool,
-    pub(super) revoked: bool,
-    pub(super) created_at_ms: i64,
-    /// Written by the request path on every accepted key (through the published answer).
-    pub(super) last_used: Arc<AtomicI64>,
-    /// The last-used time the store holds; the flush writes only users past it.
-    pub(super) persisted_last_used: i64,
-    pub(super) principal: Principal,
-}
-
-impl DbUser {
-    /// The user of a stored record, with its name.
-    pub(super) fn from_record(rec: UserRecord) -> (String, DbUser) {
-        let last = rec.last_used_ms.unwrap_or(0);
-        let user = DbUser {
-            principal: Principal::new(rec.id.clone(), Vec::new(), PrincipalKind::DbUser),
-            key_id: rec.key_id,
-            digest: rec.key_digest,
-            active: rec.active,
-            revoked: rec.revoked,
-            created_at_ms: rec.created_at_ms,
-            last_used: Arc::new(AtomicI64::new(last)),
-            persisted_last_used: last,
-        };
-        (rec.id, user)
-    }
-}
+//! Database users as the KeyRegistry shows them ([`UserInfo`], a page of them in
+//! [`UserPage`]), the naming rule, and the errors of user management. How the actor holds
+//! them is `table.rs`.
 
 /// Failures of user management, mapped to status codes by the server.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -111,6 +73,15 @@ pub struct UserInfo {
     pub last_used_ms: Option<i64>,
     /// The first three characters of the current key id; none for static users.
     pub first_letters: Option<String>,
+}
+
+/// One page of the listing of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    /// Database users in name order; on the last page, the static users after them.
+    pub users: Vec<UserInfo>,
+    /// Where the next page starts (after this user name); `None` on the last page.
+    pub next: Option<String>,
 }
 
 #[cfg(test)]

@@ -8,16 +8,26 @@
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
+use super::table::Slot;
 use crate::digest::DigestMap;
 use crate::{AuthMethod, Principal};
 
 /// A published answer.
-#[derive(Clone)]
 pub(super) struct Answer {
     pub(super) principal: Principal,
     pub(super) method: AuthMethod,
-    /// Database users only: where the request path records the time of use.
-    pub(super) last_used: Option<Arc<AtomicI64>>,
+    /// Database users only: whose key this is, and when it was last used.
+    pub(super) db: Option<DbUse>,
+}
+
+/// What a database user's published answer adds: the user's row in the KeyRegistry's table
+/// (valid while the answer is published: the actor withdraws the answer before it frees the
+/// row), and the time of the last use, which the request path writes without a message and
+/// the actor folds into the row.
+pub(super) struct DbUse {
+    pub(super) slot: Slot,
+    /// Unix milliseconds.
+    pub(super) last_used: AtomicI64,
 }
 
 /// The answers the registry has published. Readers never write to it. Cloning shares it.

@@ -19,8 +19,7 @@
 //! constant time (`subtle`), against a dummy digest when the key id is unknown, so an unknown
 //! id and a wrong secret cost the same.
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,22 +27,23 @@ use actix::prelude::*;
 use portcullis_config::StaticApiKeys;
 use subtle::ConstantTimeEq;
 
-use super::model::DbUser;
 use super::now_ms;
-use super::published::{Answer, PublishedAnswers, UserCounts};
+use super::published::{Answer, DbUse, PublishedAnswers, UserCounts};
 use super::store::{UserStore, UserStoreError};
+use super::table::{self, UserRow, UserTable};
 use crate::digest::{digest, KeyDigest};
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
 
 /// How often last-used times are written to the store (in one batch).
 const LAST_USED_FLUSH: Duration = Duration::from_secs(10);
 
-/// Database users: the store and the in-memory copy of it.
+/// Database users: the store and the in-memory table of them.
 pub(super) struct DbUsers {
     pub(super) store: UserStore,
-    pub(super) users: HashMap<String, DbUser>,
-    /// key id -> user id.
-    pub(super) by_key: HashMap<String, String>,
+    pub(super) table: UserTable,
+    /// Last-used times folded into rows when their answers were withdrawn, for the next
+    /// flush (the flush otherwise reads only published answers).
+    pub(super) unflushed: Vec<(Arc<str>, i64)>,
 }
 
 /// The actor. Build it with [`KeyRegistry::load`], then [`KeyRegistry::start_with_handle`].
@@ -84,7 +84,7 @@ impl KeyRegistry {
                 Answer {
                     principal: p.clone(),
                     method: AuthMethod::ApiKeyStatic,
-                    last_used: None,
+                    db: None,
                 },
             );
         }
@@ -98,27 +98,44 @@ impl KeyRegistry {
     }
 
     /// A registry with static keys and, when `store` is given, every database user loaded
-    /// from it.
+    /// from it: one streaming read into a table sized from the count first.
     pub async fn load(
         static_keys: Option<&StaticApiKeys>,
         store: Option<UserStore>,
     ) -> Result<Self, UserStoreError> {
         let mut registry = Self::new(static_keys);
         if let Some(store) = store {
-            let records = store.load().await?;
-            let mut users = HashMap::with_capacity(records.len());
-            let mut by_key = HashMap::with_capacity(records.len());
-            for rec in records {
-                let (id, user) = DbUser::from_record(rec);
-                by_key.insert(user.key_id.clone(), id.clone());
-                users.insert(id, user);
-            }
+            let mut table = UserTable::with_capacity(store.count().await?);
+            store
+                .load_each(|user| {
+                    let bad = |what| UserStoreError::BadRow {
+                        user: user.id.to_owned(),
+                        what,
+                    };
+                    let key_id = table::key_id(user.key_id)
+                        .ok_or_else(|| bad("key id is not 12 characters"))?;
+                    let last = user.last_used_ms.unwrap_or(0);
+                    table
+                        .insert(UserRow {
+                            name: Arc::from(user.id),
+                            digest: user.key_digest,
+                            key_id,
+                            active: user.active,
+                            revoked: user.revoked,
+                            created_at_ms: user.created_at_ms,
+                            last_used_ms: last,
+                            persisted_last_used_ms: last,
+                        })
+                        .map(|_| ())
+                        .ok_or_else(|| bad("duplicate name or key id"))
+                })
+                .await?;
             registry.db = Some(DbUsers {
                 store,
-                users,
-                by_key,
+                table,
+                unflushed: Vec::new(),
             });
-            registry.recount();
+            registry.publish_counts();
         }
         Ok(registry)
     }
@@ -127,31 +144,60 @@ impl KeyRegistry {
         self.static_users.iter().any(|u| u == name)
     }
 
-    /// Publishes the counts of users by state.
-    pub(super) fn recount(&self) {
-        let (mut active, mut inactive) = (0, 0);
-        if let Some(db) = &self.db {
-            for user in db.users.values() {
-                if user.active {
-                    active += 1;
-                } else {
-                    inactive += 1;
-                }
-            }
-        }
-        self.counts.active.store(active, Ordering::Relaxed);
-        self.counts.inactive.store(inactive, Ordering::Relaxed);
+    /// Publishes the counts of users by state (the table keeps them as it changes).
+    pub(super) fn publish_counts(&self) {
+        let (active, inactive) = self.db.as_ref().map_or((0, 0), |db| {
+            let active = db.table.active();
+            (active, db.table.len() - active)
+        });
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.counts.active.store(count(active), Ordering::Relaxed);
+        self.counts
+            .inactive
+            .store(count(inactive), Ordering::Relaxed);
     }
 
-    fn judge_db_key(&mut self, presented: &KeyDigest, key_id: &str) -> Result<Answer, Reason> {
+    /// Withdraws the published answer for a key, if any, folding the last use it recorded
+    /// into the user's row so that neither the listing nor the store loses it.
+    pub(super) fn withdraw(published: &PublishedAnswers, db: &mut DbUsers, key: &KeyDigest) {
+        let Some((_, answer)) = published.0.remove(key) else {
+            return;
+        };
+        let Some(used) = answer.db else {
+            return;
+        };
+        let seen = used.last_used.into_inner();
+        if let Some(row) = db.table.row_mut(used.slot) {
+            if seen > row.last_used_ms {
+                row.last_used_ms = seen;
+            }
+            if seen > row.persisted_last_used_ms {
+                row.persisted_last_used_ms = seen;
+                db.unflushed.push((row.name.clone(), seen));
+            }
+        }
+    }
+
+    /// The last use of a user: its row's, or the newer one its published answer holds.
+    pub(super) fn last_used_of(&self, row: &UserRow) -> i64 {
+        let live = self
+            .published
+            .0
+            .get(&row.digest)
+            .and_then(|a| a.db.as_ref().map(|d| d.last_used.load(Ordering::Relaxed)))
+            .unwrap_or(0);
+        live.max(row.last_used_ms)
+    }
+
+    fn judge_db_key(&mut self, presented: &KeyDigest, key_id: &str) -> Result<Principal, Reason> {
         let Some(db) = self.db.as_ref() else {
             return Err(Reason::InvalidKey);
         };
-        let user = db.by_key.get(key_id).and_then(|id| db.users.get(id));
+        let user = table::key_id(key_id).and_then(|id| db.table.by_key(&id));
         // Compare against a dummy when the id is unknown, so both cases cost the same.
-        let stored = user.map(|u| u.digest).unwrap_or([0u8; 32]);
+        let stored = user.map(|(_, u)| u.digest).unwrap_or([0u8; 32]);
         let matches: bool = stored.ct_eq(presented).into();
-        let Some(user) = user.filter(|_| matches) else {
+        let Some((slot, user)) = user.filter(|_| matches) else {
             return Err(Reason::InvalidKey);
         };
         if user.revoked {
@@ -160,27 +206,44 @@ impl KeyRegistry {
         if !user.active {
             return Err(Reason::UserInactive);
         }
-        user.last_used.store(now_ms(), Ordering::Relaxed);
-        let answer = Answer {
-            principal: user.principal.clone(),
-            method: AuthMethod::ApiKeyDb,
-            last_used: Some(user.last_used.clone()),
-        };
-        self.published.0.insert(*presented, answer.clone());
-        Ok(answer)
+        let principal =
+            Principal::with_shared_name(user.name.clone(), Vec::new(), PrincipalKind::DbUser);
+        self.published.0.insert(
+            *presented,
+            Answer {
+                principal: principal.clone(),
+                method: AuthMethod::ApiKeyDb,
+                db: Some(DbUse {
+                    slot,
+                    last_used: AtomicI64::new(now_ms()),
+                }),
+            },
+        );
+        Ok(principal)
     }
 
-    /// Writes the last-used times that changed since the last flush, in the background.
+    /// Writes the last-used times that changed since the last flush, in the background. Only
+    /// published answers record uses, so only they are read (not every user).
     fn flush_last_used(&mut self, ctx: &mut Context<Self>) {
         let Some(db) = self.db.as_mut() else {
             return;
         };
-        let mut updates = Vec::new();
-        for (id, user) in db.users.iter_mut() {
-            let seen = user.last_used.load(Ordering::Relaxed);
-            if seen > user.persisted_last_used {
-                user.persisted_last_used = seen;
-                updates.push((id.clone(), seen));
+        let mut updates: Vec<(String, i64)> = db
+            .unflushed
+            .drain(..)
+            .map(|(name, at)| (name.to_string(), at))
+            .collect();
+        for answer in self.published.0.iter() {
+            let Some(used) = &answer.db else {
+                continue;
+            };
+            let seen = used.last_used.load(Ordering::Relaxed);
+            if let Some(row) = db.table.row_mut(used.slot) {
+                if seen > row.persisted_last_used_ms {
+                    row.persisted_last_used_ms = seen;
+                    row.last_used_ms = row.last_used_ms.max(seen);
+                    updates.push((row.name.to_string(), seen));
+                }
             }
         }
         if updates.is_empty() {
@@ -206,7 +269,7 @@ impl Actor for KeyRegistry {
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(
             static_keys = self.static_keys,
-            db_users = self.db.as_ref().map(|db| db.users.len()),
+            db_users = self.db.as_ref().map(|db| db.table.len()),
             "key registry started"
         );
         if self.db.is_some() {
@@ -230,6 +293,5 @@ impl Handler<Authenticate> for KeyRegistry {
 
     fn handle(&mut self, msg: Authenticate, _ctx: &mut Self::Context) -> Self::Result {
         self.judge_db_key(&msg.digest, &msg.key_id)
-            .map(|a| a.principal)
     }
 }

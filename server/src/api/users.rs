@@ -5,20 +5,29 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
 use actix_web::{web, HttpResponse};
-use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError, UserInfo};
+#[cfg(test)]
+use portcullis_auth::UserInfo;
+use portcullis_auth::{Authorizer, KeyRegistryHandle, Principal, UserError};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+#[cfg(test)]
+use serde_json::Value;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use self::listing::UserView;
 use crate::error::ApiError;
 use crate::gate::Caller;
 // The handlers' short name for the operation label.
 use crate::metrics::KeyOperation as Op;
 use crate::metrics::{KeyOutcome, Metrics};
+
+mod listing;
+#[cfg(test)]
+mod listing_tests;
 
 /// What the user handlers share.
 pub struct UsersApi {
@@ -237,30 +246,15 @@ struct InfoQuery {
     include_last_used_time: bool,
 }
 
-/// Weaviate's `DBUserInfo`. Admins see static users and the key's first letters.
+/// Weaviate's `DBUserInfo` as a JSON value. Admins see static users and the key's first
+/// letters.
+#[cfg(test)]
 fn user_json(info: &UserInfo, admin: bool, include_last_used: bool) -> Value {
-    let mut v = json!({
-        "userId": info.id,
-        "dbUserType": if info.is_static { "db_env_user" } else { "db_user" },
-        "roles": [],
-        "active": info.active,
-    });
-    if let Some(created) = info.created_at_ms.and_then(rfc3339) {
-        v["createdAt"] = Value::String(created);
-    }
-    if include_last_used {
-        if let Some(last) = info.last_used_ms.and_then(rfc3339) {
-            v["lastUsedAt"] = Value::String(last);
-        }
-    }
-    if admin {
-        if let Some(letters) = &info.first_letters {
-            v["apiKeyFirstLetters"] = Value::String(letters.clone());
-        }
-    }
-    v
+    serde_json::to_value(UserView::new(info, admin, include_last_used)).unwrap_or(Value::Null)
 }
 
+/// Streams the listing, a page of users at a time (`listing.rs`): the first page is read
+/// before the response starts, so a KeyRegistry that does not answer is still a 500.
 async fn list_users(
     api: web::Data<UsersApi>,
     caller: Caller,
@@ -270,13 +264,15 @@ async fn list_users(
         return Ok(HttpResponse::Ok().json(json!([])));
     }
     let admin = api.is_admin(&caller.0);
-    let users = api.keys.list().await.map_err(user_error)?;
-    let body: Vec<Value> = users
-        .iter()
-        .filter(|u| admin || !u.is_static)
-        .map(|u| user_json(u, admin, query.include_last_used_time))
-        .collect();
-    Ok(HttpResponse::Ok().json(body))
+    let first = api
+        .keys
+        .list_page(None, listing::PAGE)
+        .await
+        .map_err(user_error)?;
+    let body = listing::body(api.keys.clone(), first, admin, query.include_last_used_time);
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .streaming(body))
 }
 
 async fn get_user(
@@ -297,7 +293,7 @@ async fn get_user(
         .map_err(user_error)?
         .filter(|u| admin || !u.is_static)
         .ok_or_else(|| user_error(UserError::NotFound(id)))?;
-    Ok(HttpResponse::Ok().json(user_json(&info, admin, query.include_last_used_time)))
+    Ok(HttpResponse::Ok().json(UserView::new(&info, admin, query.include_last_used_time)))
 }
 
 /// Weaviate's timestamps: RFC 3339 in UTC, always with milliseconds.

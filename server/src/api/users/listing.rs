@@ -1,0 +1,148 @@
+//! The listing of users (`GET /v1/users/db`) as a streamed body: pages asked of the
+//! KeyRegistry one after another and serialized as they come, so that a million users never
+//! sit in memory as one list or one string. The bytes are those of the whole list serialized
+//! at once (`[`, the users separated by commas, `]`), as before the listing streamed.
+
+use actix_web::web::Bytes;
+use futures_util::stream::{self, Stream};
+use portcullis_auth::api_key::UserPage;
+use portcullis_auth::{KeyRegistryHandle, UserInfo};
+use serde::Serialize;
+
+use super::rfc3339;
+
+/// Users per page asked of the KeyRegistry: about 150 KB of JSON, and a short hold of its
+/// mailbox between changes.
+pub(super) const PAGE: usize = 1000;
+
+/// Weaviate's `DBUserInfo`. The fields are in the order of their names, as the JSON object
+/// built before this struct existed had them (serde_json sorts an object's keys).
+#[derive(Serialize)]
+pub(super) struct UserView<'a> {
+    active: bool,
+    #[serde(rename = "apiKeyFirstLetters", skip_serializing_if = "Option::is_none")]
+    api_key_first_letters: Option<&'a str>,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
+    #[serde(rename = "dbUserType")]
+    db_user_type: &'static str,
+    #[serde(rename = "lastUsedAt", skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<String>,
+    /// Always empty: roles are not implemented.
+    roles: [(); 0],
+    #[serde(rename = "userId")]
+    user_id: &'a str,
+}
+
+impl<'a> UserView<'a> {
+    /// What `info` shows: admins see static users and the key's first letters; the last use
+    /// only when asked for.
+    pub(super) fn new(info: &'a UserInfo, admin: bool, include_last_used: bool) -> Self {
+        UserView {
+            active: info.active,
+            api_key_first_letters: info.first_letters.as_deref().filter(|_| admin),
+            created_at: info.created_at_ms.and_then(rfc3339),
+            db_user_type: if info.is_static {
+                "db_env_user"
+            } else {
+                "db_user"
+            },
+            last_used_at: info
+                .last_used_ms
+                .filter(|_| include_last_used)
+                .and_then(rfc3339),
+            roles: [],
+            user_id: &info.id,
+        }
+    }
+}
+
+/// Where a listing stands between two chunks.
+struct Listing {
+    keys: KeyRegistryHandle,
+    admin: bool,
+    include_last_used: bool,
+    /// The page to write next, or where to ask for it.
+    next: Next,
+    /// Whether the opening bracket was written.
+    opened: bool,
+    /// Whether a user was written (the next one needs a comma).
+    wrote: bool,
+}
+
+enum Next {
+    Page(UserPage),
+    After(String),
+}
+
+impl Listing {
+    /// Writes a page's users (static users for admins only) to `buf`.
+    fn write(&mut self, page: &UserPage, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        for info in page.users.iter().filter(|u| self.admin || !u.is_static) {
+            if self.wrote {
+                buf.push(b',');
+            }
+            serde_json::to_writer(
+                &mut *buf,
+                &UserView::new(info, self.admin, self.include_last_used),
+            )?;
+            self.wrote = true;
+        }
+        Ok(())
+    }
+}
+
+/// The body listing every user, starting with `first` (asked for before the response, so a
+/// failure there is still a status code); one chunk per page. A later page that cannot be
+/// read ends the stream with an error, which cuts the response short: the client sees an
+/// incomplete body, never a complete-looking wrong one.
+pub(super) fn body(
+    keys: KeyRegistryHandle,
+    first: UserPage,
+    admin: bool,
+    include_last_used: bool,
+) -> impl Stream<Item = std::io::Result<Bytes>> {
+    let listing = Listing {
+        keys,
+        admin,
+        include_last_used,
+        next: Next::Page(first),
+        opened: false,
+        wrote: false,
+    };
+    stream::unfold(Some(listing), |listing| async move {
+        let mut listing = listing?;
+        let mut buf = Vec::new();
+        if !std::mem::replace(&mut listing.opened, true) {
+            buf.push(b'[');
+        }
+        loop {
+            let page = match std::mem::replace(&mut listing.next, Next::After(String::new())) {
+                Next::Page(page) => page,
+                Next::After(after) => match listing.keys.list_page(Some(after), PAGE).await {
+                    Ok(page) => page,
+                    Err(err) => {
+                        tracing::error!(error = %err, "listing users stopped part-way");
+                        return Some((Err(std::io::Error::other(err)), None));
+                    }
+                },
+            };
+            if let Err(err) = listing.write(&page, &mut buf) {
+                return Some((Err(err), None));
+            }
+            match page.next {
+                None => {
+                    buf.push(b']');
+                    return Some((Ok(Bytes::from(buf)), None));
+                }
+                Some(after) => {
+                    listing.next = Next::After(after);
+                    // A page of nothing to show (static users hidden) sends no chunk.
+                    if !buf.is_empty() {
+                        return Some((Ok(Bytes::from(buf)), Some(listing)));
+                    }
+                }
+            }
+        }
+    })
+}
