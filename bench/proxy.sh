@@ -121,7 +121,7 @@ frontend gate
   http-request del-header x-forwarded- -m beg
   http-request del-header forwarded
   http-request set-header x-portcullis-user $USER_NAME
-  http-request set-header x-portcullis-groups ""
+  http-request set-header x-portcullis-groups %[str("")]
   http-request set-header x-forwarded-for %[src]
   http-request set-header x-forwarded-proto http
   http-request set-header x-forwarded-host %[req.hdr(host)]
