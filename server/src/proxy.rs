@@ -5,20 +5,28 @@
 //! `X-Forwarded-*`, `X-Real-IP`, the method overrides, in any spelling) never pass: the
 //! upstream hears about the caller from Portcullis alone.
 
+mod body;
+mod client;
+
 use std::borrow::Cow;
-use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header::{self as actix_header, HeaderMap as ActixHeaderMap};
 use actix_web::http::{Method as ActixMethod, StatusCode as ActixStatus};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use http::uri::PathAndQuery;
+use http::{Request, Response, Uri};
+use http_body::Body as _;
+use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use portcullis_config::UpstreamSettings;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use self::body::{RequestBody, ResponseBody};
+pub use self::client::ClientError;
+use self::client::{ClientSetup, UpstreamClient};
 use crate::error::ApiError;
 use crate::gate::Caller;
 use crate::metrics::{Metrics, UpstreamResult};
@@ -29,13 +37,12 @@ const READY_PATH: &str = "/v1/.well-known/ready";
 /// How long the readiness probe waits for the upstream.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The most of the upstream's readiness body the probe reads (to leave the connection
+/// reusable); a longer body is dropped with its connection.
+const READY_BODY_CAP: usize = 64 * 1024;
+
 /// The longest a TCP connect to the upstream may take, when the request timeout is longer.
 const CONNECT_TIMEOUT_CAP: Duration = Duration::from_secs(5);
-
-/// Request-body chunks in flight between the client connection and the upstream connection.
-/// Bounds the memory a request body can take in the proxy (actix reads chunks of at most a
-/// few tens of KiB).
-const BODY_CHANNEL_CHUNKS: usize = 4;
 
 /// The user name the upstream receives.
 pub const X_PORTCULLIS_USER: &str = "x-portcullis-user";
@@ -86,34 +93,33 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// The proxy: one pooled HTTP client for the upstream, shared by all workers.
+/// The proxy: the upstream's address, the options and what each worker's pooled client is
+/// built from. Shared by all workers; each worker has its own client ([`configure`]).
 pub struct Proxy {
-    client: reqwest::Client,
-    url: String,
-    ready_url: String,
+    setup: ClientSetup,
+    ready_uri: Uri,
     forward_auth: bool,
     timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
+/// One worker's client for the upstream, with its own connection pool.
+struct WorkerClient(UpstreamClient);
+
 impl Proxy {
-    /// Builds the proxy and its connection pool. Fails only if the HTTP client cannot be
-    /// built (start-up).
-    pub fn new(config: &UpstreamSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            // A proxy passes redirects to its client; it never follows them itself.
-            .redirect(reqwest::redirect::Policy::none())
-            // The upstream is addressed directly, whatever HTTP(S)_PROXY says.
-            .no_proxy()
-            .connect_timeout(config.timeout.min(CONNECT_TIMEOUT_CAP))
-            // Applies to every read, headers and each body chunk: a stalled response body
-            // fails after this long without data instead of holding the connection forever.
-            .read_timeout(config.timeout)
-            .build()?;
+    /// Builds the proxy: parses the upstream URL and, for `https`, loads the trusted roots.
+    /// Fails only at start-up.
+    pub fn new(config: &UpstreamSettings, metrics: Arc<Metrics>) -> Result<Self, ClientError> {
+        let setup = ClientSetup::new(
+            &config.url,
+            config.timeout.min(CONNECT_TIMEOUT_CAP),
+            metrics.upstream_connections_opened(),
+        )?;
+        let ready_uri = Uri::from_parts(setup.uri_parts(PathAndQuery::from_static(READY_PATH)))
+            .map_err(|_| ClientError::Incomplete)?;
         Ok(Proxy {
-            client,
-            ready_url: format!("{}{READY_PATH}", config.url),
-            url: config.url.clone(),
+            setup,
+            ready_uri,
             forward_auth: config.forward_auth,
             timeout: config.timeout,
             metrics,
@@ -123,26 +129,26 @@ impl Proxy {
     /// Forwards one request and returns the upstream's answer, its body still streaming.
     async fn forward(
         &self,
+        client: &UpstreamClient,
         req: &HttpRequest,
         payload: web::Payload,
         caller: &Caller,
     ) -> Result<HttpResponse, ApiError> {
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map(|pq| pq.as_str())
-            .unwrap_or_else(|| req.path());
-        let url = format!("{}{path_and_query}", self.url);
-        let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
+        let method = http::Method::from_bytes(req.method().as_str().as_bytes())
             .map_err(|_| ApiError::BadRequest("unsupported HTTP method".to_owned()))?;
-        let headers = self.request_headers(req, caller);
-        let mut request = self.client.request(method, url).headers(headers);
-        if has_body(req.headers()) {
-            request = request.body(stream_body(payload));
-        }
+        let uri = self.upstream_uri(req)?;
+        let body = if has_body(req.headers()) {
+            RequestBody::stream(payload)
+        } else {
+            RequestBody::Empty
+        };
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.request_headers(req, caller);
 
         let started = Instant::now();
-        let sent = tokio::time::timeout(self.timeout, request.send()).await;
+        let sent = tokio::time::timeout(self.timeout, client.request(request)).await;
         let seconds = started.elapsed().as_secs_f64();
         let response = match sent {
             Ok(Ok(response)) => response,
@@ -151,6 +157,7 @@ impl Proxy {
                 self.metrics.observe_upstream(result, seconds);
                 tracing::warn!(
                     error = %err,
+                    cause = ?std::error::Error::source(&err),
                     result = result.as_str(),
                     method = %req.method(),
                     path = ?req.path(),
@@ -171,13 +178,29 @@ impl Proxy {
             }
         };
         self.metrics.observe_upstream(UpstreamResult::Ok, seconds);
-        Ok(build_response(req.method(), response))
+        Ok(build_response(req.method(), response, self.timeout))
+    }
+
+    /// The upstream's URI for a request: its scheme and authority, then the path and query
+    /// exactly as the client sent them.
+    fn upstream_uri(&self, req: &HttpRequest) -> Result<Uri, ApiError> {
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or_else(|| req.path());
+        // actix parsed it with the same grammar, so this only copies it.
+        PathAndQuery::from_maybe_shared(web::Bytes::copy_from_slice(path_and_query.as_bytes()))
+            .ok()
+            .and_then(|pq| Uri::from_parts(self.setup.uri_parts(pq)).ok())
+            .ok_or_else(|| ApiError::BadRequest("invalid request target".to_owned()))
     }
 
     /// The headers the upstream receives: the client's end-to-end headers, minus the
     /// `Authorization` header (unless forwarding it is on), anything claiming to come from
     /// Portcullis and anything an upstream may read as the client's address or method
-    /// ([`is_spoofable`]), plus our `X-Forwarded-*` and the caller's identity.
+    /// ([`is_spoofable`]), plus the upstream's `Host`, our `X-Forwarded-*` and the caller's
+    /// identity.
     fn request_headers(&self, req: &HttpRequest, caller: &Caller) -> HeaderMap {
         let incoming = req.headers();
         let connection_named = connection_tokens(
@@ -185,13 +208,14 @@ impl Proxy {
                 .get_all(actix_header::CONNECTION)
                 .map(|v| v.as_bytes()),
         );
-        let mut out = HeaderMap::with_capacity(incoming.len() + 5);
+        let mut out = HeaderMap::with_capacity(incoming.len() + 6);
+        out.insert(HOST, self.setup.host.clone());
         for (name, value) in incoming.iter() {
             let lower = name.as_str();
             let skip = is_hop_by_hop(lower)
                 || connection_named.iter().any(|n| n == lower)
                 || is_spoofable(lower)
-                // reqwest sets Host from the upstream URL; the client's goes in X-Forwarded-Host.
+                // The upstream's Host is set above; the client's goes in X-Forwarded-Host.
                 || lower == "host"
                 // actix has already answered `Expect: 100-continue`.
                 || lower == "expect"
@@ -210,11 +234,7 @@ impl Proxy {
         // X-Forwarded-For: the peer Portcullis itself saw. A client's own chain cannot be
         // told from a forgery, so it is dropped (trusting proxies in front is not built).
         if let Some(peer) = req.peer_addr() {
-            insert_bytes(
-                &mut out,
-                "x-forwarded-for",
-                peer.ip().to_string().as_bytes(),
-            );
+            insert_bytes(&mut out, "x-forwarded-for", &ip_text(peer.ip()));
         }
         let proto: &[u8] = if req.app_config().secure() {
             b"https"
@@ -222,16 +242,13 @@ impl Proxy {
             b"http"
         };
         insert_bytes(&mut out, "x-forwarded-proto", proto);
-        let host = incoming
-            .get(actix_header::HOST)
-            .map(|h| h.as_bytes().to_vec())
-            .or_else(|| {
-                req.uri()
-                    .authority()
-                    .map(|a| a.as_str().as_bytes().to_vec())
-            });
-        if let Some(host) = host {
-            insert_bytes(&mut out, "x-forwarded-host", &host);
+        match incoming.get(actix_header::HOST) {
+            Some(host) => insert_bytes(&mut out, "x-forwarded-host", host.as_bytes()),
+            None => {
+                if let Some(authority) = req.uri().authority() {
+                    insert_bytes(&mut out, "x-forwarded-host", authority.as_str().as_bytes());
+                }
+            }
         }
 
         let principal = &caller.0;
@@ -246,20 +263,29 @@ impl Proxy {
 
     /// `200` when the upstream's readiness endpoint answers 2xx within [`READY_TIMEOUT`],
     /// else `503` with an empty body.
-    async fn ready(&self) -> HttpResponse {
-        let probe = self
-            .client
-            .get(&self.ready_url)
-            .timeout(READY_TIMEOUT)
-            .send();
+    async fn ready(&self, client: &UpstreamClient) -> HttpResponse {
+        let mut request = Request::new(RequestBody::Empty);
+        *request.uri_mut() = self.ready_uri.clone();
+        request.headers_mut().insert(HOST, self.setup.host.clone());
+        let probe = async {
+            let response = client.request(request).await?;
+            let status = response.status();
+            // Read the (small) body so the connection goes back to the pool.
+            drain(response.into_body(), READY_BODY_CAP).await;
+            Ok::<_, hyper_util::client::legacy::Error>(status)
+        };
         match tokio::time::timeout(READY_TIMEOUT, probe).await {
-            Ok(Ok(response)) if response.status().is_success() => HttpResponse::Ok().finish(),
-            Ok(Ok(response)) => {
-                tracing::info!(status = response.status().as_u16(), "upstream is not ready");
+            Ok(Ok(status)) if status.is_success() => HttpResponse::Ok().finish(),
+            Ok(Ok(status)) => {
+                tracing::info!(status = status.as_u16(), "upstream is not ready");
                 HttpResponse::ServiceUnavailable().finish()
             }
             Ok(Err(err)) => {
-                tracing::info!(error = %err, "upstream readiness probe failed");
+                tracing::info!(
+                    error = %err,
+                    cause = ?std::error::Error::source(&err),
+                    "upstream readiness probe failed"
+                );
                 HttpResponse::ServiceUnavailable().finish()
             }
             Err(_elapsed) => {
@@ -270,15 +296,25 @@ impl Proxy {
     }
 }
 
+/// Reads and discards a body, up to `cap` bytes.
+async fn drain(mut body: Incoming, cap: usize) {
+    let mut read = 0;
+    while read <= cap {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+            Some(Err(_)) | None => return,
+        }
+    }
+}
+
 /// Maps a failed upstream call to its label and the client's error.
-fn classify_error(err: &reqwest::Error) -> (UpstreamResult, ApiError) {
+fn classify_error(err: &hyper_util::client::legacy::Error) -> (UpstreamResult, ApiError) {
     if err.is_connect() {
         (
             UpstreamResult::ConnectError,
             ApiError::BadGateway("could not connect to the upstream"),
         )
-    } else if err.is_timeout() {
-        (UpstreamResult::Timeout, ApiError::GatewayTimeout)
     } else {
         (
             UpstreamResult::Error,
@@ -300,42 +336,24 @@ fn has_body(headers: &ActixHeaderMap) -> bool {
         .is_some_and(|n| n > 0)
 }
 
-/// Streams the client's body to the upstream. The actix payload lives on its worker thread
-/// (it is not `Send`), so a local task feeds a small bounded channel that the HTTP client
-/// reads: memory stays at a few chunks however large the body, and a slow upstream slows the
-/// client down instead of filling a buffer.
-fn stream_body(mut payload: web::Payload) -> reqwest::Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, io::Error>>(BODY_CHANNEL_CHUNKS);
-    actix_web::rt::spawn(async move {
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|err| io::Error::other(err.to_string()));
-            let failed = chunk.is_err();
-            // A send error means the upstream request is gone (answered early or failed).
-            if tx.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    reqwest::Body::wrap_stream(chunks)
-}
-
 /// The client's response: the upstream's status and end-to-end headers, its body streamed.
-fn build_response(method: &ActixMethod, response: reqwest::Response) -> HttpResponse {
-    let status =
-        ActixStatus::from_u16(response.status().as_u16()).unwrap_or(ActixStatus::BAD_GATEWAY);
+fn build_response(
+    method: &ActixMethod,
+    response: Response<Incoming>,
+    read_timeout: Duration,
+) -> HttpResponse {
+    let (parts, body) = response.into_parts();
+    let status = ActixStatus::from_u16(parts.status.as_u16()).unwrap_or(ActixStatus::BAD_GATEWAY);
     let connection_named = connection_tokens(
-        response
-            .headers()
-            .get_all(reqwest::header::CONNECTION)
+        parts
+            .headers
+            .get_all(http::header::CONNECTION)
             .iter()
             .map(|v| v.as_bytes()),
     );
-    let mut builder = HttpResponse::build(status);
     let mut length = None;
-    for (name, value) in response.headers() {
+    let mut headers = ActixHeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
         let lower = name.as_str();
         if lower == "content-length" {
             // actix writes Content-Length itself from the sized body below.
@@ -352,18 +370,36 @@ fn build_response(method: &ActixMethod, response: reqwest::Response) -> HttpResp
             actix_header::HeaderName::from_bytes(lower.as_bytes()),
             actix_header::HeaderValue::from_bytes(value.as_bytes()),
         ) {
-            builder.append_header((n, v));
+            headers.append(n, v);
         }
     }
-    let log_method = method.clone();
-    let body = response.bytes_stream().map(move |chunk| {
-        chunk.inspect_err(|err| {
-            tracing::warn!(error = %err, method = %log_method, "upstream response body failed");
-        })
-    });
-    match length {
-        Some(length) => builder.body(SizedStream::new(length, body)),
-        None => builder.body(BodyStream::new(body)),
+    let body = ResponseBody::new(body, length, read_timeout, method.clone());
+    let mut response = HttpResponse::with_body(status, body);
+    *response.headers_mut() = headers;
+    response.map_into_boxed_body()
+}
+
+/// An address as `X-Forwarded-For` text. IPv4, nearly every peer, is written by hand: the
+/// formatter's version costs more than the rest of the header handling.
+fn ip_text(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = Vec::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+            out
+        }
+        IpAddr::V6(_) => ip.to_string().into_bytes(),
     }
 }
 
@@ -451,7 +487,8 @@ pub fn is_forwarded(path: &str) -> bool {
     segments.all(|s| s != b"." && s != b"..")
 }
 
-/// Registers the proxy's routes when an upstream is configured (a no-op otherwise). Must be
+/// Registers the proxy's routes when an upstream is configured (a no-op otherwise), with this
+/// worker's own upstream client (called once per worker, from the app factory). Must be
 /// registered before Portcullis' own routes: it answers `/v1/.well-known/ready` with the
 /// upstream's readiness, and its catch-all claims every forwarded `/v1` path (including
 /// `/v1/meta` and any embedded-store route), leaving the rest to the routes after it.
@@ -460,25 +497,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, proxy: Option<&web::Data<Proxy>>)
         return;
     };
     cfg.app_data(proxy.clone())
+        .app_data(web::Data::new(WorkerClient(proxy.setup.client())))
         .route(READY_PATH, web::get().to(ready))
         .service(
-            web::resource(["/v1", "/v1/{tail:.*}"])
+            // A static prefix: actix matches it without a regex (a `{tail:.*}` pattern ran
+            // one on every forwarded request).
+            web::scope("/v1")
                 // A routing guard, not an authorization one: the gate has already decided.
                 // A path it rejects falls through to the routes registered after this.
                 .guard(guard::fn_guard(|ctx| is_forwarded(ctx.head().uri.path())))
-                .route(web::route().to(forward)),
+                .default_service(web::to(forward)),
         );
 }
 
 async fn ready(
     proxy: web::Data<Proxy>,
+    client: web::Data<WorkerClient>,
     gate: Option<web::Data<crate::gate::Gate>>,
 ) -> HttpResponse {
     // Ready only when the upstream is, and when some authentication method can serve.
     if gate.is_some_and(|gate| !gate.can_serve()) {
         return HttpResponse::ServiceUnavailable().finish();
     }
-    proxy.ready().await
+    proxy.ready(&client.0).await
 }
 
 async fn forward(
@@ -486,8 +527,9 @@ async fn forward(
     payload: web::Payload,
     caller: Caller,
     proxy: web::Data<Proxy>,
+    client: web::Data<WorkerClient>,
 ) -> Result<HttpResponse, ApiError> {
-    proxy.forward(&req, payload, &caller).await
+    proxy.forward(&client.0, &req, payload, &caller).await
 }
 
 #[cfg(test)]

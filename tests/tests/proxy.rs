@@ -154,6 +154,8 @@ async fn upstream_handler(
             "headers": headers,
             "body_len": body.len(),
             "body_hash": digest(&[&body]),
+            // Which upstream connection carried the request (connection reuse).
+            "peer": req.peer_addr().map(|a| a.to_string()),
         }))
 }
 
@@ -865,4 +867,169 @@ async fn ready_follows_the_upstream() {
     let down = proxy_builder(&closed_port().await).start().await;
     let reply = down.get("/v1/.well-known/ready").send().await;
     assert_eq!((reply.status.as_u16(), reply.text().as_str()), (503, ""));
+}
+
+const CONNECTIONS_OPENED: &str = "portcullis_upstream_connections_opened_total";
+
+/// Issue 17: upstream connections are kept alive and reused, and the metric counts exactly the
+/// connections the upstream saw.
+#[tokio::test]
+async fn upstream_connections_are_reused_and_counted() {
+    let upstream = Upstream::start();
+    let server = proxy_builder(&upstream.url())
+        .env(vars::WORKERS, "1")
+        .start()
+        .await;
+    assert_eq!(server.metric(CONNECTIONS_OPENED, &[]).await, 0.0);
+
+    // Sequential requests: one upstream connection serves them all.
+    let mut peers = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let reply = server
+            .get(&format!("/v1/objects?i={i}"))
+            .bearer(READER_KEY)
+            .send()
+            .await;
+        assert_eq!(reply.status, 200);
+        let echo = parse_json(&reply.text());
+        peers.insert(echo["peer"].as_str().expect("peer").to_owned());
+    }
+    // Bodies both ways and a streamed response do not cost a connection either.
+    let reply = server
+        .post("/v1/objects")
+        .bearer(ADMIN_KEY)
+        .body(pattern_bytes(3 * MIB))
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    peers.insert(
+        parse_json(&reply.text())["peer"]
+            .as_str()
+            .expect("peer")
+            .to_owned(),
+    );
+    let reply = server
+        .get("/v1/large?bytes=1000000&chunked=1")
+        .bearer(READER_KEY)
+        .send()
+        .await;
+    assert_eq!((reply.status.as_u16(), reply.body.len()), (200, 1_000_000));
+    let reply = server.get("/v1/schema").bearer(READER_KEY).send().await;
+    peers.insert(
+        parse_json(&reply.text())["peer"]
+            .as_str()
+            .expect("peer")
+            .to_owned(),
+    );
+    assert_eq!(peers.len(), 1, "the upstream saw connections {peers:?}");
+    assert_eq!(server.metric(CONNECTIONS_OPENED, &[]).await, 1.0);
+
+    // Concurrent requests open at most one connection each, and then reuse them.
+    let burst = || {
+        futures_util::future::join_all((0..8).map(|i| {
+            server
+                .get(&format!("/v1/slow?ms=50&i={i}"))
+                .bearer(READER_KEY)
+                .send()
+        }))
+    };
+    for reply in burst().await {
+        assert_eq!(reply.status, 200);
+    }
+    let after_burst = server.metric(CONNECTIONS_OPENED, &[]).await;
+    assert!(
+        (2.0..=8.0).contains(&after_burst),
+        "{after_burst} connections after 8 concurrent slow requests"
+    );
+    for _ in 0..3 {
+        for reply in burst().await {
+            assert_eq!(reply.status, 200);
+        }
+    }
+    assert_eq!(
+        server.metric(CONNECTIONS_OPENED, &[]).await,
+        after_burst,
+        "steady load opened new connections"
+    );
+    assert_eq!(upstream_count(&server, "ok").await, 43.0 + 32.0);
+    upstream.stop().await;
+}
+
+/// Issue 17: a 100 MiB upload and a 100 MiB download (sized and chunked) pass through the proxy
+/// streamed: the server's peak RSS grows by at most 20 MiB.
+#[tokio::test]
+async fn streams_100_mib_both_ways_within_20_mib_of_peak_rss() {
+    let upstream = Upstream::start();
+    let server = proxy_builder(&upstream.url())
+        .env(vars::WORKERS, "1")
+        .env(vars::BODY_TIMEOUT, "120s")
+        .start()
+        .await;
+    let pid = server.pid().expect("server pid");
+    let http = bulk_client();
+
+    // Warm up the code paths and the connection pool before taking the baseline.
+    let reply = server
+        .put("/v1/objects/Big/0")
+        .bearer(ADMIN_KEY)
+        .body(pattern_bytes(MIB))
+        .timeout(BULK_TIMEOUT)
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    let baseline = peak_rss(pid);
+
+    let len = 100 * MIB;
+    let body = pattern_bytes(len);
+    let expected_hash = digest(&[&body]);
+    // Sent as a stream of 64 KiB chunks (chunked), as a client uploading a file would.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(PATTERN_LEN).map(|c| Ok(c.to_vec())).collect();
+    drop(body);
+    let response = http
+        .post(server.url("/v1/batch/objects"))
+        .header("authorization", bearer(ADMIN_KEY))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .expect("upload sent");
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.expect("echo JSON");
+    assert_eq!(echo["body_len"], len);
+    assert_eq!(echo["body_hash"], expected_hash);
+
+    for query in ["", "&chunked=1"] {
+        let mut response = http
+            .get(server.url(&format!("/v1/large?bytes={len}{query}")))
+            .header("authorization", bearer(READER_KEY))
+            .send()
+            .await
+            .map_err(reqwest::Error::without_url)
+            .expect("request sent");
+        assert_eq!(response.status(), 200);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut received = 0;
+        while let Some(chunk) = response.chunk().await.expect("chunk") {
+            hasher.write(&chunk);
+            received += chunk.len();
+        }
+        assert_eq!(received, len, "{query}");
+        assert_eq!(
+            format!("{:016x}", hasher.finish()),
+            expected_hash,
+            "{query}"
+        );
+    }
+
+    let growth = peak_rss(pid).saturating_sub(baseline);
+    assert!(
+        growth <= 20 * MIB,
+        "peak RSS grew by {} KiB while 300 MiB passed through",
+        growth / 1024
+    );
+    assert_eq!(upstream_count(&server, "ok").await, 4.0);
+    upstream.stop().await;
 }

@@ -105,6 +105,8 @@ pub struct Metrics {
     upstream_duration: Slots<HistogramVec, Histogram>,
     /// By operation x outcome.
     key_operations: Slots<IntCounterVec, IntCounter>,
+    /// Connections opened to the upstream (proxy mode).
+    upstream_connections_opened: IntCounter,
 }
 
 impl Metrics {
@@ -171,6 +173,11 @@ impl Metrics {
             ),
             &["op", "result"],
         )?;
+        let upstream_connections_opened = IntCounter::new(
+            "portcullis_upstream_connections_opened_total",
+            "Connections opened to the upstream; flat under steady load while they are reused.",
+        )?;
+        registry.register(Box::new(upstream_connections_opened.clone()))?;
         let build_info = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "Build information; always 1."),
             &["version"],
@@ -209,6 +216,7 @@ impl Metrics {
                 key_operations,
                 KeyOperation::ALL.len() * KeyOutcome::ALL.len(),
             )?,
+            upstream_connections_opened,
             registry,
         };
         metrics.registry.register(Box::new(build_info))?;
@@ -263,6 +271,11 @@ impl Metrics {
         self.upstream_duration
             .get(result.index(), labels)
             .observe(seconds);
+    }
+
+    /// The counter of connections opened to the upstream, for the proxy's connector.
+    pub fn upstream_connections_opened(&self) -> IntCounter {
+        self.upstream_connections_opened.clone()
     }
 
     /// Counts one user-management operation.
