@@ -310,6 +310,12 @@ impl KeySet {
         self.algorithms.contains(&alg)
     }
 
+    /// Every usable key's `kid`, algorithm and uid, in load order (for the fuzz targets).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn all_keys(&self) -> impl Iterator<Item = (Option<&str>, Alg, u64)> {
+        self.all.iter().map(|k| (k.kid.as_deref(), k.alg, k.uid))
+    }
+
     /// Whether the set holds a key with this `uid`.
     pub(crate) fn has_uid(&self, uid: u64) -> bool {
         self.uids.contains(&uid)

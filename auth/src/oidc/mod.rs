@@ -11,6 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 mod alg;
 mod cache;
 mod fetch;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod refresher;
 mod stats;
