@@ -16,6 +16,7 @@ use crate::vars;
 mod authn;
 mod authz;
 mod general;
+mod grpc;
 mod oidc;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -160,6 +161,7 @@ impl<'a> Parser<'a> {
             authorization: self.authorization(),
             backend: self.backend(),
             throttle: self.throttle(),
+            grpc: self.grpc(http_addr, http_valid),
             notices: Vec::new(),
         }
     }

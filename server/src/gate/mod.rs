@@ -87,8 +87,17 @@ impl Gate {
     fn client_address(&self, req: &ServiceRequest) -> IpAddr {
         let peer = req.peer_addr().map_or(UNKNOWN_PEER, |addr| addr.ip());
         let forwarded_for = req.headers().get_all(X_FORWARDED_FOR);
-        self.trusted_proxies
-            .client_address(peer, forwarded_for.map(|value| value.as_bytes()))
+        self.client_of(peer, forwarded_for.map(|value| value.as_bytes()))
+    }
+
+    /// The client address of a request from `peer` carrying these `X-Forwarded-For` values,
+    /// by the one rule ([`TrustedProxies::client_address`]); the gRPC listener asks it too.
+    pub(crate) fn client_of<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
+    ) -> IpAddr {
+        self.trusted_proxies.client_address(peer, forwarded_for)
     }
 
     /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`).
@@ -149,6 +158,36 @@ impl Gate {
             // The gatekeeper never denies with these: `Malformed` is the gate's own (the
             // header's syntax) and `Ok` is an accept.
             Reason::Internal | Reason::Malformed | Reason::Ok => ApiError::Internal,
+        }
+    }
+
+    /// The whole decision for a call another listener read (gRPC): the credential as
+    /// [`credential::from_values`] found it, authenticated and counted as REST counts it, then
+    /// `verb` on the database checked for `path`. The principal, or the error REST would
+    /// answer, with the method and reason for the access log.
+    pub(crate) async fn admit(
+        &self,
+        credential: Result<Option<&str>, CredentialError>,
+        verb: portcullis_auth::Verb,
+        path: &str,
+        client: IpAddr,
+        started: Instant,
+    ) -> (Result<Principal, ApiError>, AuthMethod, Reason) {
+        let verdict = self.authenticate(credential, client, started).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match verdict {
+            Ok(Authenticated { principal, method }) => {
+                self.metrics.observe_auth(method, Reason::Ok, seconds);
+                let decision = self
+                    .check(&principal, Action::Data(verb), path)
+                    .map(|()| principal);
+                (decision, method, Reason::Ok)
+            }
+            Err(Denial { denied, error }) => {
+                self.metrics
+                    .observe_auth(denied.method, denied.reason, seconds);
+                (Err(error), denied.method, denied.reason)
+            }
         }
     }
 
