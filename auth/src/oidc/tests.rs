@@ -445,6 +445,19 @@ fn split_refuses_wrong_segment_counts_sizes_and_signature_alphabets() {
 }
 
 #[test]
+fn a_header_opening_with_json_whitespace_is_routed_as_a_jwt() {
+    // Found by the `jws` fuzz target: the header parser accepts JSON that opens with
+    // whitespace, so the router must send such a token to OIDC too, or a valid token would be
+    // judged as an API key whenever API keys are on.
+    for header in [&b" {\"alg\":\"RS256\"}"[..], b"\n\t\r {\"alg\":\"RS256\"}"] {
+        let token = format!("{}.e30.sig", b64(header));
+        assert!(is_jwt_shaped(&token), "{token}");
+        assert!(token::header(&b64(header)).is_ok());
+    }
+    assert!(!is_jwt_shaped(&format!("{}.e30.sig", b64(b" [1]"))));
+}
+
+#[test]
 fn jwt_shape_decides_the_route() {
     let header = b64(br#"{"alg":"RS256"}"#);
     assert!(is_jwt_shaped(&format!("{header}.e30.sig")));

@@ -34,7 +34,12 @@ pub fn is_jwt_shaped(token: &str) -> bool {
     }
     match decode_b64url(header) {
         Some(bytes) => {
-            bytes.first() == Some(&b'{') && serde_json::from_slice::<de::IgnoredAny>(&bytes).is_ok()
+            // JSON may open with whitespace, and `header()` accepts it: a token the OIDC path
+            // would accept must be routed there (found by the `jws` fuzz target).
+            let first = bytes
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+            first == Some(&b'{') && serde_json::from_slice::<de::IgnoredAny>(&bytes).is_ok()
         }
         None => false,
     }

@@ -44,6 +44,15 @@ pub enum BatchRefusal {
 /// The batch's objects, each a `Value::Object`, or why the body is refused. Other top-level
 /// fields (`fields`, `consistency_level`) are skipped without being built.
 pub fn parse(body: &[u8], limit: usize) -> Result<Vec<Value>, BatchRefusal> {
+    // Members skipped unbuilt are not checked for UTF-8 by serde_json, so check the whole body
+    // first: JSON is UTF-8 (RFC 8259 §8.1), and a body that is not is not JSON (found by the
+    // `store_json` fuzz target).
+    if let Err(err) = std::str::from_utf8(body) {
+        return Err(BatchRefusal::NotJson(format!(
+            "the body is not UTF-8 (at byte {})",
+            err.valid_up_to()
+        )));
+    }
     let refusal = Cell::new(None);
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed = BodySeed {
@@ -206,6 +215,18 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_skipped_member_is_not_json() {
+        // Found by the store_json fuzz target: before, this batch was accepted.
+        let body = b"{\"fields\": [\"LA\xb5\"], \"objects\": [{\"class\": \"A\"}, {}]}";
+        assert_eq!(
+            parse(body, 10),
+            Err(BatchRefusal::NotJson(
+                "the body is not UTF-8 (at byte 15)".to_owned()
+            ))
+        );
     }
 
     #[test]
