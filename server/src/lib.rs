@@ -7,6 +7,7 @@ pub mod app;
 pub mod deadline;
 pub mod error;
 pub mod gate;
+pub mod grpc;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

@@ -39,6 +39,8 @@ macro_rules! label_enum {
         }
     };
 }
+// The gRPC label sets (metrics/grpc.rs, grpc/methods.rs) are declared the same way.
+pub(crate) use label_enum;
 
 label_enum! {
     /// The `method` label of HTTP metrics: the common methods, and `other` for the rest (a
