@@ -22,13 +22,22 @@ pub(crate) async fn aggregate(
     let started = Instant::now();
     refuse_unsupported(&request)?;
     if request.collection.is_empty() {
-        return Err(Status::invalid_argument("an aggregation needs a collection name"));
+        return Err(Status::invalid_argument(
+            "an aggregation needs a collection name",
+        ));
     }
-    let filter = request.filters.as_ref().map(filter::from_proto).transpose()?;
+    let filter = request
+        .filters
+        .as_ref()
+        .map(filter::from_proto)
+        .transpose()?;
     let class = class_name(&request.collection);
     // The count is taken even when not asked for, so an unknown class or a bad filter fails
     // the same way either way.
-    let count = store.count(&class, filter.as_ref()).await.map_err(from_query)?;
+    let count = store
+        .count(&class, filter.as_ref())
+        .await
+        .map_err(from_query)?;
     let objects_count = request
         .objects_count
         .then(|| i64::try_from(count).unwrap_or(i64::MAX));
@@ -43,7 +52,10 @@ pub(crate) async fn aggregate(
 
 fn refuse_unsupported(request: &pb::AggregateRequest) -> Result<(), Status> {
     let features = [
-        (!request.aggregations.is_empty(), "aggregating property metrics"),
+        (
+            !request.aggregations.is_empty(),
+            "aggregating property metrics",
+        ),
         (request.group_by.is_some(), "group_by"),
         (request.search.is_some(), "aggregating over a search"),
         (request.object_limit.is_some(), "object_limit"),

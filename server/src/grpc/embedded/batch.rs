@@ -59,8 +59,7 @@ pub(crate) async fn batch_objects(
 fn object_input(object: pb::BatchObject) -> Result<ObjectInput, String> {
     if !object.tenant.is_empty() {
         return Err(
-            "invalid object: multi-tenancy is not supported by the embedded document store"
-                .into(),
+            "invalid object: multi-tenancy is not supported by the embedded document store".into(),
         );
     }
     let class = Some(object.collection.as_str())
@@ -68,12 +67,19 @@ fn object_input(object: pb::BatchObject) -> Result<ObjectInput, String> {
         .map(class_name);
     let id = match object.uuid.as_str() {
         "" => None,
-        raw => Some(canonical_id(raw).ok_or_else(|| format!("invalid object: id {raw:?} is not a UUID"))?),
+        raw => Some(
+            canonical_id(raw).ok_or_else(|| format!("invalid object: id {raw:?} is not a UUID"))?,
+        ),
     };
+    // Older clients send the vector as repeated floats, current ones as bytes.
+    #[allow(deprecated)]
+    let legacy_vector = &object.vector;
     let vector = if !object.vector_bytes.is_empty() {
         Some(f32_vector(&object.vector_bytes)?)
-    } else if !object.vector.is_empty() {
-        Some(Value::Array(object.vector.iter().map(|x| number(f64::from(*x))).collect()))
+    } else if !legacy_vector.is_empty() {
+        Some(Value::Array(
+            legacy_vector.iter().map(|x| float(f64::from(*x))).collect(),
+        ))
     } else {
         None
     };
@@ -122,20 +128,35 @@ fn nested(p: pb::ObjectPropertiesValue) -> Result<Map<String, Value>, String> {
         }
     }
     for a in p.text_array_properties {
-        out.insert(a.prop_name, Value::Array(a.values.into_iter().map(Value::String).collect()));
+        out.insert(
+            a.prop_name,
+            Value::Array(a.values.into_iter().map(Value::String).collect()),
+        );
     }
     for a in p.int_array_properties {
-        out.insert(a.prop_name, Value::Array(a.values.into_iter().map(Value::from).collect()));
+        out.insert(
+            a.prop_name,
+            Value::Array(a.values.into_iter().map(Value::from).collect()),
+        );
     }
     for a in p.boolean_array_properties {
-        out.insert(a.prop_name, Value::Array(a.values.into_iter().map(Value::Bool).collect()));
+        out.insert(
+            a.prop_name,
+            Value::Array(a.values.into_iter().map(Value::Bool).collect()),
+        );
     }
     for a in p.number_array_properties {
+        // Older clients send the values as repeated doubles, current ones as bytes.
+        #[allow(deprecated)]
         let values = if a.values_bytes.is_empty() {
             a.values
         } else {
-            f64_values(&a.values_bytes)
-                .ok_or_else(|| format!("invalid object: the number array '{}' is not a whole number of 64-bit floats", a.prop_name))?
+            f64_values(&a.values_bytes).ok_or_else(|| {
+                format!(
+                    "invalid object: the number array '{}' is not a whole number of 64-bit floats",
+                    a.prop_name
+                )
+            })?
         };
         out.insert(
             a.prop_name,
@@ -226,7 +247,9 @@ fn f32_values(bytes: &[u8]) -> Option<Vec<f32>> {
 fn f32_vector(bytes: &[u8]) -> Result<Value, String> {
     let values = f32_values(bytes)
         .ok_or("invalid object: the vector is not a whole number of 32-bit floats")?;
-    Ok(Value::Array(values.into_iter().map(|x| float(f64::from(x))).collect()))
+    Ok(Value::Array(
+        values.into_iter().map(|x| float(f64::from(x))).collect(),
+    ))
 }
 
 /// A named vector, one or several (a multi-vector: a little-endian `u16` dimension, then the
@@ -369,7 +392,10 @@ mod tests {
             r#type: pb::vectors::VectorType::MultiFp32 as i32,
             ..Default::default()
         };
-        assert_eq!(named_vector(&multi).unwrap(), json!([[1.0, 2.0], [3.0, 4.0]]));
+        assert_eq!(
+            named_vector(&multi).unwrap(),
+            json!([[1.0, 2.0], [3.0, 4.0]])
+        );
         let ragged = pb::Vectors {
             vector_bytes: vec![3, 0, 0, 0, 128, 63],
             ..multi

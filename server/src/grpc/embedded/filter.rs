@@ -7,13 +7,14 @@ use super::pb;
 use super::status::unsupported;
 use crate::store::query::{Filter, Operand, Target};
 
-use pb::filters::{Operator, TestValue};
 use pb::filter_target::Target as FilterTargetKind;
+use pb::filters::{Operator, TestValue};
 
 /// The store's filter for a request's `filters`.
 pub(crate) fn from_proto(filter: &pb::Filters) -> Result<Filter, Status> {
-    let operator = Operator::try_from(filter.operator)
-        .map_err(|_| Status::invalid_argument(format!("unknown filter operator {}", filter.operator)))?;
+    let operator = Operator::try_from(filter.operator).map_err(|_| {
+        Status::invalid_argument(format!("unknown filter operator {}", filter.operator))
+    })?;
     match operator {
         Operator::And | Operator::Or => {
             let operands = filter
@@ -28,9 +29,7 @@ pub(crate) fn from_proto(filter: &pb::Filters) -> Result<Filter, Status> {
             })
         }
         Operator::Equal => Ok(Filter::Equal(target(filter)?, operand(filter)?)),
-        Operator::Unspecified => Err(Status::invalid_argument(
-            "a filter needs an operator",
-        )),
+        Operator::Unspecified => Err(Status::invalid_argument("a filter needs an operator")),
         other => Err(unsupported(&format!(
             "the {} filter operator",
             operator_name(other)
@@ -61,6 +60,8 @@ fn operator_name(operator: Operator) -> &'static str {
 }
 
 /// The property a filter compares: `target.property`, or the deprecated one-element `on` path.
+// `on` is deprecated in the protos but still what older clients send.
+#[allow(deprecated)]
 fn target(filter: &pb::Filters) -> Result<Target, Status> {
     let name = match &filter.target {
         Some(pb::FilterTarget {
@@ -77,9 +78,9 @@ fn target(filter: &pb::Filters) -> Result<Target, Status> {
     };
     match name {
         "_id" => Ok(Target::Id),
-        "_creationTimeUnix" | "_lastUpdateTimeUnix" => Err(unsupported(&format!(
-            "filtering on {name}"
-        ))),
+        "_creationTimeUnix" | "_lastUpdateTimeUnix" => {
+            Err(unsupported(&format!("filtering on {name}")))
+        }
         "" => Err(Status::invalid_argument("a filter needs a target property")),
         _ => Ok(Target::Property(name.to_owned())),
     }
@@ -119,6 +120,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
     fn translates_equality_and_combinations() {
         let count = equal("count", TestValue::ValueInt(3));
         let done = equal("done", TestValue::ValueBoolean(true));

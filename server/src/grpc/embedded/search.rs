@@ -10,19 +10,26 @@ use std::time::Instant;
 use serde_json::Value;
 use tonic::Status;
 
+use super::filter;
 use super::pb;
 use super::status::{from_query, from_store, unsupported};
-use super::filter;
 use crate::store::query::{Found, Query};
 use crate::store::schema::ClassDef;
 use crate::store::validation::{Kind, PropertyType};
 use crate::store::{Store, StoreError};
 
 /// Answers a `SearchRequest`.
-pub(crate) async fn search(store: &Store, request: pb::SearchRequest) -> Result<pb::SearchReply, Status> {
+pub(crate) async fn search(
+    store: &Store,
+    request: pb::SearchRequest,
+) -> Result<pb::SearchReply, Status> {
     let started = Instant::now();
     refuse_unsupported(&request)?;
-    let filter = request.filters.as_ref().map(filter::from_proto).transpose()?;
+    let filter = request
+        .filters
+        .as_ref()
+        .map(filter::from_proto)
+        .transpose()?;
     let positive = |n: u32| (n > 0).then_some(i64::from(n));
     let after = Some(request.after.as_str()).filter(|a| !a.is_empty());
     let query = Query::new(
@@ -45,6 +52,9 @@ pub(crate) async fn search(store: &Store, request: pb::SearchRequest) -> Result<
 }
 
 /// Everything in a request the store cannot honour, refused before any work.
+// `uses_125_api` is deprecated because every current client sets it; one that does not
+// expects the older reply format.
+#[allow(deprecated)]
 fn refuse_unsupported(request: &pb::SearchRequest) -> Result<(), Status> {
     let searches = [
         (request.hybrid_search.is_some(), "hybrid search"),
@@ -65,7 +75,10 @@ fn refuse_unsupported(request: &pb::SearchRequest) -> Result<(), Status> {
         (request.rerank.is_some(), "reranking"),
         (request.boost.is_some(), "boosting"),
         (!request.tenant.is_empty(), "multi-tenancy"),
-        (!request.uses_125_api, "the reply format of clients older than Weaviate 1.25"),
+        (
+            !request.uses_125_api,
+            "the reply format of clients older than Weaviate 1.25",
+        ),
     ];
     if let Some((_, feature)) = searches.iter().find(|(asked, _)| *asked) {
         return Err(unsupported(feature));
@@ -95,7 +108,10 @@ struct Projection {
 impl Projection {
     /// All the class's properties when the request names none (or asks for all), else those
     /// named. A property the store cannot encode is refused when it would be returned.
-    fn new(class: &ClassDef, request: Option<&pb::PropertiesRequest>) -> Result<Projection, Status> {
+    fn new(
+        class: &ClassDef,
+        request: Option<&pb::PropertiesRequest>,
+    ) -> Result<Projection, Status> {
         let names: Vec<String> = match request {
             None => class.property_names(),
             Some(r) if r.return_all_nonref_properties => class.property_names(),
@@ -198,7 +214,10 @@ fn encode(ty: &PropertyType, value: &Value) -> Option<pb::Value> {
     let kind = if ty.array {
         let items = value.as_array()?;
         let strings = || -> Option<Vec<String>> {
-            items.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect()
         };
         let list = match ty.kind {
             Kind::Text => ListKind::TextValues(pb::TextValues { values: strings()? }),
@@ -290,10 +309,19 @@ mod tests {
         use pb::list_value::Kind as L;
         use pb::value::Kind as V;
         let kind = |t, v: Value| encode(&t, &v).and_then(|v| v.kind);
-        assert_eq!(kind(ty(Kind::Text, false), json!("a")), Some(V::TextValue("a".into())));
+        assert_eq!(
+            kind(ty(Kind::Text, false), json!("a")),
+            Some(V::TextValue("a".into()))
+        );
         assert_eq!(kind(ty(Kind::Int, false), json!(7)), Some(V::IntValue(7)));
-        assert_eq!(kind(ty(Kind::Number, false), json!(7)), Some(V::NumberValue(7.0)));
-        assert_eq!(kind(ty(Kind::Boolean, false), json!(true)), Some(V::BoolValue(true)));
+        assert_eq!(
+            kind(ty(Kind::Number, false), json!(7)),
+            Some(V::NumberValue(7.0))
+        );
+        assert_eq!(
+            kind(ty(Kind::Boolean, false), json!(true)),
+            Some(V::BoolValue(true))
+        );
         assert_eq!(
             kind(ty(Kind::Int, true), json!([1, -2])),
             Some(V::ListValue(pb::ListValue {
@@ -329,6 +357,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
     fn refuses_searches_the_store_cannot_do_by_name() {
         let base = pb::SearchRequest {
             collection: "A".into(),

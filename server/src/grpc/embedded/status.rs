@@ -34,9 +34,7 @@ pub(crate) fn from_query(err: QueryError) -> Status {
 
 /// UNIMPLEMENTED naming a feature the embedded store does not have.
 pub(crate) fn unsupported(feature: &str) -> Status {
-    Status::unimplemented(format!(
-        "{feature} is not supported by the embedded store"
-    ))
+    Status::unimplemented(format!("{feature} is not supported by the embedded store"))
 }
 
 #[cfg(test)]
@@ -47,8 +45,16 @@ mod tests {
     #[test]
     fn maps_store_errors_without_leaking_internals() {
         let cases = [
-            (StoreError::NotFound("no class".into()), Code::NotFound, "no class"),
-            (StoreError::Invalid("bad".into()), Code::InvalidArgument, "bad"),
+            (
+                StoreError::NotFound("no class".into()),
+                Code::NotFound,
+                "no class",
+            ),
+            (
+                StoreError::Invalid("bad".into()),
+                Code::InvalidArgument,
+                "bad",
+            ),
             (
                 StoreError::Corrupt("row 7 secret".into()),
                 Code::Internal,
