@@ -14,6 +14,7 @@ pub mod vars;
 
 pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
+pub use settings::GrpcSettings;
 pub use settings::{
     AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
     LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, UpstreamSettings,

@@ -30,6 +30,8 @@ pub struct Settings {
     pub authorization: AuthorizationSettings,
     /// The database behind the gate.
     pub backend: BackendSettings,
+    /// The gRPC listener and its upstream.
+    pub grpc: GrpcSettings,
     /// Things worth a warning line at start-up (ignored variables, overrides). Never contains secrets.
     pub notices: Vec<String>,
 }
@@ -42,6 +44,17 @@ pub struct MetricsSettings {
     /// `PORTCULLIS_METRICS_ADDR`, else the HTTP address's IP with `PROMETHEUS_MONITORING_PORT`
     /// (default 2112). Read only when `enabled`; the default otherwise.
     pub addr: SocketAddr,
+}
+
+/// Where and whether the gRPC API is served, and where gRPC calls are forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcSettings {
+    /// `PORTCULLIS_GRPC_ADDR`, else the HTTP address's IP with `GRPC_PORT` (default 50051);
+    /// `None` when `PORTCULLIS_GRPC_ADDR=off`. Port 0 binds an ephemeral port.
+    pub addr: Option<SocketAddr>,
+    /// `PORTCULLIS_UPSTREAM_GRPC_ADDR` as `host:port`: gated calls are forwarded there. Only
+    /// with `PORTCULLIS_UPSTREAM_URL`.
+    pub upstream: Option<String>,
 }
 
 /// Log output settings.
@@ -283,6 +296,15 @@ impl Settings {
         lines.push((vars::OIDC_ENABLED, auth.oidc.is_some().to_string()));
         if let Some(oidc) = &auth.oidc {
             lines.extend(describe_oidc(oidc));
+        }
+        lines.push((
+            vars::GRPC_ADDR,
+            self.grpc
+                .addr
+                .map_or_else(|| "off".to_owned(), |addr| addr.to_string()),
+        ));
+        if let Some(upstream) = &self.grpc.upstream {
+            lines.push((vars::UPSTREAM_GRPC_ADDR, upstream.clone()));
         }
         lines.extend([
             (vars::MAX_BODY, self.backend.max_body.to_string()),

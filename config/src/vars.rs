@@ -22,6 +22,12 @@ pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
 pub const UPSTREAM_FORWARD_AUTH: &str = "PORTCULLIS_UPSTREAM_FORWARD_AUTH";
 /// How long the upstream may take to answer (e.g. `60s`, `500ms`, `2m`).
 pub const UPSTREAM_TIMEOUT: &str = "PORTCULLIS_UPSTREAM_TIMEOUT";
+/// The gRPC listen address, `IP:port` (wins over `GRPC_PORT`), or `off`.
+pub const GRPC_ADDR: &str = "PORTCULLIS_GRPC_ADDR";
+/// The upstream database's gRPC address, `host:port`; unset means no gRPC upstream.
+pub const UPSTREAM_GRPC_ADDR: &str = "PORTCULLIS_UPSTREAM_GRPC_ADDR";
+/// The gRPC port on the HTTP address's IP when `PORTCULLIS_GRPC_ADDR` is not set (Weaviate's name).
+pub const GRPC_PORT: &str = "GRPC_PORT";
 
 /// Where the embedded store keeps its files (Weaviate's name).
 pub const PERSISTENCE_DATA_PATH: &str = "PERSISTENCE_DATA_PATH";
@@ -112,6 +118,8 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     UPSTREAM_URL,
     UPSTREAM_FORWARD_AUTH,
     UPSTREAM_TIMEOUT,
+    GRPC_ADDR,
+    UPSTREAM_GRPC_ADDR,
     OIDC_REFRESH_INTERVAL,
     OIDC_KID_MISS_COOLDOWN,
     OIDC_MAX_STALENESS,
@@ -129,6 +137,7 @@ pub const GENERAL_VARIABLES: &[&str] = &[
     LOG_FORMAT,
     PROMETHEUS_MONITORING_ENABLED,
     PROMETHEUS_MONITORING_PORT,
+    GRPC_PORT,
 ];
 
 /// The `AUTHENTICATION_*`/`AUTHORIZATION_*` variables Portcullis reads.

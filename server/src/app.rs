@@ -100,6 +100,16 @@ impl AppState {
         })
     }
 
+    /// What the gRPC listener shares with the HTTP one: the gate, the embedded store (when
+    /// there is no upstream) and the batch size limit.
+    pub fn grpc_parts(&self) -> (Arc<Gate>, Option<Store>, usize) {
+        (
+            self.gate.clone().into_inner(),
+            self.store.as_ref().map(|store| store.get_ref().clone()),
+            self.max_batch_objects,
+        )
+    }
+
     /// The state with `/v1/meta` reporting `addr`, the address the server is bound to.
     pub fn serving_at(mut self, addr: SocketAddr) -> Self {
         self.meta = web::Data::new(MetaInfo::at(addr));

@@ -42,6 +42,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .local_addr()
         .context("while reading the bound address")?;
     let state = state.serving_at(http_addr);
+    let grpc = grpc::start(&settings, &state, &metrics)?;
 
     let api = HttpServer::new(move || app(state.clone()))
         .workers(settings.workers)
@@ -84,6 +85,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .context("while serving")?;
         }
         None => api.await.context("while serving")?,
+    }
+    if let Some(grpc) = grpc {
+        grpc.stop();
     }
     tracing::info!("portcullis stopped");
     Ok(())

@@ -393,7 +393,7 @@ fn starts_with_dashed(a: &str, b: &str) -> bool {
 
 /// Whether a client header (its lower-case name) is one an upstream may take for the
 /// caller's identity, address, method or path, in any spelling: it is never forwarded.
-fn is_spoofable(lower_name: &str) -> bool {
+pub(crate) fn is_spoofable(lower_name: &str) -> bool {
     starts_with_dashed(lower_name, X_PORTCULLIS_PREFIX)
         || starts_with_dashed(lower_name, X_FORWARDED_PREFIX)
         || SPOOFABLE
@@ -403,7 +403,7 @@ fn is_spoofable(lower_name: &str) -> bool {
 
 /// The value of [`X_PORTCULLIS_GROUPS`]: each group percent-encoded with [`GROUP_ESCAPES`],
 /// joined with `,`. One allocation, as a plain join would take.
-fn encode_groups(groups: &[String]) -> String {
+pub(crate) fn encode_groups(groups: &[String]) -> String {
     let mut value = String::with_capacity(groups.iter().map(|g| g.len() + 1).sum());
     for (i, group) in groups.iter().enumerate() {
         if i > 0 {

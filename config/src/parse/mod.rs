@@ -16,6 +16,7 @@ use crate::vars;
 mod authn;
 mod authz;
 mod general;
+mod grpc;
 mod oidc;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -158,6 +159,7 @@ impl<'a> Parser<'a> {
             authentication: self.authentication(),
             authorization: self.authorization(),
             backend: self.backend(),
+            grpc: self.grpc(http_addr, http_valid),
             notices: Vec::new(),
         }
     }

@@ -64,8 +64,16 @@ impl Scan {
 
 /// The bearer token, if the request carries one.
 pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
-    let mut values = headers.get_all(AUTHORIZATION);
-    let Some(value) = values.next() else {
+    from_values(headers.get_all(AUTHORIZATION).map(|value| value.as_bytes()))
+}
+
+/// The bearer token from every value of the request's `Authorization` header (or gRPC's
+/// `authorization` metadata), whatever the framework that read them: the rules of
+/// [`extract`], for every listener.
+pub fn from_values<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<&'a str>, CredentialError> {
+    let Some(bytes) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
@@ -73,7 +81,6 @@ pub fn extract(headers: &HeaderMap) -> Result<Option<&str>, CredentialError> {
     }
     // One pass over the value (a JWT is hundreds of bytes and this runs on every request):
     // classify, then decide in order of precedence.
-    let bytes = value.as_bytes();
     let scan = Scan::of(bytes);
     if scan.comma {
         return Err(CredentialError::CommaJoined);

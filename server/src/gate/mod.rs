@@ -122,6 +122,35 @@ impl Gate {
         }
     }
 
+    /// The whole decision for a call another listener read (gRPC): the credential as
+    /// [`credential::from_values`] found it, authenticated and counted as REST counts it, then
+    /// `verb` on the database checked for `path`. The principal, or the error REST would
+    /// answer, with the method and reason for the access log.
+    pub(crate) async fn admit(
+        &self,
+        credential: Result<Option<&str>, CredentialError>,
+        verb: portcullis_auth::Verb,
+        path: &str,
+        started: Instant,
+    ) -> (Result<Principal, ApiError>, AuthMethod, Reason) {
+        let verdict = self.authenticate(credential).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match verdict {
+            Ok(Authenticated { principal, method }) => {
+                self.metrics.observe_auth(method, Reason::Ok, seconds);
+                let decision = self
+                    .check(&principal, Action::Data(verb), path)
+                    .map(|()| principal);
+                (decision, method, Reason::Ok)
+            }
+            Err(Denial { denied, error }) => {
+                self.metrics
+                    .observe_auth(denied.method, denied.reason, seconds);
+                (Err(error), denied.method, denied.reason)
+            }
+        }
+    }
+
     fn authorize(&self, principal: &Principal, access: Access, path: &str) -> Result<(), ApiError> {
         match access {
             Access::Public | Access::CredentialOptional | Access::Authenticated => Ok(()),

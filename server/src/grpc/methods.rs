@@ -133,8 +133,14 @@ mod tests {
 
     #[test]
     fn reads_the_three_queries_and_writes_everything_else() {
-        assert_eq!(GrpcMethod::of("/weaviate.v1.Weaviate/Search"), GrpcMethod::Search);
-        assert_eq!(GrpcMethod::of("/weaviate.v1.Weaviate/search"), GrpcMethod::Other);
+        assert_eq!(
+            GrpcMethod::of("/weaviate.v1.Weaviate/Search"),
+            GrpcMethod::Search
+        );
+        assert_eq!(
+            GrpcMethod::of("/weaviate.v1.Weaviate/search"),
+            GrpcMethod::Other
+        );
         assert_eq!(GrpcMethod::of("other"), GrpcMethod::Other);
         let reads: Vec<_> = GrpcMethod::ALL
             .into_iter()
@@ -142,7 +148,11 @@ mod tests {
             .collect();
         assert_eq!(
             reads,
-            [GrpcMethod::Search, GrpcMethod::TenantsGet, GrpcMethod::Aggregate]
+            [
+                GrpcMethod::Search,
+                GrpcMethod::TenantsGet,
+                GrpcMethod::Aggregate
+            ]
         );
         assert!(GrpcMethod::of(HEALTH_PREFIX.to_owned().as_str()) == GrpcMethod::Other);
         assert!(GrpcMethod::of("/grpc.health.v1.Health/Check").is_health());

@@ -6,6 +6,7 @@
 //! cached in fixed slots ([`Slots`]), so the request path does no label hashing after warm-up.
 //! What the auth crate and the log output count in atomics is read at scrape time ([`scraped`]).
 
+pub mod grpc;
 pub mod labels;
 pub mod scraped;
 

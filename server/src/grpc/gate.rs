@@ -1,0 +1,440 @@
+//! The gate in front of every gRPC call: a tower service around the whole gRPC backend (the
+//! embedded service, the upstream forwarder, or the "not configured" answer), so nothing
+//! reaches a backend unjudged. It reads the `authorization` metadata with REST's rules
+//! ([`credential::from_values`]), asks REST's [`Gate`] for the decision (the same gatekeeper,
+//! the same counting, the same messages), maps REST's status to the gRPC code, enforces the
+//! call's deadline and the request body deadline, and counts every call by method and code.
+//! The health service is answered without a credential, as the clients call it at connect.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::ResponseError;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tonic::body::Body;
+use tonic::{Code, Status};
+
+use crate::error::ApiError;
+use crate::gate::{credential, Gate};
+use crate::grpc::methods::{GrpcCode, GrpcMethod};
+use crate::metrics::grpc::GrpcMetrics;
+
+/// The gRPC metadata key of the credential (HTTP/2 header names are lower case).
+const AUTHORIZATION: &str = "authorization";
+/// The gRPC deadline header.
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+
+/// A boxed response future.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// What the gate shares across connections.
+pub struct GateShared {
+    /// REST's gate: the gatekeeper, the counters and the refusal messages.
+    pub gate: Arc<Gate>,
+    /// The gRPC calls' own counters.
+    pub metrics: Arc<GrpcMetrics>,
+    /// How long a unary call's request body may take after its headers
+    /// (`PORTCULLIS_BODY_TIMEOUT`, as for REST).
+    pub body_timeout: Duration,
+}
+
+/// The gate around `S`, the backend every admitted call goes to.
+#[derive(Clone)]
+pub struct GrpcGate<S> {
+    shared: Arc<GateShared>,
+    inner: S,
+}
+
+impl<S> GrpcGate<S> {
+    /// The gate in front of `inner`.
+    pub fn new(shared: Arc<GateShared>, inner: S) -> Self {
+        GrpcGate { shared, inner }
+    }
+}
+
+impl<S> tower::Service<Request<Body>> for GrpcGate<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each call is served by a clone of the backend, made ready in `call`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let shared = self.shared.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(admit_and_call(shared, inner, req).await) })
+    }
+}
+
+async fn admit_and_call<S>(
+    shared: Arc<GateShared>,
+    mut inner: S,
+    mut req: Request<Body>,
+) -> Response<Body>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    let started = Instant::now();
+    let method = GrpcMethod::of(req.uri().path());
+    strip_identity(req.headers_mut());
+
+    let response = if method.is_health() {
+        call_ready(&mut inner, req).await
+    } else {
+        let deadline = match grpc_timeout(req.headers()) {
+            Ok(deadline) => deadline,
+            Err(status) => return finish(&shared, method, started, status.into_http()),
+        };
+        let credential = credential::from_values(
+            req.headers()
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(http::HeaderValue::as_bytes),
+        );
+        let path = req.uri().path().to_owned();
+        let (decision, auth_method, reason) = shared
+            .gate
+            .admit(credential, method.verb(), &path, started)
+            .await;
+        let principal = match decision {
+            Ok(principal) => principal,
+            Err(error) => {
+                tracing::info!(
+                    target: "portcullis::access",
+                    protocol = "grpc",
+                    method = method.as_str(),
+                    auth = auth_method.as_str(),
+                    outcome = reason.result(),
+                    reason = reason.as_str(),
+                    "refused"
+                );
+                return finish(&shared, method, started, status_of(&error).into_http());
+            }
+        };
+        tracing::debug!(
+            target: "portcullis::access",
+            protocol = "grpc",
+            method = method.as_str(),
+            auth = auth_method.as_str(),
+            principal = principal.kind().as_str(),
+            user = ?principal.username(),
+            "admitted"
+        );
+        req.extensions_mut().insert(principal);
+        if method.is_unary() {
+            let body_deadline = tokio::time::Instant::now() + shared.body_timeout;
+            req = req.map(|body| Body::new(DeadlineBody::new(body, body_deadline)));
+        }
+        match deadline {
+            Some(deadline) => {
+                match tokio::time::timeout(deadline, call_ready(&mut inner, req)).await {
+                    Ok(response) => response,
+                    Err(_) => Status::deadline_exceeded("the call's deadline passed").into_http(),
+                }
+            }
+            None => call_ready(&mut inner, req).await,
+        }
+    };
+    finish(&shared, method, started, response)
+}
+
+/// Waits for the backend to be ready and calls it.
+async fn call_ready<S>(inner: &mut S, req: Request<Body>) -> Response<Body>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    match std::future::poll_fn(|cx| inner.poll_ready(cx)).await {
+        Ok(()) => match inner.call(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(never) => match never {},
+    }
+}
+
+/// Counts the call when its status is known: now for a trailers-only answer (a refusal, an
+/// error before any message), else when the body's trailers pass.
+fn finish(
+    shared: &GateShared,
+    method: GrpcMethod,
+    started: Instant,
+    response: Response<Body>,
+) -> Response<Body> {
+    if let Some(status) = response.headers().get("grpc-status") {
+        shared.metrics.observe(
+            method,
+            GrpcCode::of_header(status.as_bytes()),
+            started.elapsed().as_secs_f64(),
+        );
+        return response;
+    }
+    if response.status() != StatusCode::OK {
+        // Not a gRPC answer at all (an upstream's HTTP error): clients read it as UNKNOWN.
+        shared
+            .metrics
+            .observe(method, GrpcCode::Unknown, started.elapsed().as_secs_f64());
+        return response;
+    }
+    let metrics = shared.metrics.clone();
+    response.map(|body| {
+        Body::new(CountedBody {
+            inner: body,
+            pending: Some((metrics, method, started)),
+        })
+    })
+}
+
+/// The gRPC status for the error REST would answer: the same message, the code for REST's
+/// status (401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 503 UNAVAILABLE, 400 INVALID_ARGUMENT).
+pub fn status_of(error: &ApiError) -> Status {
+    let code = match error.status_code().as_u16() {
+        400 => Code::InvalidArgument,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        503 => Code::Unavailable,
+        504 => Code::DeadlineExceeded,
+        502 => Code::Unavailable,
+        _ => Code::Internal,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// Removes every client-sent header an upstream could take for the caller's identity (in any
+/// spelling, as REST's proxy does): only the gate sets them.
+fn strip_identity(headers: &mut HeaderMap) {
+    let spoofed: Vec<_> = headers
+        .keys()
+        .filter(|name| crate::proxy::is_spoofable(name.as_str()))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// The call's `grpc-timeout`, if it sent one: up to 8 digits and a unit (H, M, S, m, u, n).
+fn grpc_timeout(headers: &HeaderMap) -> Result<Option<Duration>, Status> {
+    let Some(value) = headers.get(GRPC_TIMEOUT) else {
+        return Ok(None);
+    };
+    let bad = || Status::invalid_argument("malformed grpc-timeout");
+    let text = value.to_str().map_err(|_| bad())?;
+    if text.len() < 2 || text.len() > 9 {
+        return Err(bad());
+    }
+    let (digits, unit) = text.split_at(text.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return Err(bad()),
+    };
+    Ok(Some(duration))
+}
+
+/// A request body that must end by a deadline: a unary call's one message cannot be held open
+/// (a stream slot and its buffers) by a client that never sends it.
+struct DeadlineBody {
+    inner: Body,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Body, deadline: tokio::time::Instant) -> Self {
+        DeadlineBody {
+            inner,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match this.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Status::deadline_exceeded(
+                "the request message was not received in time",
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that counts the call when its trailers (the status) pass, or as
+/// CANCELLED when it is dropped before them (the client went away).
+struct CountedBody {
+    inner: Body,
+    pending: Option<(Arc<GrpcMetrics>, GrpcMethod, Instant)>,
+}
+
+impl CountedBody {
+    fn record(&mut self, code: GrpcCode) {
+        if let Some((metrics, method, started)) = self.pending.take() {
+            metrics.observe(method, code, started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl HttpBody for CountedBody {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let code = trailers
+                        .get("grpc-status")
+                        .map_or(GrpcCode::Unknown, |v| GrpcCode::of_header(v.as_bytes()));
+                    this.record(code);
+                }
+            }
+            Poll::Ready(Some(Err(status))) => this.record(GrpcCode::of(status.code())),
+            Poll::Ready(None) => this.record(GrpcCode::Unknown),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CountedBody {
+    fn drop(&mut self) {
+        self.record(GrpcCode::Cancelled);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout_of(value: &str) -> Result<Option<Duration>, Code> {
+        let mut headers = HeaderMap::new();
+        headers.insert(GRPC_TIMEOUT, value.parse().expect("header value"));
+        grpc_timeout(&headers).map_err(|s| s.code())
+    }
+
+    #[test]
+    fn reads_grpc_timeouts_in_every_unit_and_refuses_malformed_ones() {
+        assert_eq!(timeout_of("1H"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(timeout_of("2M"), Ok(Some(Duration::from_secs(120))));
+        assert_eq!(timeout_of("3S"), Ok(Some(Duration::from_secs(3))));
+        assert_eq!(timeout_of("250m"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(timeout_of("7u"), Ok(Some(Duration::from_micros(7))));
+        assert_eq!(
+            timeout_of("99999999n"),
+            Ok(Some(Duration::from_nanos(99_999_999)))
+        );
+        for bad in ["", "S", "123456789S", "1s", "-1S", "1.5S", "1 S"] {
+            assert_eq!(timeout_of(bad), Err(Code::InvalidArgument), "{bad:?}");
+        }
+        assert_eq!(
+            grpc_timeout(&HeaderMap::new()).map_err(|s| s.code()),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn maps_rest_statuses_to_grpc_codes_with_the_same_message() {
+        let cases = [
+            (ApiError::InvalidCredential, Code::Unauthenticated),
+            (
+                ApiError::MissingCredential("m".to_owned()),
+                Code::Unauthenticated,
+            ),
+            (
+                ApiError::Forbidden {
+                    user: "u".to_owned(),
+                    verb: "write",
+                    path: "/p".to_owned(),
+                },
+                Code::PermissionDenied,
+            ),
+            (
+                ApiError::ServiceUnavailable {
+                    message: "later",
+                    retry_after: 1,
+                },
+                Code::Unavailable,
+            ),
+            (ApiError::MalformedAuthorization("x"), Code::InvalidArgument),
+            (ApiError::Internal, Code::Internal),
+        ];
+        for (error, code) in cases {
+            let status = status_of(&error);
+            assert_eq!(status.code(), code, "{error}");
+            assert_eq!(status.message(), error.to_string());
+        }
+    }
+
+    #[test]
+    fn strips_identity_headers_in_any_spelling() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-portcullis-user",
+            "x-portcullis_groups",
+            "x-forwarded-for",
+            "te",
+        ] {
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                "v".parse().expect("value"),
+            );
+        }
+        strip_identity(&mut headers);
+        let left: Vec<_> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(left, ["te"]);
+    }
+}
