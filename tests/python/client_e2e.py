@@ -4,13 +4,14 @@ Driven by tests/tests/python_client.rs, which starts the real binary and passes,
 environment:
 
   PORTCULLIS_E2E_HTTP_PORT, PORTCULLIS_E2E_GRPC_PORT   the server's ports on 127.0.0.1
-  PORTCULLIS_E2E_SCENARIO   full | wrong-key | read-only
+  PORTCULLIS_E2E_SCENARIO   full | wrong-key | read-only | rotated
   PORTCULLIS_E2E_COLLECTION the collection the scenario works on
+  PORTCULLIS_E2E_ROTATED_USER, PORTCULLIS_E2E_ADMIN_KEY   (rotated) the database user whose
+                            key the scenario connects with, and an admin's key to rotate it
   and one credential:
   PORTCULLIS_E2E_API_KEY        an API key (static or database user)
-  PORTCULLIS_E2E_BEARER         an OIDC access token
-  PORTCULLIS_E2E_CLIENT_SECRET  the OIDC client secret: the client runs the client-credentials
-                                grant itself against the issuer Portcullis advertises
+  PORTCULLIS_E2E_BEARER         an OIDC access token (the test gets one from the real
+                                provider with the client-credentials grant)
 
 Each scenario checks what it can itself (a failed check exits non-zero with the reason on
 standard error) and prints one line `RESULT <json>` with what it saw, which the Rust test
@@ -57,9 +58,7 @@ def credentials():
     if os.environ.get("PORTCULLIS_E2E_API_KEY"):
         return wvc.init.Auth.api_key(os.environ["PORTCULLIS_E2E_API_KEY"])
     if os.environ.get("PORTCULLIS_E2E_BEARER"):
-        return wvc.init.Auth.bearer_token(os.environ["PORTCULLIS_E2E_BEARER"])
-    if os.environ.get("PORTCULLIS_E2E_CLIENT_SECRET"):
-        return wvc.init.Auth.client_credentials(os.environ["PORTCULLIS_E2E_CLIENT_SECRET"])
+        return wvc.init.Auth.bearer_token(os.environ["PORTCULLIS_E2E_BEARER"], expires_in=600)
     fail("no credential given")
 
 
@@ -194,7 +193,7 @@ def full(name):
 
 
 def wrong_key(name):
-    """A wrong credential: connect fails; with the checks skipped, the first call fails."""
+    """A wrong credential fails at connect (the client reads /v1/meta, which answers 401)."""
     result = {}
     try:
         connect().close()
@@ -202,17 +201,39 @@ def wrong_key(name):
     except UnexpectedStatusCodeError as e:
         result["connect_error"] = type(e).__name__
         result["connect_status"] = e.status_code
+        result["connect_message"] = e.message
     except AuthenticationFailedError as e:
         result["connect_error"] = type(e).__name__
-    client = connect(skip_init_checks=True)
-    try:
-        client.collections.get(name).query.fetch_objects(limit=1)
-        fail("queried with a wrong key")
-    except WeaviateQueryError as e:
-        result["query_error"] = type(e).__name__
-        result["query_message"] = e.message
-    finally:
-        client.close()
+    return result
+
+
+def rotated(name):
+    """A client connected with a database user's key; an admin rotates that key; the
+    connected client's next gRPC call is refused (the old key no longer authenticates)."""
+    result = {}
+    user = env("PORTCULLIS_E2E_ROTATED_USER")
+    admin_key = env("PORTCULLIS_E2E_ADMIN_KEY")
+    with connect() as client:
+        collection = client.collections.get(name)
+        result["before"] = len(collection.query.fetch_objects(limit=2).objects)
+        admin = weaviate.connect_to_custom(
+            http_host="127.0.0.1",
+            http_port=int(env("PORTCULLIS_E2E_HTTP_PORT")),
+            http_secure=False,
+            grpc_host="127.0.0.1",
+            grpc_port=int(env("PORTCULLIS_E2E_GRPC_PORT")),
+            grpc_secure=False,
+            auth_credentials=wvc.init.Auth.api_key(admin_key),
+        )
+        with admin:
+            new_key = admin.users.db.rotate_key(user_id=user)
+            check(new_key and new_key != os.environ["PORTCULLIS_E2E_API_KEY"], "no new key")
+        try:
+            collection.query.fetch_objects(limit=2)
+            fail("the rotated-out key was still accepted")
+        except WeaviateQueryError as e:
+            result["after_error"] = type(e).__name__
+            result["after_message"] = e.message
     return result
 
 
@@ -241,7 +262,7 @@ def read_only(name):
 def main():
     scenario = env("PORTCULLIS_E2E_SCENARIO")
     name = env("PORTCULLIS_E2E_COLLECTION")
-    runs = {"full": full, "wrong-key": wrong_key, "read-only": read_only}
+    runs = {"full": full, "wrong-key": wrong_key, "read-only": read_only, "rotated": rotated}
     if scenario not in runs:
         fail(f"unknown scenario {scenario!r}")
     result = runs[scenario](name)
