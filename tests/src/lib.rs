@@ -76,6 +76,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// The metrics address, when metrics are on.
     pub metrics: Option<SocketAddr>,
+    /// The gRPC address, when gRPC is on.
+    pub grpc: Option<SocketAddr>,
     data_dir: PathBuf,
     _tempdir: Option<tempfile::TempDir>,
     // Holds the standard-error log; removed when the server is dropped.
@@ -110,6 +112,8 @@ impl ServerBuilder {
         for (k, v) in [
             (vars::HTTP_ADDR, "127.0.0.1:0"),
             (vars::METRICS_ADDR, "127.0.0.1:0"),
+            // An ephemeral gRPC port: tests run side by side, and 50051 may be taken.
+            (vars::GRPC_ADDR, "127.0.0.1:0"),
             (vars::WORKERS, "2"),
             (vars::LOG_LEVEL, "info"),
             (vars::LOG_FORMAT, "text"),
@@ -212,16 +216,26 @@ impl ServerBuilder {
             self.env.get(vars::PROMETHEUS_MONITORING_ENABLED).map(|v| v.to_ascii_lowercase()),
             Some(v) if ["false", "off", "0", "disabled"].contains(&v.as_str())
         );
+        let grpc_expected = !self
+            .env
+            .get(vars::GRPC_ADDR)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
         let mut http = None;
         let mut metrics = None;
+        let mut grpc = None;
         let wait = async {
             while let Some(line) = rx.recv().await {
                 if let Some(a) = line.strip_prefix("http listening on ") {
                     http = a.trim().parse().ok();
                 } else if let Some(a) = line.strip_prefix("metrics listening on ") {
                     metrics = a.trim().parse().ok();
+                } else if let Some(a) = line.strip_prefix("grpc listening on ") {
+                    grpc = a.trim().parse().ok();
                 }
-                if http.is_some() && (metrics.is_some() || !metrics_expected) {
+                if http.is_some()
+                    && (metrics.is_some() || !metrics_expected)
+                    && (grpc.is_some() || !grpc_expected)
+                {
                     return true;
                 }
             }
@@ -248,6 +262,7 @@ impl ServerBuilder {
             child,
             http: http.expect("http address"),
             metrics,
+            grpc,
             data_dir,
             _tempdir: tempdir,
             _log_dir: log_dir,
