@@ -5,9 +5,6 @@
 
 #![allow(deprecated)] // SearchRequest.uses_125_api: deprecated, and what every client sends.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
 use portcullis_config::vars;
 use portcullis_server::grpc::pb;
 use portcullis_server::grpc::pb::weaviate_client::WeaviateClient;
@@ -21,7 +18,6 @@ const CLASS: &str = "Doc";
 
 async fn start(extra: &[(&str, &str)]) -> Server {
     let mut builder = ServerBuilder::new()
-        .env(vars::GRPC_ADDR, "127.0.0.1:0")
         .env(vars::APIKEY_ENABLED, "true")
         .env(vars::APIKEY_ALLOWED_KEYS, KEY)
         .env(vars::APIKEY_USERS, "admin");
@@ -48,24 +44,8 @@ async fn start(extra: &[(&str, &str)]) -> Server {
     server
 }
 
-/// The gRPC address the server printed before its HTTP line.
-async fn grpc_addr(server: &Server) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = server
-            .stdout()
-            .iter()
-            .find_map(|l| l.strip_prefix("grpc listening on ")?.trim().parse().ok());
-        if let Some(addr) = found {
-            return addr;
-        }
-        assert!(Instant::now() < deadline, "the server printed no gRPC address");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn client(server: &Server) -> WeaviateClient<Channel> {
-    let addr = grpc_addr(server).await;
+    let addr = server.grpc.expect("the gRPC address");
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect()
@@ -276,14 +256,21 @@ async fn search_pages_cursor_and_filters_agree_with_rest() {
     // A page: the same ids, times and (projected) properties as REST's page.
     let mut request = search(7);
     request.offset = 3;
-    let reply = grpc.search(authed(request)).await.expect("Search").into_inner();
+    let reply = grpc
+        .search(authed(request))
+        .await
+        .expect("Search")
+        .into_inner();
     let rest_page = rest_list(&server, "offset=3&limit=7").await;
     assert_eq!(result_ids(&reply), ids_of(&rest_page));
     for (result, rest) in reply.results.iter().zip(&rest_page) {
         let meta = result.metadata.as_ref().expect("metadata");
         assert!(meta.creation_time_unix_present && meta.last_update_time_unix_present);
         assert_eq!(json!(meta.creation_time_unix), rest["creationTimeUnix"]);
-        assert_eq!(json!(meta.last_update_time_unix), rest["lastUpdateTimeUnix"]);
+        assert_eq!(
+            json!(meta.last_update_time_unix),
+            rest["lastUpdateTimeUnix"]
+        );
         let props = result.properties.as_ref().expect("properties");
         assert_eq!(props.target_collection, CLASS);
         let fields = &props.non_ref_props.as_ref().expect("non_ref_props").fields;
@@ -308,13 +295,22 @@ async fn search_pages_cursor_and_filters_agree_with_rest() {
     let after = ids_of(&all)[9].clone();
     let mut request = search(5);
     request.after = after.clone();
-    let reply = grpc.search(authed(request)).await.expect("Search").into_inner();
+    let reply = grpc
+        .search(authed(request))
+        .await
+        .expect("Search")
+        .into_inner();
     let rest_after = rest_list(&server, &format!("after={after}&limit=5")).await;
     assert_eq!(result_ids(&reply), ids_of(&rest_after));
 
     // Filters: what REST's objects say should match, in id order.
     let expected = |p: &dyn Fn(&Value) -> bool| -> Vec<String> {
-        ids_of(&all.iter().filter(|o| p(&o["properties"])).cloned().collect::<Vec<_>>())
+        ids_of(
+            &all.iter()
+                .filter(|o| p(&o["properties"]))
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
     };
     use pb::filters::TestValue;
     let count_2 = equal("count", TestValue::ValueInt(2));
@@ -332,7 +328,10 @@ async fn search_pages_cursor_and_filters_agree_with_rest() {
         (
             pb::Filters {
                 operator: pb::filters::Operator::Or as i32,
-                filters: vec![count_2, equal("title", TestValue::ValueText("doc 5".into()))],
+                filters: vec![
+                    count_2,
+                    equal("title", TestValue::ValueText("doc 5".into())),
+                ],
                 ..Default::default()
             },
             expected(&|p| p["count"] == 2 || p["title"] == "doc 5"),
@@ -350,7 +349,11 @@ async fn search_pages_cursor_and_filters_agree_with_rest() {
         assert!(!want.is_empty(), "{filter:?}");
         let mut request = search(100);
         request.filters = Some(filter.clone());
-        let reply = grpc.search(authed(request)).await.expect("Search").into_inner();
+        let reply = grpc
+            .search(authed(request))
+            .await
+            .expect("Search")
+            .into_inner();
         assert_eq!(result_ids(&reply), want, "{filter:?}");
         let count = grpc
             .aggregate(authed(pb::AggregateRequest {

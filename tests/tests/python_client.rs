@@ -9,10 +9,9 @@
 //! The interpreter is `PORTCULLIS_TEST_PYTHON`, which `tests/run` sets after installing the
 //! requirements into `target/pyvenv`. Without it these tests fail, saying so: they never skip.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portcullis_config::vars;
 use portcullis_tests::assert::INVALID_MESSAGE;
@@ -73,7 +72,7 @@ async fn run_with(
     credential: Credential<'_>,
     extra: &[(&str, &str)],
 ) -> Value {
-    let grpc = grpc_addr(server).await;
+    let grpc = server.grpc.expect("the gRPC address");
     let mut command = tokio::process::Command::new(python());
     command
         .envs(extra.iter().copied())
@@ -115,28 +114,6 @@ async fn run_with(
     serde_json::from_str(line).expect("the RESULT line is JSON")
 }
 
-/// The gRPC address the server printed (`grpc listening on <addr>`, before the HTTP line the
-/// harness waits for).
-async fn grpc_addr(server: &Server) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = server
-            .stdout()
-            .iter()
-            .find_map(|l| l.strip_prefix("grpc listening on ")?.trim().parse().ok());
-        if let Some(addr) = found {
-            return addr;
-        }
-        assert!(Instant::now() < deadline, "the server printed no gRPC address");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A server builder with the gRPC listener on an ephemeral port.
-fn builder() -> ServerBuilder {
-    ServerBuilder::new().env(vars::GRPC_ADDR, "127.0.0.1:0")
-}
-
 /// What the full scenario must have seen; the filter counts are computed here again from the
 /// properties the script gives object `i` (`count = i % 7`, `done = i` even, `price = i / 2`).
 fn assert_full(result: &Value, collection: &str) {
@@ -155,8 +132,14 @@ fn assert_full(result: &Value, collection: &str) {
     assert_eq!(result["total_count_not_done"], count(&|i| i % 2 == 1));
     let filters = &result["filters"];
     assert_eq!(filters["count=3"], count(&|i| i % 7 == 3));
-    assert_eq!(filters["count=3&done"], count(&|i| i % 7 == 3 && i % 2 == 0));
-    assert_eq!(filters["count=1|count=2"], count(&|i| i % 7 == 1 || i % 7 == 2));
+    assert_eq!(
+        filters["count=3&done"],
+        count(&|i| i % 7 == 3 && i % 2 == 0)
+    );
+    assert_eq!(
+        filters["count=1|count=2"],
+        count(&|i| i % 7 == 1 || i % 7 == 2)
+    );
     assert_eq!(filters["title=item 42"], 1);
     assert_eq!(filters["price=10.5"], 1);
     assert_eq!(filters["id"], 1);
@@ -215,7 +198,10 @@ async fn assert_rest_agrees(server: &Server, key: &str, collection: &str, result
 
 /// A read-only user reads, and its insert_many is refused and writes nothing.
 fn assert_read_only(result: &Value) {
-    assert_eq!(result["insert_error"], "InsufficientPermissionsError", "{result}");
+    assert_eq!(
+        result["insert_error"], "InsufficientPermissionsError",
+        "{result}"
+    );
     assert_eq!(result["count_before"], STORED);
     assert_eq!(result["count_after"], STORED);
     assert_eq!(result["read"], 3);
@@ -225,7 +211,10 @@ fn assert_read_only(result: &Value) {
 fn with_static_keys(builder: ServerBuilder, admins: &str, readers: &str) -> ServerBuilder {
     builder
         .env(vars::APIKEY_ENABLED, "true")
-        .env(vars::APIKEY_ALLOWED_KEYS, format!("{ROOT_KEY},{READER_KEY}"))
+        .env(
+            vars::APIKEY_ALLOWED_KEYS,
+            format!("{ROOT_KEY},{READER_KEY}"),
+        )
         .env(vars::APIKEY_USERS, "root,reader")
         .env(vars::ADMINLIST_ENABLED, "true")
         .env(vars::ADMINLIST_USERS, admins)
@@ -234,7 +223,7 @@ fn with_static_keys(builder: ServerBuilder, admins: &str, readers: &str) -> Serv
 
 #[tokio::test]
 async fn static_key_runs_the_scenario_and_rest_sees_the_same_data() {
-    let server = with_static_keys(builder(), "root", "reader")
+    let server = with_static_keys(ServerBuilder::new(), "root", "reader")
         .start()
         .await;
     let collection = "PyStatic";
@@ -242,13 +231,28 @@ async fn static_key_runs_the_scenario_and_rest_sees_the_same_data() {
     assert_full(&result, collection);
     assert_rest_agrees(&server, ROOT_KEY, collection, &result).await;
 
-    let refused = run(&server, "read-only", collection, Credential::ApiKey(READER_KEY)).await;
+    let refused = run(
+        &server,
+        "read-only",
+        collection,
+        Credential::ApiKey(READER_KEY),
+    )
+    .await;
     assert_read_only(&refused);
 
-    let wrong = run(&server, "wrong-key", collection, Credential::ApiKey(WRONG_KEY)).await;
+    let wrong = run(
+        &server,
+        "wrong-key",
+        collection,
+        Credential::ApiKey(WRONG_KEY),
+    )
+    .await;
     // At connect: /v1/meta answers 401, which the client raises as an unexpected status
     // (it does so even with skip_init_checks, so a wrong key never reaches a first call).
-    assert_eq!(wrong["connect_error"], "UnexpectedStatusCodeError", "{wrong}");
+    assert_eq!(
+        wrong["connect_error"], "UnexpectedStatusCodeError",
+        "{wrong}"
+    );
     assert_eq!(wrong["connect_status"], 401);
     let message = wrong["connect_message"].as_str().unwrap_or_default();
     assert!(message.contains(INVALID_MESSAGE), "{message}");
@@ -257,13 +261,13 @@ async fn static_key_runs_the_scenario_and_rest_sees_the_same_data() {
 #[tokio::test]
 async fn database_user_keys_run_the_scenario() {
     let server = with_static_keys(
-        builder(),
+        ServerBuilder::new(),
         "root,py-admin",
         "reader,py-reader,py-rotated",
     )
-        .env(vars::DB_USERS_ENABLED, "true")
-        .start()
-        .await;
+    .env(vars::DB_USERS_ENABLED, "true")
+    .start()
+    .await;
     let mut keys = Vec::new();
     for user in ["py-admin", "py-reader", "py-rotated"] {
         let reply = server
@@ -279,7 +283,13 @@ async fn database_user_keys_run_the_scenario() {
     let result = run(&server, "full", collection, Credential::ApiKey(&keys[0])).await;
     assert_full(&result, collection);
     assert_rest_agrees(&server, ROOT_KEY, collection, &result).await;
-    let refused = run(&server, "read-only", collection, Credential::ApiKey(&keys[1])).await;
+    let refused = run(
+        &server,
+        "read-only",
+        collection,
+        Credential::ApiKey(&keys[1]),
+    )
+    .await;
     assert_read_only(&refused);
 
     // A connected client whose key an admin rotates: its next gRPC call is refused with
@@ -305,7 +315,7 @@ async fn database_user_keys_run_the_scenario() {
 async fn oidc_client_credentials_token_runs_the_scenario() {
     let provider = OidcProvider::start().await;
     let server = with_static_keys(
-        oidc_server(provider.issuer()).env(vars::GRPC_ADDR, "127.0.0.1:0"),
+        oidc_server(provider.issuer()),
         &format!("root,{SERVICE_USERNAME}"),
         "reader",
     )
