@@ -3,12 +3,14 @@
 //!
 //! Layout: [`db`] opens the file and owns the connections, [`schema`] the class definitions,
 //! [`objects`] the objects, [`batch`] the batch body's bounded reading, [`validation`] the
-//! property checks, [`routes`] the HTTP handlers.
+//! property checks, [`routes`] the HTTP handlers, [`query`] filters, pages and counts for
+//! gRPC's queries.
 //! [`StoreError`] becomes an [`ApiError`] in one place, here.
 
 pub mod batch;
 pub mod db;
 pub mod objects;
+pub mod query;
 pub mod routes;
 pub mod schema;
 pub mod validation;

@@ -80,7 +80,8 @@ impl StoredObject {
         Value::Object(out)
     }
 
-    fn from_row(row: &SqliteRow) -> Result<StoredObject, StoreError> {
+    /// Reads an object from a row selected with [`COLUMNS`].
+    pub(crate) fn from_row(row: &SqliteRow) -> Result<StoredObject, StoreError> {
         let class: String = row.try_get("class")?;
         let id: String = row.try_get("id")?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("object {class}/{id}: {what}"));
@@ -287,7 +288,8 @@ fn json_text(value: &Option<Value>) -> Option<String> {
     value.as_ref().map(Value::to_string)
 }
 
-const COLUMNS: &str = "class, id, properties, vector, vectors, created_ms, updated_ms";
+/// The columns [`StoredObject::from_row`] reads, in a `SELECT`.
+pub(crate) const COLUMNS: &str = "class, id, properties, vector, vectors, created_ms, updated_ms";
 
 impl Store {
     /// Creates an object (`POST /v1/objects`). An unknown class, a bad property and an id

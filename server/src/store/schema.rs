@@ -115,6 +115,24 @@ impl ClassDef {
         self.types.get(name)
     }
 
+    /// The property names, in the order the class declares them.
+    pub fn property_names(&self) -> Vec<String> {
+        properties_of(&self.definition)
+            .iter()
+            .map(|p| property_name(p).to_owned())
+            .collect()
+    }
+
+    /// The `tokenization` a property declares, `None` when it declares none or the class has
+    /// no such property. Filters on text compare tokens made this way.
+    pub fn property_tokenization(&self, name: &str) -> Option<&str> {
+        properties_of(&self.definition)
+            .iter()
+            .find(|p| property_name(p) == name)
+            .and_then(|p| p.get("tokenization"))
+            .and_then(Value::as_str)
+    }
+
     /// The definition as served by `GET /v1/schema/{class}`.
     pub fn to_json(&self) -> Value {
         Value::Object(self.definition.clone())

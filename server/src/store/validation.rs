@@ -63,7 +63,8 @@ impl PropertyType {
         PropertyType { kind, array }
     }
 
-    fn describe(&self) -> &'static str {
+    /// The type's name in messages (`text`, `int array`, ...).
+    pub(crate) fn describe(&self) -> &'static str {
         match (self.kind, self.array) {
             (Kind::Text, false) => "text",
             (Kind::Text, true) => "text array",

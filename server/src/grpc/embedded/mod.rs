@@ -1,5 +1,15 @@
 //! The embedded store's answers to Weaviate's gRPC calls: the `weaviate.v1.Weaviate` service
 //! over the same [`Store`] the REST routes use, so REST and gRPC see the same data.
+//!
+//! Layout: [`search`] answers `Search`, [`batch`] `BatchObjects`, [`aggregate`] `Aggregate`,
+//! [`filter`] translates filters for both, [`status`] maps the store's errors. What the store
+//! cannot do is UNIMPLEMENTED naming it (docs/grpc-store.md).
+
+mod aggregate;
+mod batch;
+mod filter;
+mod search;
+mod status;
 
 use std::pin::Pin;
 
@@ -12,11 +22,7 @@ use crate::store::Store;
 /// The `weaviate.v1.Weaviate` service of the embedded store.
 #[derive(Clone, Debug)]
 pub struct WeaviateService {
-    // Read by the methods as they are filled in; kept from the start so the constructor (which
-    // start-up calls) does not change under them.
-    #[allow(dead_code)]
     store: Store,
-    #[allow(dead_code)]
     max_batch_objects: usize,
 }
 
@@ -33,7 +39,7 @@ impl WeaviateService {
 
 /// The answer for a method the embedded store does not serve: UNIMPLEMENTED, naming it.
 fn not_served(method: &str) -> Status {
-    Status::unimplemented(format!("{method} is not served by the embedded store yet"))
+    status::unsupported(method)
 }
 
 /// The reply stream of `BatchStream`.
@@ -44,16 +50,20 @@ pub type BatchStreamReplies =
 impl pb::weaviate_server::Weaviate for WeaviateService {
     async fn search(
         &self,
-        _request: Request<pb::SearchRequest>,
+        request: Request<pb::SearchRequest>,
     ) -> Result<Response<pb::SearchReply>, Status> {
-        Err(not_served("Search"))
+        search::search(&self.store, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn batch_objects(
         &self,
-        _request: Request<pb::BatchObjectsRequest>,
+        request: Request<pb::BatchObjectsRequest>,
     ) -> Result<Response<pb::BatchObjectsReply>, Status> {
-        Err(not_served("BatchObjects"))
+        batch::batch_objects(&self.store, self.max_batch_objects, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn batch_references(
@@ -79,9 +89,11 @@ impl pb::weaviate_server::Weaviate for WeaviateService {
 
     async fn aggregate(
         &self,
-        _request: Request<pb::AggregateRequest>,
+        request: Request<pb::AggregateRequest>,
     ) -> Result<Response<pb::AggregateReply>, Status> {
-        Err(not_served("Aggregate"))
+        aggregate::aggregate(&self.store, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type BatchStreamStream = BatchStreamReplies;
