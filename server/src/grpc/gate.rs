@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix_web::ResponseError;
-use http::header::X_FORWARDED_FOR;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use portcullis_auth::client::UNKNOWN_PEER;
@@ -34,6 +33,9 @@ const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// A boxed response future.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// `X-Forwarded-For`, read from trusted proxies only (REST's rule).
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
 /// The address a call's connection came from, set by the listener on every request.
 #[derive(Clone, Copy, Debug)]
