@@ -296,7 +296,7 @@ async fn send(shared: &Shared, class: Class) -> (u16, bool) {
                 0,
             ),
             Class::BadToken => {
-                let token = if shared.sent.load(Ordering::Relaxed) % 2 == 0 {
+                let token = if shared.sent.load(Ordering::Relaxed).is_multiple_of(2) {
                     creds.bad_signature.clone()
                 } else {
                     creds.expired.clone()

@@ -221,7 +221,7 @@ fn float(n: f64) -> Value {
 }
 
 fn f64_values(bytes: &[u8]) -> Option<Vec<f64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(
@@ -233,7 +233,7 @@ fn f64_values(bytes: &[u8]) -> Option<Vec<f64>> {
 }
 
 fn f32_values(bytes: &[u8]) -> Option<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     Some(
