@@ -103,11 +103,18 @@ fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
+/// What the embedded store answers a call the gate admitted: an empty batch succeeds, and the
+/// tests' bare `Search` (without the reply-format flag every current client sets) is refused
+/// by the store, never by the gate.
 fn admitted(method: &str) -> (Code, String) {
-    (
-        Code::Unimplemented,
-        format!("{method} is not served by the embedded store yet"),
-    )
+    match method {
+        "BatchObjects" => (Code::Ok, String::new()),
+        _ => (
+            Code::Unimplemented,
+            "the reply format of clients older than Weaviate 1.25 is not supported by the embedded store"
+                .to_owned(),
+        ),
+    }
 }
 
 async fn health(addr: SocketAddr, service: &str) -> ServingStatus {
