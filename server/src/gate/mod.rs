@@ -86,9 +86,11 @@ impl Gate {
     /// The request's client address: the one rule for the throttle and the access log.
     fn client_address(&self, req: &ServiceRequest) -> IpAddr {
         let peer = req.peer_addr().map_or(UNKNOWN_PEER, |addr| addr.ip());
-        let forwarded_for = req.headers().get_all(X_FORWARDED_FOR);
-        self.trusted_proxies
-            .client_address(peer, forwarded_for.map(|value| value.as_bytes()))
+        self.trusted_proxies.client_address(peer, || {
+            req.headers()
+                .get_all(X_FORWARDED_FOR)
+                .map(|value| value.as_bytes())
+        })
     }
 
     /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`).
