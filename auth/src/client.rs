@@ -36,24 +36,24 @@ impl TrustedProxies {
     }
 
     /// The client address of a request from `peer` carrying the `X-Forwarded-For` header
-    /// values `forwarded_for`, in the order they were received (several headers read as
-    /// one comma-joined list, RFC 9110 section 5.3).
+    /// values `forwarded_for` returns, in the order they were received (several headers read
+    /// as one comma-joined list, RFC 9110 section 5.3). The headers are looked up only when
+    /// the peer is trusted, so a server without trusted proxies never reads them.
     ///
     /// `X-Forwarded-For` is read only when the peer is trusted. An entry that is not an
     /// address (`unknown`, an obfuscated name, an empty item) ends the walk at the trusted
     /// hop that passed it on, as does a walk through [`MAX_HOPS`] trusted hops. Entries may
     /// carry a port (`1.2.3.4:5678`, `[2001:db8::1]:443`). IPv4-mapped IPv6 addresses are
     /// answered as IPv4.
-    pub fn client_address<'a>(
-        &self,
-        peer: IpAddr,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
-    ) -> IpAddr {
+    pub fn client_address<'a, I>(&self, peer: IpAddr, forwarded_for: impl FnOnce() -> I) -> IpAddr
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
         let mut client = peer.to_canonical();
         if self.networks.is_empty() || !self.trusts(client) {
             return client;
         }
-        let entries = forwarded_for
+        let entries = forwarded_for()
             .rev()
             .flat_map(|value| value.rsplit(|&b| b == b','))
             .take(MAX_HOPS);
@@ -98,7 +98,7 @@ mod tests {
     }
 
     fn client(rule: &TrustedProxies, peer: &str, headers: &[&str]) -> IpAddr {
-        rule.client_address(ip(peer), headers.iter().map(|h| h.as_bytes()))
+        rule.client_address(ip(peer), || headers.iter().map(|h| h.as_bytes()))
     }
 
     #[test]

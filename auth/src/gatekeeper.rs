@@ -128,14 +128,16 @@ impl Gatekeeper {
         let Some(throttle) = &self.throttle else {
             return self.authenticate(credential).await;
         };
-        let judgement = self.judge_now(credential);
-        let method = match &judgement {
+        let judgement = match self.judge_now(credential) {
             Judgement::Decided(Ok(accepted)) if accepted.method != AuthMethod::ApiKeyStatic => {
-                return Ok(accepted.clone());
+                return Ok(accepted);
             }
             Judgement::Decided(Err(denied)) if !denied.reason.is_credential_failure() => {
-                return Err(*denied);
+                return Err(denied);
             }
+            other => other,
+        };
+        let method = match &judgement {
             Judgement::Decided(Ok(Authenticated { method, .. }))
             | Judgement::Decided(Err(Denied { method, .. })) => *method,
             Judgement::Pending(pending) => pending.method(),

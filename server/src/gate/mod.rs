@@ -86,17 +86,20 @@ impl Gate {
     /// The request's client address: the one rule for the throttle and the access log.
     fn client_address(&self, req: &ServiceRequest) -> IpAddr {
         let peer = req.peer_addr().map_or(UNKNOWN_PEER, |addr| addr.ip());
-        let forwarded_for = req.headers().get_all(X_FORWARDED_FOR);
-        self.client_of(peer, forwarded_for.map(|value| value.as_bytes()))
+        self.client_of(peer, || {
+            req.headers()
+                .get_all(X_FORWARDED_FOR)
+                .map(|value| value.as_bytes())
+        })
     }
 
-    /// The client address of a request from `peer` carrying these `X-Forwarded-For` values,
-    /// by the one rule ([`TrustedProxies::client_address`]); the gRPC listener asks it too.
-    pub(crate) fn client_of<'a>(
-        &self,
-        peer: IpAddr,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
-    ) -> IpAddr {
+    /// The client address of a request from `peer`, whose `X-Forwarded-For` values
+    /// `forwarded_for` yields (asked only when the peer is trusted), by the one rule
+    /// ([`TrustedProxies::client_address`]); the gRPC listener asks it too.
+    pub(crate) fn client_of<'a, I>(&self, peer: IpAddr, forwarded_for: impl FnOnce() -> I) -> IpAddr
+    where
+        I: DoubleEndedIterator<Item = &'a [u8]>,
+    {
         self.trusted_proxies.client_address(peer, forwarded_for)
     }
 

@@ -105,13 +105,12 @@ where
         .extensions()
         .get::<Peer>()
         .map_or(UNKNOWN_PEER, |peer| peer.0);
-    let client = shared.gate.client_of(
-        peer,
+    let client = shared.gate.client_of(peer, || {
         req.headers()
             .get_all(X_FORWARDED_FOR)
             .iter()
-            .map(http::HeaderValue::as_bytes),
-    );
+            .map(http::HeaderValue::as_bytes)
+    });
     strip_identity(req.headers_mut());
 
     let response = if method.is_health() {
