@@ -559,7 +559,7 @@ async fn raw_call(addr: SocketAddr, path: &str, extra: &[(&str, &[u8])]) -> (Opt
             headers
                 .get("grpc-message")
                 .and_then(|v| v.to_str().ok())
-                .map(|m| percent_decode(m))
+                .map(percent_decode)
                 .unwrap_or_default(),
         )
     };

@@ -191,7 +191,6 @@ fn ips_overlap(a: IpAddr, b: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::parse::tests::*;
     use crate::vars::*;
 
