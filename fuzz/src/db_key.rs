@@ -55,10 +55,13 @@ fn check_presented(text: &str) {
             .enumerate()
             .all(|(i, b)| b.is_ascii_alphanumeric() || PREFIX.len() + i == ID_END));
         assert_eq!(id, &text[PREFIX.len()..ID_END]);
-        assert_eq!(text[BODY_LEN..], checksum(&text[..BODY_LEN]), "a wrong checksum passed");
+        assert_eq!(
+            text[BODY_LEN..],
+            checksum(&text[..BODY_LEN]),
+            "a wrong checksum passed"
+        );
         assert_eq!(format::first_letters(id), &id[..3]);
-    } else if text.len() == KEY_LEN && text.starts_with(PREFIX) && text.is_char_boundary(BODY_LEN)
-    {
+    } else if text.len() == KEY_LEN && text.starts_with(PREFIX) && text.is_char_boundary(BODY_LEN) {
         // Refused with the right shape only for the checksum, and then it is wrong.
         if parsed == Err(KeyShapeError::Checksum) {
             assert_ne!(text[BODY_LEN..], checksum(&text[..BODY_LEN]));
@@ -88,7 +91,10 @@ pub fn check(data: &[u8]) {
     if changed[at] != to {
         changed[at] = to;
         if let Ok(text) = String::from_utf8(changed) {
-            assert!(format::parse(&text).is_err(), "a one-character change passed");
+            assert!(
+                format::parse(&text).is_err(),
+                "a one-character change passed"
+            );
             check_presented(&text);
         }
     }

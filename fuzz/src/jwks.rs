@@ -64,8 +64,14 @@ pub fn check(data: &[u8]) {
 
     let mut slots = HashSet::new();
     for key in &keys {
-        assert!(algs.contains(&key.alg), "a key bound to an algorithm not advertised");
-        assert!(slots.insert((key.kid.clone(), key.alg)), "two keys for one kid and alg");
+        assert!(
+            algs.contains(&key.alg),
+            "a key bound to an algorithm not advertised"
+        );
+        assert!(
+            slots.insert((key.kid.clone(), key.alg)),
+            "two keys for one kid and alg"
+        );
         assert!(jwks.has_uid(key.uid));
         let Some(kid) = &key.kid else { continue };
         assert!(jwks.knows_kid(kid));
@@ -74,7 +80,10 @@ pub fn check(data: &[u8]) {
             if other != key.alg && !slots_hold(&keys, kid, other) {
                 // Ambiguous when two different keys claimed (kid, other) and both were dropped.
                 let found = jwks.find(Some(kid), other);
-                assert!(matches!(found, Found::WrongAlg | Found::Ambiguous), "{found:?}");
+                assert!(
+                    matches!(found, Found::WrongAlg | Found::Ambiguous),
+                    "{found:?}"
+                );
             }
         }
     }
@@ -99,5 +108,6 @@ pub fn check(data: &[u8]) {
 
 /// Whether a loaded key has this `kid` and algorithm.
 fn slots_hold(keys: &[portcullis_auth::oidc::fuzzing::LoadedKey], kid: &str, alg: Alg) -> bool {
-    keys.iter().any(|k| k.kid.as_deref() == Some(kid) && k.alg == alg)
+    keys.iter()
+        .any(|k| k.kid.as_deref() == Some(kid) && k.alg == alg)
 }

@@ -68,18 +68,29 @@ fn object(segment: &str) -> Map<String, Value> {
 }
 
 fn check_accepted(token: &str, rules: &Rules<'_>, parsed: &ParsedToken) {
-    assert!(token.len() <= MAX_TOKEN_BYTES, "accepted an oversized token");
-    assert!(is_jwt_shaped(token), "accepted a token the router does not take for a JWT");
+    assert!(
+        token.len() <= MAX_TOKEN_BYTES,
+        "accepted an oversized token"
+    );
+    assert!(
+        is_jwt_shaped(token),
+        "accepted a token the router does not take for a JWT"
+    );
     let segments: Vec<&str> = token.split('.').collect();
     let [header, payload, signature] = segments[..] else {
         panic!("accepted a token without exactly three segments");
     };
     assert_eq!(signature, parsed.signature);
-    assert!(signature.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(signature
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
 
     let header = object(header);
     assert_eq!(header.get("alg"), Some(&json!(parsed.alg.as_str())));
-    assert_eq!(header.get("kid").and_then(Value::as_str), parsed.kid.as_deref());
+    assert_eq!(
+        header.get("kid").and_then(Value::as_str),
+        parsed.kid.as_deref()
+    );
     assert!(!header.contains_key("crit") && !header.contains_key("enc"));
 
     let claims = object(payload);
@@ -107,7 +118,10 @@ fn check_accepted(token: &str, rules: &Rules<'_>, parsed: &ParsedToken) {
     };
     for group in &parsed.groups {
         assert!(!group.is_empty() && !group.chars().any(is_unsafe));
-        assert!(offered.contains(&group.as_str()), "a group the token does not hold");
+        assert!(
+            offered.contains(&group.as_str()),
+            "a group the token does not hold"
+        );
     }
 
     // The same claims, written canonically, read the same.

@@ -125,13 +125,21 @@ pub fn check(data: &[u8]) {
         Err(error) => {
             assert!(!error.problems.is_empty(), "refused without a problem");
             for problem in &error.problems {
-                assert!(!problem.variable.is_empty(), "a problem without its variable");
+                assert!(
+                    !problem.variable.is_empty(),
+                    "a problem without its variable"
+                );
             }
             error.to_string()
         }
         Ok(settings) => {
             let mut text: Vec<String> = settings.notices.clone();
-            text.extend(settings.describe().into_iter().map(|(k, v)| format!("{k}={v}")));
+            text.extend(
+                settings
+                    .describe()
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}")),
+            );
             text.join("\n")
         }
     };
@@ -140,11 +148,19 @@ pub fn check(data: &[u8]) {
         assert!(!text.contains(MARKER), "a secret was echoed: {text}");
     }
 
-    assert_eq!(Settings::from_vars(env.clone()), result, "not deterministic");
+    assert_eq!(
+        Settings::from_vars(env.clone()),
+        result,
+        "not deterministic"
+    );
     if result.is_ok() {
         let mut more = env;
         more.insert(0, ("HOME".to_owned(), "/nowhere".to_owned()));
         more.insert(0, ("WEAVIATE_UNRELATED".to_owned(), "x".to_owned()));
-        assert_eq!(Settings::from_vars(more), result, "an unrelated variable mattered");
+        assert_eq!(
+            Settings::from_vars(more),
+            result,
+            "an unrelated variable mattered"
+        );
     }
 }

@@ -27,8 +27,22 @@ use serde_json::Value;
 
 /// The data types a selector picks from.
 pub const DATA_TYPES: [&str; 16] = [
-    "text", "int", "number", "boolean", "date", "uuid", "object", "string", "text[]", "int[]",
-    "number[]", "boolean[]", "date[]", "uuid[]", "object[]", "geoCoordinates",
+    "text",
+    "int",
+    "number",
+    "boolean",
+    "date",
+    "uuid",
+    "object",
+    "string",
+    "text[]",
+    "int[]",
+    "number[]",
+    "boolean[]",
+    "date[]",
+    "uuid[]",
+    "object[]",
+    "geoCoordinates",
 ];
 
 /// How many top-level `objects` members a JSON body has (`None` when it is not an object).
@@ -109,7 +123,10 @@ fn check_batch(body: &[u8], limit: usize) {
     );
     if let Ok(objects) = &got {
         assert!(objects.len() <= limit);
-        assert_eq!(Some(objects), value.get("objects").and_then(Value::as_array));
+        assert_eq!(
+            Some(objects),
+            value.get("objects").and_then(Value::as_array)
+        );
     }
     match objects_members(body) {
         None | Some(0) => assert_eq!(got, Err(BatchRefusal::NotABatch)),
@@ -122,10 +139,8 @@ fn check_batch(body: &[u8], limit: usize) {
 fn rfc3339_shaped(s: &str) -> bool {
     let b = s.as_bytes();
     let is = |i: usize, c: u8| b.get(i) == Some(&c);
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let head = digits(0..4)
         && is(4, b'-')
         && digits(5..7)
@@ -154,7 +169,10 @@ fn rfc3339_shaped(s: &str) -> bool {
     match b.get(at) {
         Some(b'Z' | b'z') => at + 1 == b.len(),
         Some(b'+' | b'-') => {
-            at + 6 == b.len() && digits(at + 1..at + 3) && is(at + 3, b':') && digits(at + 4..at + 6)
+            at + 6 == b.len()
+                && digits(at + 1..at + 3)
+                && is(at + 3, b':')
+                && digits(at + 4..at + 6)
         }
         _ => false,
     }
@@ -181,7 +199,10 @@ fn check_property(selector: u8, value: &Value) {
     let elements: Vec<&Value> = match (ty.array, value) {
         (true, Value::Array(items)) => items.iter().collect(),
         (true, _) => {
-            assert!(result.is_err() || ty.kind == Kind::Unchecked, "a scalar passed as an array");
+            assert!(
+                result.is_err() || ty.kind == Kind::Unchecked,
+                "a scalar passed as an array"
+            );
             Vec::new()
         }
         (false, one) => vec![one],
@@ -196,7 +217,11 @@ fn check_property(selector: u8, value: &Value) {
             assert!(ty.kind != Kind::Unchecked);
             assert!(message.contains(class) && message.contains(property));
             // 64 characters of the value at most, each escaped in at most 10 bytes.
-            assert!(message.len() <= 64 * 10 + 300, "a message of {} bytes", message.len());
+            assert!(
+                message.len() <= 64 * 10 + 300,
+                "a message of {} bytes",
+                message.len()
+            );
             // Strictness of the kinds that need no parsing: a refusal means a misfit.
             if !matches!(ty.kind, Kind::Date | Kind::Uuid) {
                 assert!(elements.iter().any(|e| !fits(ty.kind, e)) || elements.is_empty());
@@ -216,7 +241,11 @@ fn check_class(body: Value) {
     let again = ClassDef::from_request(served.clone())
         .unwrap_or_else(|e| panic!("the served definition is refused: {e}"));
     assert_eq!(again.name(), name);
-    assert_eq!(again.to_json(), served, "normalizing twice changed the definition");
+    assert_eq!(
+        again.to_json(),
+        served,
+        "normalizing twice changed the definition"
+    );
 }
 
 /// The target.

@@ -263,7 +263,7 @@ fn named_vector(v: &pb::Vectors) -> Result<Value, String> {
     let (head, rows) = v.vector_bytes.split_at_checked(2).ok_or_else(bad)?;
     let dimension = usize::from(u16::from_le_bytes([head[0], head[1]]));
     let values = f32_values(rows).ok_or_else(bad)?;
-    if dimension == 0 || values.len() % dimension != 0 {
+    if dimension == 0 || !values.len().is_multiple_of(dimension) {
         return Err(bad());
     }
     Ok(Value::Array(
