@@ -27,6 +27,11 @@ const RAW_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The path of the `portcullis` binary, built once per test process with the same cargo that
 /// runs the tests, so `cargo test --workspace` alone always tests the current code.
+///
+/// Built with the feature set `cargo test --workspace` resolves (every member, tests
+/// selected), so after the README's test command it only links the binary. `-p
+/// portcullis-server` alone resolves fewer features and compiled the server and some of its
+/// dependencies a second time (about 150 s per run on this machine).
 pub fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -35,8 +40,8 @@ pub fn binary() -> &'static Path {
         build.args([
             "build",
             "--quiet",
-            "-p",
-            "portcullis-server",
+            "--workspace",
+            "--tests",
             "--bin",
             "portcullis",
         ]);
