@@ -10,7 +10,9 @@
 # the server's CPU time per request or handshake, and each TLS row's ratio to its cleartext row.
 #
 # Needs: wrk, taskset, openssl (command line), python3. Knobs: DURATION (10s), CONNECTIONS (32),
-# RUNS (3, the median is reported), HANDSHAKE_SECONDS (10), BENCH_LOG_LEVEL (info).
+# RUNS (3, the median is reported), HANDSHAKE_SECONDS (10), BENCH_LOG_LEVEL (info), and BIN (a
+# binary to use instead of building release, e.g. target/debug/portcullis to check the script
+# itself: its numbers mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +27,10 @@ KEY=bench-key-tls-0000000000000000000000000
 for tool in wrk taskset openssl python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
 done
-cargo build --release --quiet -p portcullis-server --bin portcullis
-BIN=target/release/portcullis
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet -p portcullis-server --bin portcullis
+  BIN=target/release/portcullis
+fi
 
 work=$(mktemp -d)
 pids=()

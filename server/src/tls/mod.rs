@@ -8,6 +8,8 @@ mod pair;
 mod probe;
 mod reload;
 mod resolver;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;

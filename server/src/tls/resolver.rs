@@ -23,11 +23,16 @@ impl CertResolver {
     pub(crate) fn replace(&self, key: Arc<CertifiedKey>) {
         self.current.store(key);
     }
+
+    /// The pair new handshakes get.
+    pub(crate) fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+        Some(self.current())
     }
 }
 
