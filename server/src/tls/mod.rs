@@ -83,6 +83,7 @@ pub struct Tls {
     provider: Arc<CryptoProvider>,
     resolver: Arc<CertResolver>,
     client_verifier: Arc<dyn ClientCertVerifier>,
+    ticketer: Arc<dyn rustls::server::ProducesTickets>,
     reloads: IntCounterVec,
     expiry: Gauge,
 }
@@ -139,6 +140,10 @@ impl Tls {
             provider,
             resolver: Arc::new(CertResolver::new(loaded.key)),
             client_verifier,
+            // Stateless tickets (keys rotated by rustls every 6 hours) let a client resume on
+            // any worker and more than once; the stateful cache's TLS 1.3 tickets are
+            // single-use. No early data is accepted, so a replayed ticket gains nothing.
+            ticketer: rustls::crypto::ring::Ticketer::new()?,
             reloads,
             expiry,
         })
@@ -193,6 +198,7 @@ impl Tls {
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(self.resolver.clone());
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config.ticketer = self.ticketer.clone();
         Ok(config)
     }
 }
