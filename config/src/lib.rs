@@ -11,6 +11,7 @@ mod parse;
 mod secret;
 mod settings;
 mod source;
+mod tls;
 pub mod vars;
 
 pub use cidr::{Cidr, CidrError};
@@ -22,3 +23,4 @@ pub use settings::{
     LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, ThrottleSettings,
     UpstreamSettings, DEFAULT_HTTP_ADDR,
 };
+pub use tls::{ClientAuth, ClientAuthMode, TlsSettings, DEFAULT_TLS_RELOAD_INTERVAL};

@@ -35,6 +35,8 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     /// The gRPC listener and its upstream.
     pub grpc: GrpcSettings,
+    /// TLS on the listeners; `None` when `PORTCULLIS_TLS_CERT_FILE` is not set (cleartext).
+    pub tls: Option<crate::tls::TlsSettings>,
     /// Things worth a warning line at start-up (ignored variables, overrides). Never contains secrets.
     pub notices: Vec<String>,
 }
@@ -330,6 +332,7 @@ impl Settings {
         if let Some(upstream) = &self.grpc.upstream {
             lines.push((vars::UPSTREAM_GRPC_ADDR, upstream.clone()));
         }
+        lines.extend(crate::tls::describe(self.tls.as_ref()));
         lines.extend([
             (vars::MAX_BODY, self.backend.max_body.to_string()),
             (

@@ -34,6 +34,18 @@ pub const GRPC_ADDR: &str = "PORTCULLIS_GRPC_ADDR";
 pub const UPSTREAM_GRPC_ADDR: &str = "PORTCULLIS_UPSTREAM_GRPC_ADDR";
 /// The gRPC port on the HTTP address's IP when `PORTCULLIS_GRPC_ADDR` is not set (Weaviate's name).
 pub const GRPC_PORT: &str = "GRPC_PORT";
+/// The listeners' certificate chain, a PEM file (leaf first); with the key file, TLS is on.
+pub const TLS_CERT_FILE: &str = "PORTCULLIS_TLS_CERT_FILE";
+/// The private key of the certificate, a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub const TLS_KEY_FILE: &str = "PORTCULLIS_TLS_KEY_FILE";
+/// CA certificates (PEM) that client certificates are verified against.
+pub const TLS_CLIENT_CA_FILE: &str = "PORTCULLIS_TLS_CLIENT_CA_FILE";
+/// `optional` (verified when sent) or `require` (no certificate, no handshake).
+pub const TLS_CLIENT_AUTH: &str = "PORTCULLIS_TLS_CLIENT_AUTH";
+/// `off` (cleartext metrics, the default) or `on` (the metrics listener uses the same certificate).
+pub const METRICS_TLS: &str = "PORTCULLIS_METRICS_TLS";
+/// How often the certificate and key files are checked for changes (e.g. `5s`).
+pub const TLS_RELOAD_INTERVAL: &str = "PORTCULLIS_TLS_RELOAD_INTERVAL";
 
 /// Where the embedded store keeps its files (Weaviate's name).
 pub const PERSISTENCE_DATA_PATH: &str = "PERSISTENCE_DATA_PATH";
@@ -134,6 +146,12 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     OIDC_MAX_STALENESS,
     OIDC_LEEWAY,
     OIDC_FETCH_TIMEOUT,
+    TLS_CERT_FILE,
+    TLS_KEY_FILE,
+    TLS_CLIENT_CA_FILE,
+    TLS_CLIENT_AUTH,
+    METRICS_TLS,
+    TLS_RELOAD_INTERVAL,
 ];
 
 /// Secret variables: never echoed, and each also accepted as `NAME_FILE`.

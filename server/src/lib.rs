@@ -1,6 +1,7 @@
 //! The Portcullis server: start-up, binding and serving. The application itself (its state and
 //! routes) is [`app`]; the gate in front of it [`gate`]; the handlers [`api`], [`store`] and
-//! [`proxy`]; the body read deadline [`deadline`]; the metrics endpoint, on its own port, serves [`metrics`].
+//! [`proxy`]; the body read deadline [`deadline`]; the metrics endpoint, on its own port, serves [`metrics`];
+//! TLS on the listeners and its reloads: [`tls`].
 
 pub mod api;
 pub mod app;
@@ -12,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod store;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use crate::metrics::Metrics;
 /// output once the sockets are bound.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new().context("while registering metrics")?);
+    let tls = start_tls(&settings, &metrics)?;
     let keys = start_key_registry(&settings).await?;
     let state = AppState::new(&settings, metrics.clone(), keys).await?;
 
@@ -42,13 +45,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .local_addr()
         .context("while reading the bound address")?;
     let state = state.serving_at(http_addr);
-    let grpc = grpc::start(&settings, &state, &metrics)?;
+    let grpc = grpc::start(&settings, &state, &metrics, tls.as_deref())?;
 
-    let api = HttpServer::new(move || app(state.clone()))
-        .workers(settings.workers)
-        .listen(listener)
-        .context("while starting the HTTP server")?
-        .run();
+    let api = HttpServer::new(move || app(state.clone())).workers(settings.workers);
+    let api = match &tls {
+        Some(tls) => api.listen_rustls_0_23(
+            listener,
+            tls.http_config()
+                .context("while configuring TLS for HTTP")?,
+        ),
+        None => api.listen(listener),
+    }
+    .context("while starting the HTTP server")?
+    .run();
     println!("http listening on {http_addr}");
 
     let metrics_server = if settings.metrics.enabled {
@@ -67,8 +76,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .app_data(metrics.clone())
                 .route("/metrics", web::get().to(render_metrics))
         })
-        .workers(1)
-        .listen(listener)
+        .workers(1);
+        let server = match tls.as_ref().filter(|tls| tls.metrics_listener()) {
+            Some(tls) => server.listen_rustls_0_23(
+                listener,
+                tls.metrics_config()
+                    .context("while configuring TLS for metrics")?,
+            ),
+            None => server.listen(listener),
+        }
         .context("while starting the metrics server")?
         .run();
         println!("metrics listening on {addr}");
@@ -91,6 +107,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("portcullis stopped");
     Ok(())
+}
+
+/// Loads the TLS certificate when TLS is on (refusing a key that does not match it), registers
+/// its metrics and starts its reloads (file changes and SIGHUP).
+fn start_tls(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Option<Arc<tls::Tls>>> {
+    let Some(tls_settings) = &settings.tls else {
+        return Ok(None);
+    };
+    let tls = Arc::new(tls::Tls::load(tls_settings).context("while loading the TLS certificate")?);
+    metrics
+        .register_tls(&tls)
+        .context("while registering the TLS metrics")?;
+    tls.spawn_reloads();
+    Ok(Some(tls))
 }
 
 /// Opens the user store (when database users are on), loads every key into the KeyRegistry,

@@ -40,7 +40,8 @@ fn init_tracing(log: &LogSettings) -> std::io::Result<LogOutput> {
 }
 
 /// `portcullis healthcheck`: exits 0 when `/v1/.well-known/live` answers 200 on the configured
-/// HTTP address (for container health checks, where no curl is installed).
+/// HTTP address (for container health checks, where no curl is installed). With
+/// `PORTCULLIS_TLS_CERT_FILE` set it speaks TLS and trusts exactly that certificate.
 fn healthcheck() -> ExitCode {
     use std::io::{Read, Write};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -56,19 +57,38 @@ fn healthcheck() -> ExitCode {
         ip => ip,
     };
     let target = SocketAddr::new(ip, configured.port());
-    let probe = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let cert_file = std::env::var_os(vars::TLS_CERT_FILE).filter(|f| !f.is_empty());
+    fn live(stream: &mut (impl Read + Write)) -> std::io::Result<bool> {
         stream.write_all(
             b"GET /v1/.well-known/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         )?;
         let mut head = [0u8; 12];
         stream.read_exact(&mut head)?;
         Ok(head.starts_with(b"HTTP/1.1 200"))
+    }
+    let probe = || -> Result<bool, Box<dyn std::error::Error>> {
+        let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+        match &cert_file {
+            None => Ok(live(&mut stream)?),
+            Some(cert_file) => {
+                let config = portcullis_server::tls::probe_config(std::path::Path::new(cert_file))?;
+                let connection = rustls::ClientConnection::new(
+                    std::sync::Arc::new(config),
+                    rustls::pki_types::ServerName::IpAddress(ip.into()),
+                )?;
+                Ok(live(&mut rustls::StreamOwned::new(connection, stream))?)
+            }
+        }
     };
     match probe() {
         Ok(true) => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("portcullis healthcheck: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

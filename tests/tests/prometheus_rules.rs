@@ -121,13 +121,31 @@ async fn server_with_every_family(issuer: &FaultIssuer) -> Server {
     server
 }
 
+/// The metrics of a server with TLS on (a self-signed certificate made here).
+async fn tls_server_exposition() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let server = portcullis_tests::ServerBuilder::new()
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
+        .env(vars::TLS_CERT_FILE, cert.display().to_string())
+        .env(vars::TLS_KEY_FILE, key.display().to_string())
+        .start()
+        .await;
+    server.metrics_text().await
+}
+
 #[tokio::test]
 async fn every_metric_a_rule_reads_is_exported() {
     let key = TestKey::rsa_a();
     let issuer = FaultIssuer::start(&[&key]).await;
     let server = server_with_every_family(&issuer).await;
     let exposition = server.metrics_text().await;
-    let exported = exported(&exposition);
+    let mut exported = exported(&exposition);
+    // TLS's families exist only with TLS on.
+    exported.extend(self::exported(&tls_server_exposition().await));
     let docs =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md"))
             .unwrap();

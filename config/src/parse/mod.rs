@@ -21,6 +21,7 @@ mod oidc;
 #[cfg(test)]
 pub(crate) mod tests;
 mod throttle;
+mod tls;
 mod values;
 
 pub(crate) use values::redact_userinfo;
@@ -162,6 +163,7 @@ impl<'a> Parser<'a> {
             backend: self.backend(),
             throttle: self.throttle(),
             grpc: self.grpc(http_addr, http_valid),
+            tls: self.tls(),
             notices: Vec::new(),
         }
     }

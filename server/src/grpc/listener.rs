@@ -4,7 +4,8 @@
 //! upstream. HTTP/2 resources are bounded so a client that opens connections or streams and
 //! sends nothing cannot hold memory: a connection count, streams per connection, the header
 //! list size, a deadline for the connection preface, keepalive pings, and the body deadline of
-//! unary calls (in the gate).
+//! unary calls (in the gate). With `PORTCULLIS_TLS_CERT_FILE` every connection is a TLS one
+//! (ALPN `h2`), its handshake under the preface's deadline.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub struct GrpcServerParts {
     pub shared: Arc<GateShared>,
     /// The backend behind the gate.
     pub backend: Backend,
+    /// TLS (`PORTCULLIS_TLS_CERT_FILE`), or `None` for cleartext HTTP/2.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A bound gRPC listener, serving on its own threads until [`RunningGrpc::stop`].
@@ -123,6 +126,7 @@ pub fn start(
             },
         },
     );
+    let acceptor = parts.tls.map(tokio_rustls::TlsAcceptor::from);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (stop, stopped) = watch::channel(false);
     let mut threads = Vec::with_capacity(workers.max(1));
@@ -136,6 +140,7 @@ pub fn start(
             .context("while starting a gRPC worker runtime")?;
         let service = service.clone();
         let connections = connections.clone();
+        let acceptor = acceptor.clone();
         let stopped = stopped.clone();
         // One worker keeps the health status current for all.
         let readiness = (worker == 0).then(|| (parts.shared.gate.clone(), reporter.clone()));
@@ -146,7 +151,7 @@ pub fn start(
                     if let Some((gate, reporter)) = readiness {
                         tokio::spawn(follow_readiness(gate, reporter, stopped.clone()));
                     }
-                    serve(listener, service, connections, stopped).await;
+                    serve(listener, service, acceptor, connections, stopped).await;
                 });
             })
             .context("while starting a gRPC worker thread")?;
@@ -162,6 +167,7 @@ pub fn start(
 async fn serve(
     listener: std::net::TcpListener,
     service: GrpcGate<Dispatch>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     connections: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -211,15 +217,39 @@ async fn serve(
             },
         );
         let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             // The permit lives as long as the connection.
             let _permit = permit;
-            if !preface_arrives(&stream).await {
-                return;
-            }
-            let connection =
-                http2.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            if let Err(err) = watcher.watch(connection).await {
+            let service = TowerToHyperService::new(service);
+            let ended =
+                match acceptor {
+                    // The handshake gets the preface's deadline: a client that stalls in it
+                    // holds a slot no longer than one that sends nothing.
+                    Some(acceptor) => {
+                        let stream =
+                            match tokio::time::timeout(PREFACE_TIMEOUT, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(err)) => {
+                                    tracing::debug!(error = %err, "gRPC TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                        let connection = http2.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                    None => {
+                        if !preface_arrives(&stream).await {
+                            return;
+                        }
+                        let connection = http2.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                };
+            if let Err(err) = ended {
                 tracing::debug!(error = %err, "gRPC connection ended with an error");
             }
         });

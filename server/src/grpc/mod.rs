@@ -27,6 +27,7 @@ pub fn start(
     settings: &Settings,
     state: &AppState,
     metrics: &Metrics,
+    tls: Option<&crate::tls::Tls>,
 ) -> anyhow::Result<Option<RunningGrpc>> {
     let Some(addr) = settings.grpc.addr else {
         tracing::info!("gRPC is off (PORTCULLIS_GRPC_ADDR=off)");
@@ -52,7 +53,22 @@ pub fn start(
         ),
         body_timeout: settings.backend.body_timeout,
     });
-    let running = listener::start(addr, settings.workers, GrpcServerParts { shared, backend })?;
+    let tls = match tls {
+        Some(tls) => Some(Arc::new(
+            tls.grpc_config()
+                .context("while configuring TLS for gRPC")?,
+        )),
+        None => None,
+    };
+    let running = listener::start(
+        addr,
+        settings.workers,
+        GrpcServerParts {
+            shared,
+            backend,
+            tls,
+        },
+    )?;
     println!("grpc listening on {}", running.addr);
     Ok(Some(running))
 }

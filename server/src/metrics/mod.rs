@@ -308,6 +308,11 @@ impl Metrics {
             .register(Box::new(ThrottleCollector::new(throttle)?))
     }
 
+    /// Registers the TLS reload counter and certificate expiry gauge (server/src/tls/).
+    pub fn register_tls(&self, tls: &crate::tls::Tls) -> Result<(), prometheus::Error> {
+        tls.register(&self.registry)
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(8 * 1024);
