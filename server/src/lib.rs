@@ -1,6 +1,6 @@
 //! The Portcullis server: start-up, binding and serving. The application itself (its state and
 //! routes) is [`app`]; the gate in front of it [`gate`]; the handlers [`api`], [`store`] and
-//! [`proxy`]; the body read deadline [`deadline`]; the metrics endpoint, on its own port, serves [`metrics`].
+//! [`proxy`]; the body read deadline [`deadline`]; configuration reload on SIGHUP [`reload`]; the metrics endpoint, on its own port, serves [`metrics`].
 
 pub mod api;
 pub mod app;
@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod store;
 
 use std::sync::Arc;
@@ -43,6 +44,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("while reading the bound address")?;
     let state = state.serving_at(http_addr);
     let grpc = grpc::start(&settings, &state, &metrics)?;
+    // Before the server reports itself started: until then SIGHUP would end the process.
+    let reload_metrics = metrics
+        .register_reloads()
+        .context("while registering the reload metrics")?;
+    reload::listen(reload::Reloader::new(
+        settings.clone(),
+        state.reloadable(),
+        reload_metrics,
+    ))
+    .context("while listening for SIGHUP (configuration reload)")?;
 
     let api = HttpServer::new(move || app(state.clone()))
         .workers(settings.workers)
