@@ -2,9 +2,13 @@
 //! every protocol. The database follows the admin list: admins may do everything, read-only
 //! subjects may only read, and with the list off everyone may do everything (Weaviate's
 //! default). Database users are managed by an administrator only: an admin-list admin, or,
-//! with the list off, the bootstrap admin (`docs/users.md`).
+//! with the list off, the bootstrap admin (`docs/users.md`). A configuration reload replaces
+//! the list in place ([`Authorizer::replace`]).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use portcullis_config::AuthorizationSettings;
 
@@ -65,40 +69,50 @@ struct AdminListSets {
     readonly_groups: HashSet<String>,
 }
 
-/// Decides whether a principal may perform a verb.
+/// Decides whether a principal may perform a verb. The admin list can be replaced while the
+/// server runs ([`Authorizer::replace`], a configuration reload); each decision reads one
+/// consistent list.
 #[derive(Debug)]
 pub struct Authorizer {
-    admin_list: Option<AdminListSets>,
+    /// Read once per decision: one atomic load, no lock.
+    admin_list: ArcSwapOption<AdminListSets>,
+}
+
+fn sets_of(settings: &AuthorizationSettings) -> Option<Arc<AdminListSets>> {
+    settings.admin_list.as_ref().map(|list| {
+        Arc::new(AdminListSets {
+            users: list.users.iter().cloned().collect(),
+            readonly_users: list.readonly_users.iter().cloned().collect(),
+            groups: list.groups.iter().cloned().collect(),
+            readonly_groups: list.readonly_groups.iter().cloned().collect(),
+        })
+    })
 }
 
 impl Authorizer {
     /// Builds the authorizer from settings. With the admin list off, everyone authenticated may
     /// do everything (Weaviate's default).
     pub fn from_settings(settings: &AuthorizationSettings) -> Self {
-        let admin_list = settings.admin_list.as_ref().map(|list| AdminListSets {
-            users: list.users.iter().cloned().collect(),
-            readonly_users: list.readonly_users.iter().cloned().collect(),
-            groups: list.groups.iter().cloned().collect(),
-            readonly_groups: list.readonly_groups.iter().cloned().collect(),
-        });
-        Authorizer { admin_list }
+        Authorizer {
+            admin_list: ArcSwapOption::new(sets_of(settings)),
+        }
+    }
+
+    /// Replaces the admin list (turning it on or off too): every decision that starts after
+    /// this returns follows the new list.
+    pub fn replace(&self, settings: &AuthorizationSettings) {
+        self.admin_list.store(sets_of(settings));
     }
 
     /// Whether the admin list is on.
     pub fn admin_list_enabled(&self) -> bool {
-        self.admin_list.is_some()
+        self.admin_list.load().is_some()
     }
 
     /// Whether `principal` is an admin: on the admin user or group list, or anyone when the
     /// admin list is off.
     pub fn is_admin(&self, principal: &Principal) -> bool {
-        match &self.admin_list {
-            None => true,
-            Some(list) => {
-                list.users.contains(principal.username())
-                    || principal.groups().iter().any(|g| list.groups.contains(g))
-            }
-        }
+        is_admin(self.admin_list.load().as_deref(), principal)
     }
 
     /// Whether `principal` administers database users (manages them, and sees static users
@@ -108,15 +122,7 @@ impl Authorizer {
     /// anonymous caller. Any other rule let any database user rotate, deactivate or delete
     /// `admin` and take the server over.
     pub fn manages_users(&self, principal: &Principal) -> bool {
-        if principal.is_anonymous() {
-            return false;
-        }
-        match &self.admin_list {
-            Some(_) => self.is_admin(principal),
-            None => {
-                principal.kind() == PrincipalKind::DbUser && principal.username() == BOOTSTRAP_ADMIN
-            }
-        }
+        manages_users(self.admin_list.load().as_deref(), principal)
     }
 
     /// Whether `principal` may perform `action` (a bare [`Verb`] is on the database).
@@ -124,33 +130,57 @@ impl Authorizer {
     /// admin list on, its read-only subjects may also list and read them, as in Weaviate; the
     /// anonymous caller never may.
     pub fn allows(&self, principal: &Principal, action: impl Into<Action>) -> bool {
+        let guard = self.admin_list.load();
+        let list = guard.as_deref();
         match action.into() {
-            Action::Data(verb) => self.allows_data(principal, verb),
-            Action::Users(Verb::Write) => self.manages_users(principal),
+            Action::Data(verb) => allows_data(list, principal, verb),
+            Action::Users(Verb::Write) => manages_users(list, principal),
             Action::Users(Verb::Read) => {
-                self.manages_users(principal)
-                    || (self.admin_list.is_some()
+                manages_users(list, principal)
+                    || (list.is_some()
                         && !principal.is_anonymous()
-                        && self.allows_data(principal, Verb::Read))
+                        && allows_data(list, principal, Verb::Read))
             }
         }
     }
+}
 
-    /// Whether `principal` may perform `verb` on the database.
-    fn allows_data(&self, principal: &Principal, verb: Verb) -> bool {
-        let Some(list) = &self.admin_list else {
-            return true;
-        };
-        if self.is_admin(principal) {
-            return true;
+fn is_admin(list: Option<&AdminListSets>, principal: &Principal) -> bool {
+    match list {
+        None => true,
+        Some(list) => {
+            list.users.contains(principal.username())
+                || principal.groups().iter().any(|g| list.groups.contains(g))
         }
-        verb == Verb::Read
-            && (list.readonly_users.contains(principal.username())
-                || principal
-                    .groups()
-                    .iter()
-                    .any(|g| list.readonly_groups.contains(g)))
     }
+}
+
+fn manages_users(list: Option<&AdminListSets>, principal: &Principal) -> bool {
+    if principal.is_anonymous() {
+        return false;
+    }
+    match list {
+        Some(_) => is_admin(list, principal),
+        None => {
+            principal.kind() == PrincipalKind::DbUser && principal.username() == BOOTSTRAP_ADMIN
+        }
+    }
+}
+
+/// Whether `principal` may perform `verb` on the database.
+fn allows_data(list: Option<&AdminListSets>, principal: &Principal, verb: Verb) -> bool {
+    let Some(sets) = list else {
+        return true;
+    };
+    if is_admin(list, principal) {
+        return true;
+    }
+    verb == Verb::Read
+        && (sets.readonly_users.contains(principal.username())
+            || principal
+                .groups()
+                .iter()
+                .any(|g| sets.readonly_groups.contains(g)))
 }
 
 #[cfg(test)]
@@ -290,5 +320,29 @@ mod tests {
         assert!(az.allows(&Principal::anonymous(), Verb::Write));
         assert!(az.is_admin(&user("anyone", &[])));
         assert!(az.allows(&user("anyone", &[]), Action::Data(Verb::Write)));
+    }
+
+    #[test]
+    fn replaced_admin_list_decides_the_next_check() {
+        let az = authorizer();
+        let alice = user("alice", &[]);
+        assert!(!az.allows(&alice, Action::Users(Verb::Write)));
+        let with_alice = AuthorizationSettings {
+            admin_list: Some(AdminList {
+                users: vec!["alice".into()],
+                readonly_users: vec![],
+                groups: vec![],
+                readonly_groups: vec![],
+            }),
+        };
+        az.replace(&with_alice);
+        assert!(az.allows(&alice, Action::Users(Verb::Write)));
+        assert!(az.allows(&alice, Verb::Write));
+        // root was on the old list only.
+        assert!(!az.allows(&user("root", &[]), Verb::Read));
+        az.replace(&AuthorizationSettings { admin_list: None });
+        assert!(!az.admin_list_enabled());
+        assert!(!az.allows(&alice, Action::Users(Verb::Write)));
+        assert!(az.allows(&user("root", &[]), Verb::Write));
     }
 }

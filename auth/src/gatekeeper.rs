@@ -40,7 +40,7 @@ use std::time::Instant;
 use portcullis_config::AuthenticationSettings;
 
 use crate::api_key::{KeyLookup, UnjudgedKey};
-use crate::oidc::{is_jwt_shaped, CacheLookup, Unverified};
+use crate::oidc::{is_jwt_shaped, CacheLookup, OidcSlot, Unverified};
 use crate::throttle::{FailureThrottle, Verdict};
 use crate::{
     Action, AuthMethod, Authenticated, Authorizer, Denied, KeyRegistryHandle, OidcHandle,
@@ -52,7 +52,8 @@ use crate::{
 #[derive(Clone)]
 pub struct Gatekeeper {
     keys: KeyRegistryHandle,
-    oidc: Option<OidcHandle>,
+    /// Replaced by a configuration reload with new OpenID Connect settings.
+    oidc: Option<OidcSlot>,
     api_keys_enabled: bool,
     anonymous_access: bool,
     anonymous: Principal,
@@ -76,8 +77,9 @@ enum PendingPath<'a> {
     /// A well-formed database key: the KeyRegistry judges it.
     ApiKey(UnjudgedKey<'a>),
     /// A JWT not in the verified-token cache: verified on the caller's thread, with a
-    /// message to the JwksRefresher only for an unknown `kid`.
-    Oidc(Unverified<'a>),
+    /// message to the JwksRefresher only for an unknown `kid`, by the handle that looked it
+    /// up (a reload may replace the current one meanwhile).
+    Oidc(Arc<OidcHandle>, Unverified<'a>),
 }
 
 impl Gatekeeper {
@@ -91,7 +93,7 @@ impl Gatekeeper {
     ) -> Self {
         Gatekeeper {
             keys,
-            oidc,
+            oidc: oidc.map(OidcSlot::new),
             api_keys_enabled: settings.api_key.is_some() || settings.db_users_enabled,
             anonymous_access: settings.anonymous_access,
             anonymous: Principal::anonymous(),
@@ -105,6 +107,12 @@ impl Gatekeeper {
     pub fn with_throttle(mut self, throttle: Arc<FailureThrottle>) -> Self {
         self.throttle = Some(throttle);
         self
+    }
+
+    /// The OpenID Connect handle's slot, when OIDC is on: a configuration reload replaces
+    /// the handle in it.
+    pub fn oidc_slot(&self) -> Option<&OidcSlot> {
+        self.oidc.as_ref()
     }
 
     /// The failure throttle, when there is one (its metrics).
@@ -193,7 +201,8 @@ impl Gatekeeper {
                 })
             });
         };
-        if let Some(oidc) = &self.oidc {
+        if let Some(slot) = &self.oidc {
+            let oidc = slot.load();
             // With OIDC the only method, every token is judged as a JWT. Otherwise only a
             // token with exactly two dots can be one: API keys skip the token cache (and the
             // SHA-256 it would cost them on top of the key registry's own).
@@ -211,7 +220,8 @@ impl Gatekeeper {
                 // Three base64url segments with a JSON-object header: a JWT, and no
                 // fallback to API keys whatever its verification finds.
                 if !self.api_keys_enabled || is_jwt_shaped(token) {
-                    return Judgement::Pending(Pending(PendingPath::Oidc(unverified)));
+                    let handle = arc_swap::Guard::into_inner(oidc);
+                    return Judgement::Pending(Pending(PendingPath::Oidc(handle, unverified)));
                 }
             }
         }
@@ -231,14 +241,7 @@ impl Gatekeeper {
     pub async fn judge_pending(&self, pending: Pending<'_>) -> Result<Authenticated, Denied> {
         match pending.0 {
             PendingPath::ApiKey(key) => self.keys.judge(key).await,
-            PendingPath::Oidc(unverified) => match &self.oidc {
-                Some(oidc) => oidc.verify(unverified).await,
-                // Only a gatekeeper with OIDC makes an OIDC pending credential.
-                None => Err(Denied {
-                    method: AuthMethod::Oidc,
-                    reason: Reason::Internal,
-                }),
-            },
+            PendingPath::Oidc(oidc, unverified) => oidc.verify(unverified).await,
         }
     }
 
@@ -255,7 +258,10 @@ impl Gatekeeper {
     pub fn can_serve(&self) -> bool {
         self.anonymous_access
             || self.api_keys_enabled
-            || self.oidc.as_ref().is_some_and(|oidc| oidc.is_ready())
+            || self
+                .oidc
+                .as_ref()
+                .is_some_and(|oidc| oidc.load().is_ready())
     }
 
     /// The methods a credential can use, by the names the 401 message lists.
@@ -275,7 +281,7 @@ impl Gatekeeper {
     pub fn retry_after_seconds(&self) -> u32 {
         self.oidc
             .as_ref()
-            .map_or(300, |oidc| oidc.retry_after_seconds())
+            .map_or(300, |oidc| oidc.load().retry_after_seconds())
     }
 }
 
@@ -284,7 +290,7 @@ impl Pending<'_> {
     pub fn method(&self) -> AuthMethod {
         match self.0 {
             PendingPath::ApiKey(_) => AuthMethod::ApiKeyDb,
-            PendingPath::Oidc(_) => AuthMethod::Oidc,
+            PendingPath::Oidc(..) => AuthMethod::Oidc,
         }
     }
 }

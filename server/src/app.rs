@@ -122,6 +122,16 @@ impl AppState {
         )
     }
 
+    /// What a configuration reload replaces in this state ([`crate::reload`]).
+    pub fn reloadable(&self) -> crate::reload::Reloadable {
+        crate::reload::Reloadable {
+            keys: self.users.keys.clone(),
+            authorizer: self.users.authorizer.clone(),
+            oidc: self.gate.oidc_slot().cloned(),
+            well_known: self.oidc_well_known.clone(),
+        }
+    }
+
     /// The state with `/v1/meta` reporting `addr`, the address the server is bound to.
     pub fn serving_at(mut self, addr: SocketAddr) -> Self {
         self.meta = web::Data::new(MetaInfo::at(addr));

@@ -1,7 +1,8 @@
 //! The Portcullis server: start-up, binding and serving. The application itself (its state and
 //! routes) is [`app`]; the gate in front of it [`gate`]; the handlers [`api`], [`store`] and
-//! [`proxy`]; the body read deadline [`deadline`]; the metrics endpoint, on its own port, serves [`metrics`];
-//! TLS on the listeners and its reloads: [`tls`].
+//! [`proxy`]; the body read deadline [`deadline`]; configuration reload on SIGHUP [`reload`]; the
+//! metrics endpoint, on its own port, serves [`metrics`]; TLS on the listeners and its reloads:
+//! [`tls`].
 
 pub mod api;
 pub mod app;
@@ -12,6 +13,7 @@ pub mod grpc;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod store;
 pub mod tls;
 
@@ -46,6 +48,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("while reading the bound address")?;
     let state = state.serving_at(http_addr);
     let grpc = grpc::start(&settings, &state, &metrics, tls.as_deref())?;
+    // Before the server reports itself started: until then SIGHUP would end the process.
+    let reload_metrics = metrics
+        .register_reloads()
+        .context("while registering the reload metrics")?;
+    reload::listen(reload::Reloader::new(
+        settings.clone(),
+        state.reloadable(),
+        reload_metrics,
+    ))
+    .context("while listening for SIGHUP (configuration reload)")?;
 
     let api = HttpServer::new(move || app(state.clone())).workers(settings.workers);
     let api = match &tls {

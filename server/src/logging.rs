@@ -4,6 +4,7 @@
 //! system call for a line and never waits on a slow or full pipe; when the queue is full the
 //! line is dropped, counted (`portcullis_log_lines_dropped_total`) and reported in a warning
 //! line once output resumes. [`LogOutput::stop`] (at a graceful stop) writes every queued line.
+//! The level filter can be replaced at runtime ([`set_level`], a configuration reload).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
 
 /// Bytes that may wait in the queue (a few thousand access-log lines, tens of milliseconds at
 /// full load) before lines are dropped.
@@ -356,4 +358,39 @@ mod tests {
         output.stop();
         assert_eq!(text(&sink), "WARN dropped 1 of 1\n");
     }
+}
+
+/// Replaces the log filter of the installed subscriber (built in `main`, where its type is
+/// known): the level a configuration reload sets.
+pub type FilterReload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// The filter reload of the process's subscriber, installed once by `main`.
+static FILTER_RELOAD: OnceLock<FilterReload> = OnceLock::new();
+
+/// Installs the process's filter reload (the first call wins; tests install none).
+pub fn install_filter_reload(reload: FilterReload) {
+    let _ = FILTER_RELOAD.set(reload);
+}
+
+/// Why the log level could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LevelError {
+    /// `RUST_LOG` is set and decides the filter; `LOG_LEVEL` is its default only at start.
+    #[error("RUST_LOG is set and decides the log filter")]
+    RustLogSet,
+    /// No subscriber with a reloadable filter is installed (in-process tests).
+    #[error("no reloadable log filter is installed")]
+    NotInstalled,
+    /// The subscriber refused the new filter.
+    #[error("the log filter could not be replaced: {0}")]
+    Refused(String),
+}
+
+/// Sets the least severe level logged from now on, as `LOG_LEVEL` does at start.
+pub fn set_level(level: &str) -> Result<(), LevelError> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return Err(LevelError::RustLogSet);
+    }
+    let reload = FILTER_RELOAD.get().ok_or(LevelError::NotInstalled)?;
+    reload(EnvFilter::new(level)).map_err(LevelError::Refused)
 }

@@ -32,9 +32,24 @@ fn init_tracing(log: &LogSettings) -> std::io::Result<LogOutput> {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(output.make_writer());
+    // The filter is reloadable, so a configuration reload can change LOG_LEVEL.
     match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => {
+            let builder = builder.json().flatten_event(true).with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            logging::install_filter_reload(Box::new(move |filter| {
+                handle.reload(filter).map_err(|err| err.to_string())
+            }));
+        }
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            logging::install_filter_reload(Box::new(move |filter| {
+                handle.reload(filter).map_err(|err| err.to_string())
+            }));
+        }
     }
     Ok(output)
 }

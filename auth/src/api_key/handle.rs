@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use portcullis_config::StaticApiKeys;
 
 use super::format::{self, NewKey};
 use super::manage::{
@@ -16,6 +17,7 @@ use super::model::{UserError, UserInfo, UserPage};
 use super::now_ms;
 use super::published::{PublishedAnswers, UserCounts};
 use super::registry::{Authenticate, KeyRegistry};
+use super::statics::{static_entries, ReplaceStaticKeys, StaticKeyChange};
 use crate::digest::{digest, KeyDigest};
 use crate::{AuthMethod, Authenticated, Denied, Reason};
 
@@ -202,6 +204,23 @@ impl KeyRegistryHandle {
     /// One user, database or static; `None` when there is none of that name.
     pub async fn get(&self, id: impl Into<String>) -> Result<Option<UserInfo>, UserError> {
         self.ask(GetUser { id: id.into() }).await
+    }
+
+    /// Replaces the static keys with `keys` (`None`: none), for a configuration reload. A key
+    /// no longer in the set is refused from the moment this returns, as after a rotation;
+    /// a closed mailbox is [`UserError::Unavailable`] and changes nothing.
+    pub async fn replace_static_keys(
+        &self,
+        keys: Option<&StaticApiKeys>,
+    ) -> Result<StaticKeyChange, UserError> {
+        let entries = static_entries(keys);
+        self.addr
+            .send(ReplaceStaticKeys { entries })
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "key registry did not answer");
+                UserError::Unavailable
+            })
     }
 
     /// Whether database users are enabled.

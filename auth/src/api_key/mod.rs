@@ -4,6 +4,7 @@
 //!   database keys and publishes its answers;
 //! - `manage.rs`: the changes to database users, each written to the store, then applied;
 //! - `handle.rs`: [`KeyRegistryHandle`], the actor's whole API, for requests and management;
+//! - `statics.rs`: the static keys replaced by a configuration reload;
 //! - `published.rs`: the answers and counts the actor publishes for readers;
 //! - `model.rs`: users as the actor shows them, and [`UserError`];
 //! - `table.rs`: users as the actor holds them, each once, in one table;
@@ -16,6 +17,7 @@ mod manage;
 mod model;
 mod published;
 mod registry;
+mod statics;
 pub mod store;
 mod table;
 
@@ -30,6 +32,7 @@ pub use manage::BOOTSTRAP_ADMIN;
 pub use model::{valid_user_name, UserError, UserInfo, UserPage};
 pub use published::UserCounts;
 pub use registry::KeyRegistry;
+pub use statics::StaticKeyChange;
 pub use store::{StoredUser, UserRecord, UserStore, UserStoreError};
 
 /// Now, in Unix milliseconds: creation and last-used times.

@@ -5,8 +5,9 @@
 //!
 //! The actor is the only writer and the authority. What it has decided it publishes in a
 //! shared map (SHA-256 digest of the key -> principal) that request handlers read without a
-//! message. Static keys never change at runtime, so every one of them is published before the
-//! first request and the map's silence about a static-shaped key is itself the answer (no
+//! message. Static keys change only by a configuration reload (`statics.rs`), which publishes
+//! the whole new set before it acknowledges, so every one of them is published before the
+//! first request after start or reload, and the map's silence about a static-shaped key is itself the answer (no
 //! message, so a flood of wrong keys costs a hash and a map read). A well-formed database key
 //! the map has no answer for is sent to the actor, which judges it. Every change
 //! (create, rotate, activate, deactivate, delete) is committed to the user store first, then
@@ -31,7 +32,7 @@ use super::now_ms;
 use super::published::{Answer, DbUse, PublishedAnswers, UserCounts};
 use super::store::{UserStore, UserStoreError};
 use super::table::{self, UserRow, UserTable};
-use crate::digest::{digest, KeyDigest};
+use crate::digest::KeyDigest;
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
 
 /// How often last-used times are written to the store (in one batch).
@@ -48,8 +49,8 @@ pub(super) struct DbUsers {
 
 /// The actor. Build it with [`KeyRegistry::load`], then [`KeyRegistry::start_with_handle`].
 pub struct KeyRegistry {
-    /// How many static keys are published (they never change at runtime).
-    static_keys: usize,
+    /// How many static keys are published (they change only by a reload: `statics.rs`).
+    pub(super) static_keys: usize,
     pub(super) static_users: Vec<String>,
     pub(super) db: Option<DbUsers>,
     pub(super) published: PublishedAnswers,
@@ -59,18 +60,7 @@ pub struct KeyRegistry {
 impl KeyRegistry {
     /// A registry holding the static keys (digests only) and no database users.
     pub fn new(static_keys: Option<&StaticApiKeys>) -> Self {
-        let statics: Vec<(KeyDigest, Principal)> = static_keys
-            .map(|keys| {
-                keys.pairs()
-                    .map(|(key, user)| {
-                        (
-                            digest(key.expose().as_bytes()),
-                            Principal::new(user, Vec::new(), PrincipalKind::StaticKey),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let statics = super::statics::static_entries(static_keys);
         let mut static_users: Vec<String> = Vec::new();
         for (_, p) in &statics {
             if !static_users.iter().any(|u| u == p.username()) {

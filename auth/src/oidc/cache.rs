@@ -71,6 +71,11 @@ impl TokenCache {
         principal
     }
 
+    /// The most tokens it holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Remembers a verified token. At capacity, expired entries are dropped first, then an
     /// arbitrary entry makes room.
     pub(crate) fn insert(

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, SpawnHandle,
-    WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture,
+    SpawnHandle, WrapFuture,
 };
 use rand::Rng;
 use tokio::sync::oneshot;
@@ -62,6 +62,12 @@ pub(crate) enum KidOutcome {
 pub(crate) struct RefreshForKid {
     pub(crate) kid: String,
 }
+
+/// Stops the actor: a configuration reload replaced it. Waiting misses are answered
+/// [`KidOutcome::FetchFailed`] as the actor's channels close.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopRefresher;
 
 /// The actor.
 pub struct JwksRefresher {
@@ -349,5 +355,14 @@ impl Handler<RefreshForKid> for JwksRefresher {
         let (tx, rx) = oneshot::channel();
         self.waiters.push((msg.kid, tx));
         Box::pin(async move { rx.await.unwrap_or(KidOutcome::FetchFailed) })
+    }
+}
+
+impl Handler<StopRefresher> for JwksRefresher {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopRefresher, ctx: &mut Self::Context) {
+        tracing::info!(issuer = %self.source.issuer, "JWKS refresher stopped (replaced)");
+        ctx.stop();
     }
 }

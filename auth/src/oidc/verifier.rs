@@ -11,7 +11,7 @@ use portcullis_config::OidcSettings;
 use super::cache::{self, TokenCache};
 use super::fetch::{self, Source};
 use super::keys::{self, KeySet, Lookup, PublishedKeys};
-use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, Timing};
+use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, StopRefresher, Timing};
 use super::stats::OidcStats;
 use super::token::{self, ClaimRules};
 use super::{unix_now, OidcError};
@@ -40,6 +40,21 @@ pub fn start_with_capacity(
     settings: &OidcSettings,
     cache_capacity: usize,
 ) -> Result<OidcHandle, OidcError> {
+    let stats = Arc::new(OidcStats::new(
+        settings
+            .refresh_interval
+            .saturating_add(settings.fetch_timeout),
+    ));
+    start_sharing(settings, cache_capacity, stats)
+}
+
+/// Starts a JwksRefresher that counts into `stats` (shared with an earlier one, so the
+/// exported counters continue across a configuration reload).
+fn start_sharing(
+    settings: &OidcSettings,
+    cache_capacity: usize,
+    stats: Arc<OidcStats>,
+) -> Result<OidcHandle, OidcError> {
     let client = fetch::client(
         settings.fetch_timeout,
         settings.certificate.as_deref(),
@@ -56,11 +71,6 @@ pub fn start_with_capacity(
     };
     let published = PublishedKeys::new();
     let cache = TokenCache::new(cache_capacity);
-    let stats = Arc::new(OidcStats::new(
-        settings
-            .refresh_interval
-            .saturating_add(settings.fetch_timeout),
-    ));
     let addr = JwksRefresher::new(
         client,
         source,
@@ -245,6 +255,20 @@ impl OidcHandle {
         self.published
             .load()
             .is_usable(Instant::now(), self.max_staleness)
+    }
+
+    /// A handle for new settings (a configuration reload): a new JwksRefresher with its own
+    /// keys and an empty verified-token cache of the same size (tokens verified under the
+    /// old rules are judged again), counting into the same statistics. The old refresher
+    /// runs on until [`OidcHandle::stop`].
+    pub fn restart(&self, settings: &OidcSettings) -> Result<OidcHandle, OidcError> {
+        start_sharing(settings, self.cache.capacity(), self.stats.clone())
+    }
+
+    /// Stops this handle's JwksRefresher (it was replaced): no more fetches; a token that
+    /// still reaches it for an unknown `kid` is refused.
+    pub fn stop(&self) {
+        self.addr.do_send(StopRefresher);
     }
 
     /// The counters and gauges to export.

@@ -66,12 +66,27 @@ async fn ready(gate: Option<web::Data<Gate>>) -> HttpResponse {
 }
 
 /// What `GET /v1/.well-known/openid-configuration` tells clients; `None` when OIDC is off.
-pub struct OidcWellKnown(Option<serde_json::Value>);
+/// A configuration reload replaces it ([`OidcWellKnown::replace`]); the route is read rarely,
+/// so a lock is cheap enough.
+pub struct OidcWellKnown(std::sync::RwLock<Option<serde_json::Value>>);
 
 impl OidcWellKnown {
     /// From the settings: Weaviate's `href`, `clientId` and `scopes` (omitted when empty).
     pub fn from_settings(settings: &portcullis_config::Settings) -> Self {
-        OidcWellKnown(settings.authentication.oidc.as_ref().map(|oidc| {
+        OidcWellKnown(std::sync::RwLock::new(Self::body(settings)))
+    }
+
+    /// Answers from now on what `settings` say (a configuration reload).
+    pub fn replace(&self, settings: &portcullis_config::Settings) {
+        let body = Self::body(settings);
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = body;
+    }
+
+    fn body(settings: &portcullis_config::Settings) -> Option<serde_json::Value> {
+        settings.authentication.oidc.as_ref().map(|oidc| {
             let mut body = json!({
                 "href": oidc.discovery_url(),
                 "clientId": oidc.client_id.clone().unwrap_or_default(),
@@ -80,13 +95,18 @@ impl OidcWellKnown {
                 body["scopes"] = json!(oidc.scopes);
             }
             body
-        }))
+        })
     }
 }
 
 /// Where clients find the issuer: 404 with an empty body when OIDC is off (Weaviate).
 async fn openid_configuration(well_known: Option<web::Data<OidcWellKnown>>) -> HttpResponse {
-    match well_known.as_deref().and_then(|w| w.0.as_ref()) {
+    let body = well_known.as_deref().and_then(|w| {
+        w.0.read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    });
+    match body {
         Some(body) => HttpResponse::Ok().json(body),
         None => HttpResponse::NotFound().finish(),
     }

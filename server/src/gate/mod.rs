@@ -103,6 +103,12 @@ impl Gate {
         self.trusted_proxies.client_address(peer, forwarded_for)
     }
 
+    /// The gatekeeper's OpenID Connect slot, when OIDC is on (a configuration reload
+    /// replaces its handle).
+    pub fn oidc_slot(&self) -> Option<&portcullis_auth::oidc::OidcSlot> {
+        self.gatekeeper.oidc_slot()
+    }
+
     /// Whether at least one authentication method can serve now (`/v1/.well-known/ready`).
     pub fn can_serve(&self) -> bool {
         self.gatekeeper.can_serve()

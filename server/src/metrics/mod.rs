@@ -313,6 +313,13 @@ impl Metrics {
         tls.register(&self.registry)
     }
 
+    /// Registers the configuration reload metrics (`crate::reload`).
+    pub fn register_reloads(
+        &self,
+    ) -> Result<crate::reload::metrics::ReloadMetrics, prometheus::Error> {
+        crate::reload::metrics::ReloadMetrics::register(&self.registry)
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(8 * 1024);
