@@ -108,6 +108,9 @@ pub(crate) fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> 
         old_backend.max_batch_objects != new_backend.max_batch_objects,
         vars::MAX_BATCH_OBJECTS,
     );
+    // New contents of the same certificate and key files are reloaded by the TLS module
+    // (crate::tls); other files, client certificates or TLS on or off need a restart.
+    check(old.tls != new.tls, vars::TLS_CERT_FILE);
     let (old_throttle, new_throttle) = (&old.throttle, &new.throttle);
     check(
         old_throttle.trusted_proxies != new_throttle.trusted_proxies,
@@ -223,9 +226,12 @@ mod tests {
             ("PORTCULLIS_AUTH_FAILURE_LIMIT", "5"),
             ("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true"),
             ("AUTHENTICATION_OIDC_ENABLED", "false"),
+            ("PORTCULLIS_TLS_CERT_FILE", "/etc/portcullis/cert.pem"),
+            ("PORTCULLIS_TLS_KEY_FILE", "/etc/portcullis/key.pem"),
         ]);
         let names = restart_only(&old, &new);
         for name in [
+            vars::TLS_CERT_FILE,
             vars::HTTP_ADDR,
             vars::WORKERS,
             vars::PERSISTENCE_DATA_PATH,
