@@ -93,25 +93,25 @@ pub struct RoleRegistry {
     state: RwLock<State>,
 }
 
+/// Assignments the settings make: (namespace, subject, built-in role).
+type SettingsHolders = Vec<(Namespace, String, &'static str)>;
+
 /// The settings' holders: (exact `root`/`read-only` ones, additive `admin`/`viewer` ones).
 fn settings_holders(
     settings: &RbacSettings,
     kinds: UserKinds,
-) -> (
-    Vec<(Namespace, String, &'static str)>,
-    Vec<(Namespace, String, &'static str)>,
-) {
+) -> (SettingsHolders, SettingsHolders) {
     let user_spaces: Vec<Namespace> = [(kinds.db, Namespace::Db), (kinds.oidc, Namespace::Oidc)]
         .into_iter()
         .filter_map(|(on, ns)| on.then_some(ns))
         .collect();
-    let users = |names: &[String], role: &'static str| -> Vec<(Namespace, String, &'static str)> {
+    let users = |names: &[String], role: &'static str| -> SettingsHolders {
         names
             .iter()
             .flat_map(|name| user_spaces.iter().map(move |ns| (*ns, name.clone(), role)))
             .collect()
     };
-    let groups = |names: &[String], role: &'static str| -> Vec<(Namespace, String, &'static str)> {
+    let groups = |names: &[String], role: &'static str| -> SettingsHolders {
         names
             .iter()
             .map(|name| (Namespace::Group, name.clone(), role))

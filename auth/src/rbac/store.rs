@@ -210,7 +210,7 @@ mod tests {
         let store = RoleStore::new(users.clone());
         let read = permission(json!({"action": "read_data", "data": {"collection": "Movie"}}));
         store
-            .put_role("team:a,b", &[read.clone()])
+            .put_role("team:a,b", std::slice::from_ref(&read))
             .await
             .expect("put");
         store.put_role("other", &[]).await.expect("put");

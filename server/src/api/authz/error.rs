@@ -65,3 +65,50 @@ impl ResponseError for AuthzError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body(err: &AuthzError) -> (u16, Vec<u8>) {
+        let response = err.error_response();
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .try_into_bytes()
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        (status, bytes)
+    }
+
+    #[test]
+    fn errors_take_weaviates_shapes() {
+        assert_eq!(body(&AuthzError::NotFoundEmpty), (404, Vec::new()));
+        let (status, bytes) = body(&AuthzError::Conflict(
+            "role with name x already exists".into(),
+        ));
+        assert_eq!(status, 409);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            value,
+            json!({"error": [{"message": "role with name x already exists"}]})
+        );
+        let (status, bytes) = body(&AuthzError::Validation {
+            code: 606,
+            message: "bad".into(),
+        });
+        assert_eq!(status, 422);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(value, json!({"code": 606, "message": "bad"}));
+        for (err, status) in [
+            (AuthzError::BadRequest(String::new()), 400),
+            (AuthzError::Forbidden(String::new()), 403),
+            (AuthzError::NotFound(String::new()), 404),
+            (AuthzError::Unprocessable(String::new()), 422),
+            (AuthzError::Internal(String::new()), 500),
+        ] {
+            assert_eq!(err.status_code().as_u16(), status, "{err:?}");
+        }
+    }
+}

@@ -268,3 +268,31 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: Option<&web::Data<AuthzApi>>
             web::get().to(subjects::groups),
         );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_names_the_user_its_groups_the_action_and_the_resource() {
+        let alice = Principal::new(
+            "alice",
+            vec!["g1".to_owned(), "g2".to_owned()],
+            PrincipalKind::Oidc,
+        );
+        let err = forbidden(&alice, &Request::named(Action::AssignAndRevokeUsers, "bob"));
+        assert_eq!(
+            err.to_string(),
+            "rbac: authorization, forbidden action: user 'alice' (of group 'g1', 'g2') has \
+             insufficient permissions to assign_and_revoke_users [[Domain: users, bob]]"
+        );
+        let bob = Principal::new("bob", Vec::new(), PrincipalKind::DbUser);
+        let err = forbidden(&bob, &Request::named(Action::ReadRoles, "x"));
+        assert!(
+            err.to_string().starts_with(
+                "rbac: authorization, forbidden action: user 'bob' has insufficient permissions to read_roles"
+            ),
+            "{err}"
+        );
+    }
+}

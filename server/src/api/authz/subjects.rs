@@ -472,8 +472,7 @@ pub(super) async fn group_roles(
 ) -> Result<HttpResponse, AuthzError> {
     let (id, group_type) = path.into_inner();
     require_oidc_group_type(&group_type)?;
-    let own = own_namespace(&caller.0) == Some(Namespace::Oidc)
-        && caller.0.groups().iter().any(|g| *g == id);
+    let own = own_namespace(&caller.0) == Some(Namespace::Oidc) && caller.0.groups().contains(&id);
     if !own {
         api.require(&caller.0, &Request::named(Action::ReadGroups, &id))?;
     }
