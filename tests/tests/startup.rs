@@ -191,12 +191,20 @@ async fn an_unknown_portcullis_variable_exits_2() {
 }
 
 #[tokio::test]
-async fn rbac_is_refused_as_unsupported() {
+async fn rbac_with_anonymous_access_is_refused() {
     let failure = with_keys(KEY_ONE, "alice")
         .env(vars::RBAC_ENABLED, "true")
+        .env(vars::ANONYMOUS_ACCESS_ENABLED, "true")
         .start_expect_failure()
         .await;
     assert_refused(&failure, vars::RBAC_ENABLED, &[KEY_ONE]);
+    assert!(
+        failure
+            .stderr
+            .contains("cannot enable anonymous access and rbac authorization"),
+        "{}",
+        failure.stderr
+    );
 }
 
 #[tokio::test]

@@ -231,9 +231,19 @@ async fn delete_user(
     caller: Caller,
     id: web::Path<String>,
     req: actix_web::HttpRequest,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     api.manage(Op::Delete, &caller.0, req.path(), || {
-        Ok(api.keys.delete(id.into_inner(), caller.0.username()))
+        let id = id.into_inner();
+        let delete = api.keys.delete(id.clone(), caller.0.username());
+        // With RBAC on, under the roles' write lock: the store removes the user's db:
+        // assignments in the user's transaction, and its published roles go before the reply.
+        Ok(async move {
+            match authz {
+                Some(authz) => authz.roles.delete_db_user(&id, delete).await,
+                None => delete.await,
+            }
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -259,6 +269,7 @@ async fn list_users(
     api: web::Data<UsersApi>,
     caller: Caller,
     query: web::Query<InfoQuery>,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     if !api.keys.db_enabled() {
         return Ok(HttpResponse::Ok().json(json!([])));
@@ -269,7 +280,17 @@ async fn list_users(
         .list_page(None, listing::PAGE)
         .await
         .map_err(user_error)?;
-    let body = listing::body(api.keys.clone(), first, admin, query.include_last_used_time);
+    let roles = match authz {
+        Some(authz) => Some(Arc::new(authz.roles.db_holdings().await)),
+        None => None,
+    };
+    let body = listing::body(
+        api.keys.clone(),
+        first,
+        admin,
+        query.include_last_used_time,
+        roles,
+    );
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .streaming(body))
@@ -280,6 +301,7 @@ async fn get_user(
     caller: Caller,
     id: web::Path<String>,
     query: web::Query<InfoQuery>,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     if !api.keys.db_enabled() {
         return Err(user_error(UserError::Disabled));
@@ -293,7 +315,17 @@ async fn get_user(
         .map_err(user_error)?
         .filter(|u| admin || !u.is_static)
         .ok_or_else(|| user_error(UserError::NotFound(id)))?;
-    Ok(HttpResponse::Ok().json(UserView::new(&info, admin, query.include_last_used_time)))
+    let roles = match authz {
+        Some(authz) => {
+            authz
+                .roles
+                .roles_of(portcullis_auth::rbac::Namespace::Db, &info.id)
+                .await
+        }
+        None => Vec::new(),
+    };
+    Ok(HttpResponse::Ok()
+        .json(UserView::new(&info, admin, query.include_last_used_time).with_roles(roles)))
 }
 
 /// Weaviate's timestamps: RFC 3339 in UTC, always with milliseconds.

@@ -24,6 +24,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
+use portcullis_auth::rbac::Policies;
 use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
 
 use crate::error::ApiError;
@@ -39,6 +40,8 @@ pub struct Gate {
     missing_message: String,
     request_ids: RequestIds,
     trusted_proxies: TrustedProxies,
+    /// The published roles when RBAC is on (`AUTHORIZATION_RBAC_ENABLED`).
+    policies: Option<Arc<Policies>>,
 }
 
 /// The header a trusted proxy names the client in.
@@ -74,7 +77,19 @@ impl Gate {
             missing_message,
             request_ids: RequestIds::new(),
             trusted_proxies: TrustedProxies::default(),
+            policies: None,
         }
+    }
+
+    /// The gate judging by these published roles (RBAC on).
+    pub fn with_policies(mut self, policies: Arc<Policies>) -> Self {
+        self.policies = Some(policies);
+        self
+    }
+
+    /// The published roles, when RBAC is on.
+    pub fn policies(&self) -> Option<&Arc<Policies>> {
+        self.policies.as_ref()
     }
 
     /// The gate reading `X-Forwarded-For` from these proxies (none by default).
