@@ -35,7 +35,10 @@ impl Applicable {
         };
         Applicable {
             static_keys: old_auth.api_key != new_auth.api_key,
-            admin_list: old.authorization != new.authorization,
+            // Roles are set up at start (routes, stored assignments); while the RBAC settings
+            // stay as they are, the admin list applies.
+            admin_list: old.authorization.rbac == new.authorization.rbac
+                && old.authorization.admin_list != new.authorization.admin_list,
             oidc_refresher,
             oidc_well_known,
             log_level: old.log.level != new.log.level,
@@ -108,6 +111,11 @@ pub(crate) fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> 
         old_backend.max_batch_objects != new_backend.max_batch_objects,
         vars::MAX_BATCH_OBJECTS,
     );
+    let (old_authz, new_authz) = (&old.authorization, &new.authorization);
+    if old_authz.rbac != new_authz.rbac {
+        check(true, vars::RBAC_ENABLED);
+        check(old_authz.admin_list != new_authz.admin_list, vars::ADMINLIST_ENABLED);
+    }
     // New contents of the same certificate and key files are reloaded by the TLS module
     // (crate::tls); other files, client certificates or TLS on or off need a restart.
     check(old.tls != new.tls, vars::TLS_CERT_FILE);
@@ -226,12 +234,17 @@ mod tests {
             ("PORTCULLIS_AUTH_FAILURE_LIMIT", "5"),
             ("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true"),
             ("AUTHENTICATION_OIDC_ENABLED", "false"),
+            ("AUTHORIZATION_ADMINLIST_ENABLED", "false"),
+            ("AUTHORIZATION_RBAC_ENABLED", "true"),
+            ("AUTHORIZATION_RBAC_ROOT_USERS", "alice"),
             ("PORTCULLIS_TLS_CERT_FILE", "/etc/portcullis/cert.pem"),
             ("PORTCULLIS_TLS_KEY_FILE", "/etc/portcullis/key.pem"),
         ]);
         let names = restart_only(&old, &new);
         for name in [
             vars::TLS_CERT_FILE,
+            vars::RBAC_ENABLED,
+            vars::ADMINLIST_ENABLED,
             vars::HTTP_ADDR,
             vars::WORKERS,
             vars::PERSISTENCE_DATA_PATH,
@@ -242,7 +255,10 @@ mod tests {
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
-        // OIDC turned off is a restart, not a new refresher.
-        assert!(!Applicable::between(&old, &new).oidc_refresher);
+        // OIDC turned off is a restart, not a new refresher; the admin list is not replaced
+        // while RBAC is turned on (both need the restart).
+        let applicable = Applicable::between(&old, &new);
+        assert!(!applicable.oidc_refresher);
+        assert!(!applicable.admin_list);
     }
 }
