@@ -746,6 +746,17 @@ async fn acknowledged_changes_survive_kill_9_and_root_mirrors_the_settings() {
     let admin = generated_key();
     let server = rbac_server(&admin).start().await;
     let bob = create_user(&server, &admin, "bob").await;
+    // A root name is refused before anything else about the user is looked at.
+    assert_eq!(
+        call(&server, Method::POST, "/v1/users/db/admin", &admin, None).await,
+        (
+            422,
+            error(
+                "user 'admin' is a root user (AUTHORIZATION_RBAC_ROOT_USERS) and cannot be \
+                 managed through this API"
+            )
+        )
+    );
     let perms = json!([{"action": "read_data", "data": {"collection": "Movie"}}, {"action": "read_cluster"}]);
     assert_eq!(create_role(&server, &admin, "ops", perms).await.0, 201);
     assert_eq!(
@@ -805,6 +816,23 @@ async fn acknowledged_changes_survive_kill_9_and_root_mirrors_the_settings() {
     );
     let (_, body) = call(&server, Method::GET, "/v1/authz/roles", &admin, None).await;
     assert_eq!(body, json!([]));
+
+    // bob holds root through his name: no one may take over his account through the users API,
+    // not even root (bob) itself, and no database user can be created under a root name.
+    let refused = error(
+        "user 'bob' is a root user (AUTHORIZATION_RBAC_ROOT_USERS) and cannot be managed through \
+         this API",
+    );
+    for (method, path) in [
+        (Method::POST, "/v1/users/db/bob/rotate-key"),
+        (Method::POST, "/v1/users/db/bob/deactivate"),
+        (Method::POST, "/v1/users/db/bob/activate"),
+        (Method::DELETE, "/v1/users/db/bob"),
+    ] {
+        let (status, body) = call(&server, method.clone(), path, &bob, None).await;
+        assert_eq!((status, &body), (422, &refused), "{method} {path}");
+    }
+    assert_eq!(own_role_names(&server, &bob).await, ["ops", "root"]);
 }
 
 #[tokio::test]

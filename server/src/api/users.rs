@@ -71,6 +71,24 @@ fn user_error(err: UserError) -> ApiError {
     }
 }
 
+/// Refuses managing a database user named like an RBAC root user: such a user holds `root`
+/// (root users apply to database users of that name), so whoever could create it, or rotate
+/// or reactivate its key, would take root over. Weaviate refuses the same names.
+fn refuse_root_name(
+    authz: &Option<web::Data<crate::api::authz::AuthzApi>>,
+    id: &str,
+) -> Result<(), ApiError> {
+    match authz {
+        Some(authz) if authz.settings.root_users.iter().any(|root| root == id) => {
+            Err(ApiError::Unprocessable(format!(
+                "user '{id}' is a root user (AUTHORIZATION_RBAC_ROOT_USERS) and cannot be \
+                 managed through this API"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl UsersApi {
     /// Whether the caller administers users, which decides what a listing shows (static
     /// users, key prefixes). Who may call these routes at all is the gate's decision
@@ -167,9 +185,11 @@ async fn create_user(
     id: web::Path<String>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     let key = api
         .manage(Op::Create, &caller.0, req.path(), || {
+            refuse_root_name(&authz, &id)?;
             let body: CreateBody = optional_json(&body)?;
             if body.import {
                 return Err(ApiError::Unprocessable(
@@ -187,9 +207,11 @@ async fn rotate_key(
     caller: Caller,
     id: web::Path<String>,
     req: actix_web::HttpRequest,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     let key = api
         .manage(Op::Rotate, &caller.0, req.path(), || {
+            refuse_root_name(&authz, &id)?;
             Ok(api.keys.rotate_key(id.into_inner()))
         })
         .await?;
@@ -202,8 +224,10 @@ async fn deactivate_user(
     id: web::Path<String>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     api.manage(Op::Deactivate, &caller.0, req.path(), || {
+        refuse_root_name(&authz, &id)?;
         let body: DeactivateBody = optional_json(&body)?;
         Ok(api
             .keys
@@ -218,8 +242,10 @@ async fn activate_user(
     caller: Caller,
     id: web::Path<String>,
     req: actix_web::HttpRequest,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     api.manage(Op::Activate, &caller.0, req.path(), || {
+        refuse_root_name(&authz, &id)?;
         Ok(api.keys.activate(id.into_inner()))
     })
     .await?;
@@ -234,6 +260,7 @@ async fn delete_user(
     authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     api.manage(Op::Delete, &caller.0, req.path(), || {
+        refuse_root_name(&authz, &id)?;
         let id = id.into_inner();
         let delete = api.keys.delete(id.clone(), caller.0.username());
         // With RBAC on, under the roles' write lock: the store removes the user's db:

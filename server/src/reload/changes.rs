@@ -114,7 +114,10 @@ pub(crate) fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> 
     let (old_authz, new_authz) = (&old.authorization, &new.authorization);
     if old_authz.rbac != new_authz.rbac {
         check(true, vars::RBAC_ENABLED);
-        check(old_authz.admin_list != new_authz.admin_list, vars::ADMINLIST_ENABLED);
+        check(
+            old_authz.admin_list != new_authz.admin_list,
+            vars::ADMINLIST_ENABLED,
+        );
     }
     // New contents of the same certificate and key files are reloaded by the TLS module
     // (crate::tls); other files, client certificates or TLS on or off need a restart.
