@@ -31,6 +31,9 @@ const AUTHORIZATION: &str = "authorization";
 /// The gRPC deadline header.
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 
+/// The message of a call whose `grpc-timeout` passed before its answer.
+pub(crate) const DEADLINE_PASSED: &str = "the call's deadline passed";
+
 /// A boxed response future.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
@@ -164,7 +167,7 @@ where
             Some(deadline) => {
                 match tokio::time::timeout(deadline, call_ready(&mut inner, req)).await {
                     Ok(response) => response,
-                    Err(_) => Status::deadline_exceeded("the call's deadline passed").into_http(),
+                    Err(_) => Status::deadline_exceeded(DEADLINE_PASSED).into_http(),
                 }
             }
             None => call_ready(&mut inner, req).await,
