@@ -407,6 +407,43 @@ async fn the_upstream_hears_the_callers_identity_from_portcullis_alone() {
     );
     assert_eq!(upstream.seen.calls().len(), 2);
     assert_eq!(grpc_count(&server, "OK").await, 2.0);
+
+    // One access line a call at info once its status is known, admitted or refused, as REST
+    // writes one per request that carried a credential; never the credential itself.
+    let lines = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("portcullis::access") && l.contains(SEARCH))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut found = Vec::new();
+    eventually(Duration::from_secs(5), || {
+        found = lines(&server.stderr());
+        found.len() >= 3
+    })
+    .await;
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found.iter().all(|l| l.contains(" INFO ")), "{found:#?}");
+    assert!(
+        found[0].contains("OK") && found[0].contains("alice"),
+        "{}",
+        found[0]
+    );
+    assert!(
+        found[1].contains("OK") && found[1].contains(KEY_USER),
+        "{}",
+        found[1]
+    );
+    assert!(
+        found[2].contains("UNAUTHENTICATED") && found[2].contains("invalid_key"),
+        "{}",
+        found[2]
+    );
+    let log = server.stderr();
+    assert!(
+        !log.contains(&token) && !log.contains(KEY),
+        "a credential was logged"
+    );
 }
 
 #[tokio::test]
