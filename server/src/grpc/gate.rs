@@ -31,6 +31,9 @@ const AUTHORIZATION: &str = "authorization";
 /// The gRPC deadline header.
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 
+/// The message of a call whose `grpc-timeout` passed before its answer.
+pub(crate) const DEADLINE_PASSED: &str = "the call's deadline passed";
+
 /// A boxed response future.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
@@ -113,12 +116,16 @@ where
     });
     strip_identity(req.headers_mut());
 
+    let mut access = Access {
+        client,
+        judged: None,
+    };
     let response = if method.is_health() {
         call_ready(&mut inner, req).await
     } else {
         let deadline = match grpc_timeout(req.headers()) {
             Ok(deadline) => deadline,
-            Err(status) => return finish(&shared, method, started, status.into_http()),
+            Err(status) => return finish(&shared, method, started, access, status.into_http()),
         };
         let credential = credential::from_values(
             req.headers()
@@ -134,27 +141,26 @@ where
         let principal = match decision {
             Ok(principal) => principal,
             Err(error) => {
-                tracing::info!(
-                    target: "portcullis::access",
-                    protocol = "grpc",
-                    method = method.as_str(),
-                    auth = auth_method.as_str(),
-                    outcome = reason.result(),
-                    reason = reason.as_str(),
-                    "refused"
+                // The refusal's reason is in the line; a 403's user is in its message.
+                access.judged = Some(Judged {
+                    auth: auth_method,
+                    reason,
+                    principal: None,
+                });
+                return finish(
+                    &shared,
+                    method,
+                    started,
+                    access,
+                    status_of(&error).into_http(),
                 );
-                return finish(&shared, method, started, status_of(&error).into_http());
             }
         };
-        tracing::debug!(
-            target: "portcullis::access",
-            protocol = "grpc",
-            method = method.as_str(),
-            auth = auth_method.as_str(),
-            principal = principal.kind().as_str(),
-            user = ?principal.username(),
-            "admitted"
-        );
+        access.judged = Some(Judged {
+            auth: auth_method,
+            reason,
+            principal: Some((principal.kind().as_str(), principal.username().to_owned())),
+        });
         req.extensions_mut().insert(principal);
         if method.is_unary() {
             let body_deadline = tokio::time::Instant::now() + shared.body_timeout;
@@ -164,13 +170,13 @@ where
             Some(deadline) => {
                 match tokio::time::timeout(deadline, call_ready(&mut inner, req)).await {
                     Ok(response) => response,
-                    Err(_) => Status::deadline_exceeded("the call's deadline passed").into_http(),
+                    Err(_) => Status::deadline_exceeded(DEADLINE_PASSED).into_http(),
                 }
             }
             None => call_ready(&mut inner, req).await,
         }
     };
-    finish(&shared, method, started, response)
+    finish(&shared, method, started, access, response)
 }
 
 /// Waits for the backend to be ready and calls it.
@@ -193,30 +199,87 @@ fn finish(
     shared: &GateShared,
     method: GrpcMethod,
     started: Instant,
+    access: Access,
     response: Response<Body>,
 ) -> Response<Body> {
+    let pending = Pending {
+        metrics: shared.metrics.clone(),
+        method,
+        started,
+        access,
+    };
     if let Some(status) = response.headers().get("grpc-status") {
-        shared.metrics.observe(
-            method,
-            GrpcCode::of_header(status.as_bytes()),
-            started.elapsed().as_secs_f64(),
-        );
+        pending.record(GrpcCode::of_header(status.as_bytes()));
         return response;
     }
     if response.status() != StatusCode::OK {
         // Not a gRPC answer at all (an upstream's HTTP error): clients read it as UNKNOWN.
-        shared
-            .metrics
-            .observe(method, GrpcCode::Unknown, started.elapsed().as_secs_f64());
+        pending.record(GrpcCode::Unknown);
         return response;
     }
-    let metrics = shared.metrics.clone();
     response.map(|body| {
         Body::new(CountedBody {
             inner: body,
-            pending: Some((metrics, method, started)),
+            pending: Some(pending),
         })
     })
+}
+
+/// How the gate judged a call, for its access line.
+struct Judged {
+    auth: portcullis_auth::AuthMethod,
+    reason: portcullis_auth::Reason,
+    /// The principal's kind and user name, when one was authenticated and admitted.
+    principal: Option<(&'static str, String)>,
+}
+
+/// What a call's access line says besides its status.
+struct Access {
+    client: IpAddr,
+    /// None for the health service (no credential read) and a malformed `grpc-timeout`.
+    judged: Option<Judged>,
+}
+
+/// A call whose status is not known yet: counted and logged once when it is.
+struct Pending {
+    metrics: Arc<GrpcMetrics>,
+    method: GrpcMethod,
+    started: Instant,
+    access: Access,
+}
+
+impl Pending {
+    /// Counts the call and writes its access line, as REST does for a request: at info for a
+    /// call whose credential was judged (admitted or refused), at debug for one that needed
+    /// none (the health service, as REST's public routes).
+    fn record(self, code: GrpcCode) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.metrics.observe(self.method, code, seconds);
+        let micros = (seconds * 1e6) as u64;
+        match &self.access.judged {
+            None => tracing::debug!(
+                target: "portcullis::access",
+                protocol = "grpc",
+                client = %self.access.client,
+                method = self.method.as_str(),
+                code = code.as_str(),
+                micros,
+            ),
+            Some(judged) => tracing::info!(
+                target: "portcullis::access",
+                protocol = "grpc",
+                client = %self.access.client,
+                method = self.method.as_str(),
+                code = code.as_str(),
+                auth = judged.auth.as_str(),
+                outcome = judged.reason.result(),
+                reason = judged.reason.as_str(),
+                principal = judged.principal.as_ref().map_or("none", |p| p.0),
+                user = ?judged.principal.as_ref().map_or("", |p| p.1.as_str()),
+                micros,
+            ),
+        }
+    }
 }
 
 /// The gRPC status for the error REST would answer: the same message, the code for REST's
@@ -327,13 +390,13 @@ impl HttpBody for DeadlineBody {
 /// CANCELLED when it is dropped before them (the client went away).
 struct CountedBody {
     inner: Body,
-    pending: Option<(Arc<GrpcMetrics>, GrpcMethod, Instant)>,
+    pending: Option<Pending>,
 }
 
 impl CountedBody {
     fn record(&mut self, code: GrpcCode) {
-        if let Some((metrics, method, started)) = self.pending.take() {
-            metrics.observe(method, code, started.elapsed().as_secs_f64());
+        if let Some(pending) = self.pending.take() {
+            pending.record(code);
         }
     }
 }

@@ -14,7 +14,7 @@ use tonic::body::Body;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
-use crate::grpc::gate::ResponseFuture;
+use crate::grpc::gate::{ResponseFuture, DEADLINE_PASSED};
 use crate::proxy::{encode_groups, X_PORTCULLIS_GROUPS, X_PORTCULLIS_USER};
 
 /// How long connecting to the upstream may take.
@@ -76,13 +76,31 @@ impl GrpcProxy {
         };
         match result {
             Ok(response) => response,
-            Err(err) => {
-                tracing::warn!(error = %err, "the gRPC upstream could not be reached");
-                Status::unavailable("upstream unavailable: the gRPC upstream could not be reached")
-                    .into_http()
-            }
+            Err(err) => failure_status(&err).into_http(),
         }
     }
+}
+
+/// The status for a call the channel could not complete. tonic's channel enforces the
+/// `grpc-timeout` it forwards, so a deadline that passes while the upstream is silent can end
+/// here, just before the gate's own timer: it is DEADLINE_EXCEEDED with the gate's message, not
+/// an unreachable upstream.
+fn failure_status(err: &tonic::transport::Error) -> Status {
+    // tonic's own text is only "transport error"; the cause is in the sources.
+    let mut cause = err.to_string();
+    let mut source = std::error::Error::source(err);
+    let mut deadline = false;
+    while let Some(inner) = source {
+        deadline |= inner.is::<tonic::TimeoutExpired>();
+        cause.push_str(": ");
+        cause.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    if deadline {
+        return Status::deadline_exceeded(DEADLINE_PASSED);
+    }
+    tracing::warn!(error = %cause, "the gRPC upstream could not be reached");
+    Status::unavailable("upstream unavailable: the gRPC upstream could not be reached")
 }
 
 impl tower::Service<Request<Body>> for GrpcProxy {
