@@ -73,7 +73,7 @@ keys=$(python3 -c "import sys; n=int(sys.argv[1]); print(','.join('bench-key-%03
 good_key=$(python3 -c "import sys; print('bench-key-%030d' % (int(sys.argv[1]) - 1))" "$STATIC_KEYS")
 wrong_key=bench-key-wrong-000000000000000000000000
 
-server_env=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
+server_env=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0 PORTCULLIS_GRPC_ADDR=off
   PORTCULLIS_WORKERS=1 PERSISTENCE_DATA_PATH="$work/data"
   AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true AUTHENTICATION_APIKEY_ENABLED=true
   AUTHENTICATION_APIKEY_ALLOWED_KEYS="$keys" AUTHENTICATION_APIKEY_USERS=bench
@@ -228,7 +228,7 @@ curl -sf -o /dev/null -H "Authorization: Bearer $good_key" -H 'Content-Type: app
 # An upstream (a second Portcullis, embedded, anonymous) and a proxy in front of it, both with
 # one worker on CPU 0: the proxied row pays for both processes on the one core.
 mkdir -p "$work/upstream" "$work/proxy"
-taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
+taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_GRPC_ADDR=off PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
   PERSISTENCE_DATA_PATH="$work/upstream" AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true LOG_LEVEL=warn \
   "$BIN" >"$work/upstream.out" 2>&1 &
 upstream_pid=$!
@@ -238,7 +238,7 @@ curl -sf -o /dev/null -H 'Content-Type: application/json' \
   -d '{"class":"Bench","properties":[{"name":"title","dataType":["text"]}]}' "http://$upstream/v1/schema"
 curl -sf -o /dev/null -H 'Content-Type: application/json' \
   -d "{\"class\":\"Bench\",\"id\":\"$OBJECT_ID\",\"properties\":{\"title\":\"hello\"}}" "http://$upstream/v1/objects"
-taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
+taskset -c 0 env -i PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_GRPC_ADDR=off PORTCULLIS_WORKERS=1 PROMETHEUS_MONITORING_ENABLED=false \
   PERSISTENCE_DATA_PATH="$work/proxy" AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true LOG_LEVEL=warn \
   PORTCULLIS_UPSTREAM_URL="http://$upstream" "$BIN" >"$work/proxy.out" 2>&1 &
 proxy_pid=$!
