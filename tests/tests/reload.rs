@@ -185,7 +185,7 @@ async fn static_keys_removed_and_added_under_load() {
         task.await.expect("load loop");
     }
 
-    let sent = sent.lock().unwrap();
+    let sent = std::mem::take(&mut *sent.lock().unwrap());
     let errors = sent.iter().filter(|s| s.status.is_err()).count();
     assert_eq!(errors, 0, "connection errors during the reload");
     let after = |key: usize| {
@@ -228,7 +228,6 @@ async fn static_keys_removed_and_added_under_load() {
         kept.iter().all(|s| *s == 200) && !kept_all.is_empty(),
         "a key in both sets must never miss"
     );
-    drop(sent);
 
     let removed = server.get("/v1/meta").bearer(OLD_KEY).send().await;
     assert_invalid_token(&removed, "the removed key");
@@ -370,7 +369,7 @@ async fn restart_only_settings_are_named_and_the_log_level_applies() {
     assert_eq!(reloads(&server, "applied").await, 1.0);
 }
 
-fn oidc_config<'a>(issuer: &'a str) -> Vec<(&'a str, &'a str)> {
+fn oidc_config(issuer: &str) -> Vec<(&str, &str)> {
     vec![
         (vars::OIDC_ENABLED, "true"),
         (vars::OIDC_ISSUER, issuer),
