@@ -14,8 +14,8 @@ use crate::{Denied, Reason};
 /// The read the server made before this one: `sqlx`, a row at a time, in name order. Kept as
 /// the reference the start-up read must agree with.
 async fn load_through_sqlx(store: &UserStore) -> Vec<UserRecord> {
-    let mut rows =
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id")).fetch(&store.pool);
+    let select = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+    let mut rows = sqlx::query(&select).fetch(&store.pool);
     let mut out = Vec::new();
     while let Some(row) = rows.try_next().await.expect("row") {
         let digest: Vec<u8> = row.get(2);
@@ -241,6 +241,9 @@ async fn a_row_that_cannot_be_used_fails_the_load_naming_the_user() {
 async fn a_store_replaced_after_opening_fails_the_load_naming_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = UserStore::open(dir.path()).await.expect("open");
+    // Everything into the file itself: with pages still in the WAL, SQLite would read them
+    // from there and never look at the replaced file's pages.
+    execute(&store, "PRAGMA wal_checkpoint(TRUNCATE)").await;
     let path = dir.path().join(FILE_NAME);
     let garbage = b"this is not a sqlite database, but it is somebody's file".repeat(100);
     let other = dir.path().join("other");
