@@ -5,7 +5,8 @@
 #
 # Seeds N users (default 1,000,000) with target/release/seed_users, then measures:
 # - the time from the server's start to the first database-user request it serves (a key among
-#   the N), polled with curl;
+#   the N), polled with curl, and the CPU time (user + system, all threads) the server had
+#   spent by then (from /proc/<pid>/stat; it moves less than wall time on a shared machine);
 # - resident memory (VmRSS) after start, against a server with no users: bytes per user;
 # - GET /v1/users/db as an admin: time to the first byte and in all, body size and count, and
 #   the peak resident memory during it above the memory before it (VmHWM after resetting it
@@ -45,10 +46,13 @@ trap cleanup EXIT
 ADMIN_KEY=million-admin-key-0123456789abcdef
 now_ms() { date +%s%3N; }
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+# User + system CPU time of a process (every thread, exited ones included), in ms.
+cpu_ms() { awk -v tck="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / tck) }' "/proc/$1/stat"; }
 hwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
 
 # start <data-dir> <key>: starts the server on CPU 0 (one worker) and waits until <key> is
-# accepted on /v1/meta; sets server, server_pid and ready_ms (start to that first success).
+# accepted on /v1/meta; sets server, server_pid, ready_ms (start to that first success) and
+# ready_cpu_ms (the server's user + system CPU time at that moment).
 start() {
   local data=$1 key=$2
   : >"$work/server.out"
@@ -70,6 +74,7 @@ start() {
     if [ -n "$server" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' \
       -H "Authorization: Bearer $key" "http://$server/v1/meta")" = 200 ]; then
       ready_ms=$(( $(now_ms) - t0 ))
+      ready_cpu_ms=$(cpu_ms "$server_pid")
       return 0
     fi
     kill -0 "$server_pid" 2>/dev/null || { echo "million: the server exited:" >&2; cat "$work/server.err" >&2; exit 1; }
@@ -136,6 +141,7 @@ stop
 
 start "$work/big" "$big_key"
 big_ready=$ready_ms
+big_cpu=$ready_cpu_ms
 big_rss=$(rss_kb "$server_pid")
 load_line=$(grep -o 'keys loaded.*' "$work/server.err" | head -n1 || true)
 
@@ -177,6 +183,7 @@ cat <<EOF
 | start to first database-user request, empty store | $empty_ready ms | |
 | start to first database-user request, $SMALL users | $small_ready ms | |
 | start to first database-user request, $USERS users | $big_ready ms | <= 2000 ms |
+| server CPU time (user + system) until then, $USERS users | $big_cpu ms | well under 2000 ms |
 | resident memory, empty store / $USERS users | $(( empty_rss / 1024 )) MB / $(( big_rss / 1024 )) MB | |
 | resident memory per user above an empty server | $per_user B | <= 400 B |
 | GET /v1/users/db: users listed, body | $listed, $(( size / 1048576 )) MB | |

@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use super::now_ms;
 use super::published::{Answer, DbUse, PublishedAnswers, UserCounts};
 use super::store::{UserStore, UserStoreError};
-use super::table::{self, UserRow, UserTable};
+use super::table::{self, TableLoader, UserRow, UserTable};
 use crate::digest::KeyDigest;
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
 
@@ -88,16 +88,16 @@ impl KeyRegistry {
     }
 
     /// A registry with static keys and, when `store` is given, every database user loaded
-    /// from it: one streaming read into a table sized from the count first.
+    /// from it: one read of the store into a table sized from the count first, its name
+    /// index built in bulk at the end.
     pub async fn load(
         static_keys: Option<&StaticApiKeys>,
         store: Option<UserStore>,
     ) -> Result<Self, UserStoreError> {
         let mut registry = Self::new(static_keys);
         if let Some(store) = store {
-            let mut table = UserTable::with_capacity(store.count().await?);
-            store
-                .load_each(|user| {
+            let loader = store
+                .load_each(TableLoader::with_capacity, |loader, user| {
                     let bad = |what| UserStoreError::BadRow {
                         user: user.id.to_owned(),
                         what,
@@ -105,21 +105,25 @@ impl KeyRegistry {
                     let key_id = table::key_id(user.key_id)
                         .ok_or_else(|| bad("key id is not 12 characters"))?;
                     let last = user.last_used_ms.unwrap_or(0);
-                    table
-                        .insert(UserRow {
-                            name: Arc::from(user.id),
-                            digest: user.key_digest,
-                            key_id,
-                            active: user.active,
-                            revoked: user.revoked,
-                            created_at_ms: user.created_at_ms,
-                            last_used_ms: last,
-                            persisted_last_used_ms: last,
-                        })
-                        .map(|_| ())
+                    let added = loader.push(UserRow {
+                        name: Arc::from(user.id),
+                        digest: user.key_digest,
+                        key_id,
+                        active: user.active,
+                        revoked: user.revoked,
+                        created_at_ms: user.created_at_ms,
+                        last_used_ms: last,
+                        persisted_last_used_ms: last,
+                    });
+                    added
+                        .then_some(())
                         .ok_or_else(|| bad("duplicate name or key id"))
                 })
                 .await?;
+            let table = loader.finish().map_err(|name| UserStoreError::BadRow {
+                user: name.to_string(),
+                what: "duplicate name or key id",
+            })?;
             registry.db = Some(DbUsers {
                 store,
                 table,

@@ -6,6 +6,7 @@
 //! second. A row is about 90 bytes plus its name, held once as an `Arc<str>` that the name
 //! index and any published principal share; the indexes hold a row number, not a copy.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -61,17 +62,6 @@ pub(super) struct UserTable {
 }
 
 impl UserTable {
-    /// An empty table with room for `capacity` users.
-    pub(super) fn with_capacity(capacity: usize) -> Self {
-        UserTable {
-            rows: Vec::with_capacity(capacity),
-            free: Vec::new(),
-            by_name: BTreeMap::new(),
-            by_key: HashMap::with_capacity(capacity),
-            active: 0,
-        }
-    }
-
     /// How many users there are.
     pub(super) fn len(&self) -> usize {
         self.by_name.len()
@@ -197,6 +187,75 @@ impl UserTable {
     }
 }
 
+/// A table being filled from the store at start-up: rows as the store hands them over,
+/// indexed by key id as they come; the name index is built once, at the end.
+///
+/// Why not [`UserTable::insert`] row by row: a B-tree insert per user is a descent of the
+/// tree with a string comparison at each level (about a quarter of the load's time for a
+/// million users), where building the tree in bulk from sorted names is one pass, and names
+/// the store hands over in name order (a seeded store, or one filled in name order) are
+/// sorted in one pass as well.
+pub(super) struct TableLoader {
+    rows: Vec<Option<UserRow>>,
+    by_key: HashMap<KeyId, Slot>,
+    active: usize,
+}
+
+impl TableLoader {
+    /// An empty loader with room for `capacity` users.
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        TableLoader {
+            rows: Vec::with_capacity(capacity),
+            by_key: HashMap::with_capacity(capacity),
+            active: 0,
+        }
+    }
+
+    /// Adds a user; `false` (nothing added) when its key id is taken, or when the table
+    /// holds `u32::MAX` rows. A taken name is found by [`TableLoader::finish`].
+    pub(super) fn push(&mut self, row: UserRow) -> bool {
+        let Ok(slot) = Slot::try_from(self.rows.len()) else {
+            return false;
+        };
+        match self.by_key.entry(row.key_id) {
+            Entry::Occupied(_) => return false,
+            Entry::Vacant(entry) => entry.insert(slot),
+        };
+        if row.active {
+            self.active += 1;
+        }
+        self.rows.push(Some(row));
+        true
+    }
+
+    /// The table, with its name index; `Err` with the name when two users share it.
+    pub(super) fn finish(self) -> Result<UserTable, Arc<str>> {
+        let mut names = Vec::with_capacity(self.rows.len());
+        for (slot, row) in (0..).zip(&self.rows) {
+            if let Some(row) = row {
+                names.push((row.name.clone(), slot));
+            }
+        }
+        // Collecting sorts (stably, in one pass when already sorted) and keeps one user per
+        // name, so a shorter index means a duplicate.
+        let by_name: BTreeMap<Arc<str>, Slot> = names.into_iter().collect();
+        if by_name.len() != self.rows.len() {
+            let duplicate = (0..).zip(&self.rows).find_map(|(slot, row)| {
+                let row = row.as_ref()?;
+                (by_name.get(&row.name) != Some(&slot)).then(|| row.name.clone())
+            });
+            return Err(duplicate.unwrap_or_else(|| Arc::from("")));
+        }
+        Ok(UserTable {
+            rows: self.rows,
+            free: Vec::new(),
+            by_name,
+            by_key: self.by_key,
+            active: self.active,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +275,7 @@ mod tests {
 
     #[test]
     fn finds_users_by_name_and_key_and_reuses_freed_rows() {
-        let mut t = UserTable::with_capacity(2);
+        let mut t = UserTable::default();
         let a = t.insert(row("carol", "aaaaaaaaaaaa", true)).expect("carol");
         let b = t
             .insert(row("alice", "bbbbbbbbbbbb", false))
@@ -259,7 +318,7 @@ mod tests {
 
     #[test]
     fn pages_walk_the_names_in_order() {
-        let mut t = UserTable::with_capacity(0);
+        let mut t = UserTable::default();
         for (i, name) in ["d", "b", "a", "e", "c"].into_iter().enumerate() {
             t.insert(row(name, &format!("{i:012}"), true))
                 .expect("insert");
@@ -271,5 +330,56 @@ mod tests {
         assert_eq!(names(Some("b"), 2), ["c", "d"]);
         assert_eq!(names(Some("bb"), 10), ["c", "d", "e"]);
         assert!(names(Some("e"), 10).is_empty());
+    }
+
+    #[test]
+    fn a_loaded_table_is_the_table_of_its_rows_in_any_order() {
+        let mut loader = TableLoader::with_capacity(3);
+        for (name, key, active) in [
+            ("carol", "cccccccccccc", true),
+            ("alice", "aaaaaaaaaaaa", false),
+            ("bob", "bbbbbbbbbbbb", true),
+        ] {
+            assert!(loader.push(row(name, key, active)), "{name}");
+        }
+        assert!(
+            !loader.push(row("dave", "aaaaaaaaaaaa", true)),
+            "a key id taken"
+        );
+        let t = loader.finish().unwrap_or_else(|name| panic!("dup {name}"));
+        assert_eq!((t.len(), t.active()), (3, 2));
+        let names: Vec<String> = t.page(None, 10).map(|r| r.name.to_string()).collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        let (slot, alice) = t.by_key(b"aaaaaaaaaaaa").expect("alice by key");
+        assert_eq!((&*alice.name, t.slot_of("alice")), ("alice", Some(slot)));
+        assert_eq!(
+            t.get("carol").map(|r| r.first_letters()),
+            Some("ccc".into())
+        );
+    }
+
+    #[test]
+    fn a_loaded_table_refuses_a_name_twice() {
+        let mut loader = TableLoader::with_capacity(0);
+        assert!(loader.push(row("bob", "aaaaaaaaaaaa", true)));
+        assert!(loader.push(row("alice", "bbbbbbbbbbbb", true)));
+        assert!(loader.push(row("bob", "cccccccccccc", true)));
+        assert_eq!(loader.finish().err().as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_loaded_table_takes_changes_like_any_other() {
+        let mut loader = TableLoader::with_capacity(1);
+        assert!(loader.push(row("alice", "aaaaaaaaaaaa", true)));
+        let mut t = loader.finish().unwrap_or_else(|name| panic!("dup {name}"));
+        let bob = t.insert(row("bob", "bbbbbbbbbbbb", true)).expect("bob");
+        assert_eq!(t.slot_of("bob"), Some(bob));
+        assert!(t.remove("alice").is_some());
+        assert_eq!(
+            t.insert(row("ann", "cccccccccccc", false)),
+            Some(0),
+            "alice's row reused"
+        );
+        assert_eq!((t.len(), t.active()), (2, 1));
     }
 }
