@@ -16,8 +16,8 @@ pub mod vars;
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
-pub use settings::GrpcSettings;
 pub use settings::AuditLog;
+pub use settings::GrpcSettings;
 pub use settings::{
     AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
     LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, ThrottleSettings,

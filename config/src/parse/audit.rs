@@ -46,7 +46,10 @@ mod tests {
     fn audit_log_refuses_other_values_naming_them() {
         for raw in ["", "deny", "true", "warn"] {
             let problem = only_problem(&open(&[(AUDIT_LOG, raw)]), AUDIT_LOG);
-            assert!(problem.to_string().contains("use all, denials or off"), "{problem}");
+            assert!(
+                problem.to_string().contains("use all, denials or off"),
+                "{problem}"
+            );
         }
     }
 }

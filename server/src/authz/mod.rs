@@ -3,11 +3,13 @@
 //! every decision. Used by the gate when RBAC is on; the admin-list path does not come here.
 
 pub mod body;
+pub mod enforce;
 pub mod need;
 pub mod routes;
 
 #[cfg(test)]
 mod tests;
 
+pub use enforce::{Enforcer, Refused};
 pub use need::{Need, Needs};
 pub use routes::{plan, BodyKind, Plan};

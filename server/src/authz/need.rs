@@ -93,42 +93,6 @@ impl<'a> Need<'a> {
             ],
         }
     }
-
-    /// The resource as the audit log and the 403 message show it, in Weaviate's words
-    /// (`[Domain: data, Collection: Movie, Tenant: *, Object: *]`).
-    pub fn describe(&self) -> String {
-        let [a, b, c] = &self.values;
-        let domain = self.action.domain().key().unwrap_or("cluster");
-        match self.action.domain() {
-            portcullis_auth::rbac::Domain::Collections | portcullis_auth::rbac::Domain::Backups => {
-                format!("[Domain: {domain}, Collection: {a}]")
-            }
-            portcullis_auth::rbac::Domain::Tenants => {
-                format!("[Domain: {domain}, Collection: {a}, Tenant: {b}]")
-            }
-            portcullis_auth::rbac::Domain::Data => {
-                format!("[Domain: {domain}, Collection: {a}, Tenant: {b}, Object: {c}]")
-            }
-            portcullis_auth::rbac::Domain::Nodes if a == "minimal" => {
-                format!("[Domain: {domain}, Verbosity: minimal]")
-            }
-            portcullis_auth::rbac::Domain::Nodes => {
-                format!("[Domain: {domain}, Verbosity: verbose, Collection: {b}]")
-            }
-            portcullis_auth::rbac::Domain::Cluster => "[Domain: cluster]".to_owned(),
-            portcullis_auth::rbac::Domain::Roles => format!("[Domain: {domain}, Role: {a}]"),
-            portcullis_auth::rbac::Domain::Users => format!("[Domain: {domain}, User: {a}]"),
-            portcullis_auth::rbac::Domain::Groups => {
-                format!("[Domain: {domain}, Group type: oidc, Group: {a}]")
-            }
-            portcullis_auth::rbac::Domain::Replicate => {
-                format!("[Domain: {domain}, Collection: {a}, Shard: {b}]")
-            }
-            portcullis_auth::rbac::Domain::Aliases => {
-                format!("[Domain: {domain}, Collection: {a}, Alias: {b}]")
-            }
-        }
-    }
 }
 
 /// Most routes need one to three checks: at most this many, on the stack.
