@@ -19,6 +19,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use self::listing::UserView;
+use crate::authz::ListFilter;
 use crate::error::ApiError;
 use crate::gate::Caller;
 // The handlers' short name for the operation label.
@@ -259,6 +260,7 @@ async fn list_users(
     api: web::Data<UsersApi>,
     caller: Caller,
     query: web::Query<InfoQuery>,
+    filter: Option<web::ReqData<ListFilter>>,
 ) -> Result<HttpResponse, ApiError> {
     if !api.keys.db_enabled() {
         return Ok(HttpResponse::Ok().json(json!([])));
@@ -269,7 +271,13 @@ async fn list_users(
         .list_page(None, listing::PAGE)
         .await
         .map_err(user_error)?;
-    let body = listing::body(api.keys.clone(), first, admin, query.include_last_used_time);
+    let body = listing::body(
+        api.keys.clone(),
+        first,
+        admin,
+        query.include_last_used_time,
+        filter.map(web::ReqData::into_inner),
+    );
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .streaming(body))

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod enforce;
+pub mod http;
 pub mod need;
 pub mod routes;
 
@@ -11,5 +12,6 @@ pub mod routes;
 mod tests;
 
 pub use enforce::{Enforcer, Refused};
+pub use http::{ListFilter, RbacGate};
 pub use need::{Need, Needs};
 pub use routes::{plan, BodyKind, Plan};

@@ -26,6 +26,7 @@ use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
 
+use crate::authz::RbacGate;
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
 use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
@@ -39,6 +40,8 @@ pub struct Gate {
     missing_message: String,
     request_ids: RequestIds,
     trusted_proxies: TrustedProxies,
+    /// RBAC, when it is on: it decides instead of the admin list.
+    rbac: Option<RbacGate>,
 }
 
 /// The header a trusted proxy names the client in.
@@ -74,7 +77,19 @@ impl Gate {
             missing_message,
             request_ids: RequestIds::new(),
             trusted_proxies: TrustedProxies::default(),
+            rbac: None,
         }
+    }
+
+    /// The gate deciding with RBAC ([`RbacGate`]) instead of the admin list.
+    pub fn with_rbac(mut self, rbac: RbacGate) -> Self {
+        self.rbac = Some(rbac);
+        self
+    }
+
+    /// The RBAC step, when RBAC is on.
+    pub(crate) fn rbac(&self) -> Option<&RbacGate> {
+        self.rbac.as_ref()
     }
 
     /// The gate reading `X-Forwarded-For` from these proxies (none by default).
@@ -221,7 +236,7 @@ impl Gate {
 
 /// The middleware function (`actix_web::middleware::from_fn(gate)`).
 pub async fn gate(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let started = Instant::now();
@@ -253,7 +268,13 @@ pub async fn gate(
         match verdict {
             Ok(Authenticated { principal, method }) => {
                 gate.metrics.observe_auth(method, Reason::Ok, seconds);
-                let decision = gate.authorize(&principal, route.access, req.path());
+                let decision = match (&gate.rbac, route.access) {
+                    (Some(rbac), Access::Authenticated | Access::Verb(_) | Access::Users(_)) => {
+                        rbac.judge(&gate.metrics, &principal, &mut req, client)
+                            .await
+                    }
+                    _ => gate.authorize(&principal, route.access, req.path()),
+                };
                 req.extensions_mut().insert(principal.clone());
                 outcome = Some(AuthOutcome {
                     method,
