@@ -167,6 +167,7 @@ mod tests {
                 groups: vec!["admins".into()],
                 readonly_groups: vec!["viewers".into()],
             }),
+            rbac: None,
         })
     }
 
@@ -206,13 +207,14 @@ mod tests {
                 groups: vec![],
                 readonly_groups: vec![],
             }),
+            rbac: None,
         });
         assert!(!az.allows(&Principal::anonymous(), Verb::Read));
     }
 
     #[test]
     fn anonymous_never_manages_users() {
-        let open = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
+        let open = Authorizer::from_settings(&AuthorizationSettings::default());
         assert!(open.manages_users(&db_user(BOOTSTRAP_ADMIN)));
         assert!(!open.manages_users(&Principal::anonymous()));
         let listed = Authorizer::from_settings(&AuthorizationSettings {
@@ -222,6 +224,7 @@ mod tests {
                 groups: vec![],
                 readonly_groups: vec![],
             }),
+            rbac: None,
         });
         assert!(listed.manages_users(&user("root", &[])));
         assert!(!listed.manages_users(&user("reader", &[])));
@@ -236,7 +239,7 @@ mod tests {
     /// deactivate or delete `admin` and take it over.
     #[test]
     fn without_admin_list_only_the_bootstrap_admin_administers_users() {
-        let az = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
+        let az = Authorizer::from_settings(&AuthorizationSettings::default());
         let cases = [
             (db_user(BOOTSTRAP_ADMIN), true),
             (db_user("mallory"), false),
@@ -285,7 +288,7 @@ mod tests {
 
     #[test]
     fn without_admin_list_everyone_may_do_everything() {
-        let az = Authorizer::from_settings(&AuthorizationSettings { admin_list: None });
+        let az = Authorizer::from_settings(&AuthorizationSettings::default());
         assert!(az.allows(&user("anyone", &[]), Verb::Write));
         assert!(az.allows(&Principal::anonymous(), Verb::Write));
         assert!(az.is_admin(&user("anyone", &[])));

@@ -285,10 +285,52 @@ impl StaticApiKeys {
 }
 
 /// The authorization mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizationSettings {
     /// Some iff `AUTHORIZATION_ADMINLIST_ENABLED` is true.
     pub admin_list: Option<AdminList>,
+    /// Some iff `AUTHORIZATION_RBAC_ENABLED` (or `AUTHORIZATION_ENABLE_RBAC`) is true. Never
+    /// together with `admin_list`, nor with anonymous access.
+    pub rbac: Option<RbacSettings>,
+}
+
+/// Weaviate's role-based access control: who holds the built-in roles from the settings.
+///
+/// `root_users`, `root_groups` and `readonly_groups` are mirrored exactly at every start (an
+/// assignment of `root` or `read-only` made otherwise is removed); `admin_users` and
+/// `viewer_users` are added at every start and never removed by the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RbacSettings {
+    /// `AUTHORIZATION_RBAC_ROOT_USERS`, else `AUTHORIZATION_ADMIN_USERS`: role `root` for the
+    /// static, database and OIDC users of these names.
+    pub root_users: Vec<String>,
+    /// `AUTHORIZATION_RBAC_ROOT_GROUPS`: role `root` for these OIDC groups.
+    pub root_groups: Vec<String>,
+    /// `AUTHORIZATION_RBAC_READONLY_GROUPS`, else
+    /// `EXPERIMENTAL_AUTHORIZATION_RBAC_READONLY_ROOT_GROUPS`: role `read-only` for these
+    /// OIDC groups.
+    pub readonly_groups: Vec<String>,
+    /// `EXPERIMENTAL_AUTHORIZATION_RBAC_READONLY_USERS`: role `viewer`.
+    pub viewer_users: Vec<String>,
+    /// `EXPERIMENTAL_AUTHORIZATION_RBAC_ADMIN_USERS`: role `admin`.
+    pub admin_users: Vec<String>,
+    /// `AUTHORIZATION_RBAC_IP_IN_AUDIT_LOG_DISABLED`, default false: audit lines leave out the
+    /// client address.
+    pub ip_in_audit_log_disabled: bool,
+}
+
+impl RbacSettings {
+    /// Whether `user` is a root user by name (whatever its kind, as in Weaviate).
+    pub fn is_root_user(&self, user: &str) -> bool {
+        self.root_users.iter().any(|u| u == user)
+    }
+
+    /// Whether `group` is a root or read-only group (its assignments come from the settings
+    /// only).
+    pub fn is_settings_group(&self, group: &str) -> bool {
+        self.root_groups.iter().any(|g| g == group)
+            || self.readonly_groups.iter().any(|g| g == group)
+    }
 }
 
 /// Weaviate's admin list: admins may use every verb, read-only subjects only reads.
@@ -372,6 +414,21 @@ impl Settings {
                 (vars::UPSTREAM_URL, redact_userinfo(&up.url)),
                 (vars::UPSTREAM_FORWARD_AUTH, up.forward_auth.to_string()),
                 (vars::UPSTREAM_TIMEOUT, format!("{:?}", up.timeout)),
+            ]);
+        }
+        let rbac = &self.authorization.rbac;
+        lines.push((vars::RBAC_ENABLED, rbac.is_some().to_string()));
+        if let Some(rbac) = rbac {
+            lines.extend([
+                (vars::RBAC_ROOT_USERS, rbac.root_users.join(",")),
+                (vars::RBAC_ROOT_GROUPS, rbac.root_groups.join(",")),
+                (vars::RBAC_READONLY_GROUPS, rbac.readonly_groups.join(",")),
+                (vars::RBAC_VIEWER_USERS, rbac.viewer_users.join(",")),
+                (vars::RBAC_ADMIN_USERS, rbac.admin_users.join(",")),
+                (
+                    vars::RBAC_IP_IN_AUDIT_LOG_DISABLED,
+                    rbac.ip_in_audit_log_disabled.to_string(),
+                ),
             ]);
         }
         let admin = &self.authorization.admin_list;

@@ -66,10 +66,6 @@ fn check_name(name: &str, only_in_file: bool, report: &mut Report) {
                 vars::PORTCULLIS_VARIABLES.join(", ")
             ),
         );
-    } else if vars::RBAC_SETTINGS.contains(&name) {
-        report.notice(format!(
-            "{name} is ignored: RBAC is not supported yet (use AUTHORIZATION_ADMINLIST_*)"
-        ));
     } else if name.starts_with(vars::OIDC_PREFIX) {
         report.notice(format!(
             "{name} is not an OpenID Connect setting Portcullis supports; it is ignored (check the spelling)"

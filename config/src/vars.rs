@@ -101,10 +101,27 @@ pub const ADMINLIST_READONLY_USERS: &str = "AUTHORIZATION_ADMINLIST_READONLY_USE
 pub const ADMINLIST_GROUPS: &str = "AUTHORIZATION_ADMINLIST_GROUPS";
 /// Groups allowed reads only.
 pub const ADMINLIST_READONLY_GROUPS: &str = "AUTHORIZATION_ADMINLIST_READONLY_GROUPS";
-/// Whether RBAC is enabled (not supported yet).
+/// Whether RBAC (roles) authorizes requests.
 pub const RBAC_ENABLED: &str = "AUTHORIZATION_RBAC_ENABLED";
 /// Weaviate's older alias of `AUTHORIZATION_RBAC_ENABLED`.
 pub const ENABLE_RBAC: &str = "AUTHORIZATION_ENABLE_RBAC";
+/// Users given the built-in `root` role at every start.
+pub const RBAC_ROOT_USERS: &str = "AUTHORIZATION_RBAC_ROOT_USERS";
+/// Weaviate's older name of `AUTHORIZATION_RBAC_ROOT_USERS`, read only when that is unset.
+pub const RBAC_ADMIN_USERS_FALLBACK: &str = "AUTHORIZATION_ADMIN_USERS";
+/// OIDC groups given the built-in `root` role at every start.
+pub const RBAC_ROOT_GROUPS: &str = "AUTHORIZATION_RBAC_ROOT_GROUPS";
+/// OIDC groups given the built-in `read-only` role at every start.
+pub const RBAC_READONLY_GROUPS: &str = "AUTHORIZATION_RBAC_READONLY_GROUPS";
+/// Weaviate's older name of `AUTHORIZATION_RBAC_READONLY_GROUPS`, read only when that is unset.
+pub const RBAC_READONLY_ROOT_GROUPS_FALLBACK: &str =
+    "EXPERIMENTAL_AUTHORIZATION_RBAC_READONLY_ROOT_GROUPS";
+/// Users given the built-in `viewer` role at start (additive).
+pub const RBAC_VIEWER_USERS: &str = "EXPERIMENTAL_AUTHORIZATION_RBAC_READONLY_USERS";
+/// Users given the built-in `admin` role at start (additive).
+pub const RBAC_ADMIN_USERS: &str = "EXPERIMENTAL_AUTHORIZATION_RBAC_ADMIN_USERS";
+/// Whether the audit log leaves out the client address.
+pub const RBAC_IP_IN_AUDIT_LOG_DISABLED: &str = "AUTHORIZATION_RBAC_IP_IN_AUDIT_LOG_DISABLED";
 
 /// The bootstrap admin's key, supplied by the operator instead of generated and printed (a
 /// secret; a `pcu_` database key, as `portcullis generate-key` prints one).
@@ -178,13 +195,16 @@ pub const AUTH_VARIABLES: &[&str] = &[
     ENABLE_RBAC,
 ];
 
-/// Weaviate's RBAC settings, known but not supported yet: setting one gives a notice.
+/// Weaviate's RBAC settings besides the switch, read when RBAC is on (a notice otherwise).
 pub const RBAC_SETTINGS: &[&str] = &[
-    "AUTHORIZATION_RBAC_ROOT_USERS",
-    "AUTHORIZATION_ADMIN_USERS",
-    "AUTHORIZATION_RBAC_ROOT_GROUPS",
-    "AUTHORIZATION_RBAC_READONLY_GROUPS",
-    "AUTHORIZATION_RBAC_IP_IN_AUDIT_LOG_DISABLED",
+    RBAC_ROOT_USERS,
+    RBAC_ADMIN_USERS_FALLBACK,
+    RBAC_ROOT_GROUPS,
+    RBAC_READONLY_GROUPS,
+    RBAC_READONLY_ROOT_GROUPS_FALLBACK,
+    RBAC_VIEWER_USERS,
+    RBAC_ADMIN_USERS,
+    RBAC_IP_IN_AUDIT_LOG_DISABLED,
 ];
 
 /// The `NAME_FILE` form of `name` when `name` is a secret variable.
@@ -201,6 +221,7 @@ pub(crate) fn is_read(name: &str) -> bool {
     PORTCULLIS_VARIABLES.contains(&name)
         || GENERAL_VARIABLES.contains(&name)
         || AUTH_VARIABLES.contains(&name)
+        || RBAC_SETTINGS.contains(&name)
         || file_variant_of(name).is_some()
 }
 

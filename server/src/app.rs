@@ -11,10 +11,12 @@ use actix_web::{web, App};
 use anyhow::Context;
 use portcullis_auth::client::TrustedProxies;
 use portcullis_auth::gatekeeper::Gatekeeper;
+use portcullis_auth::rbac::{RoleRegistry, RoleStore, UserKinds};
 use portcullis_auth::throttle::FailureThrottle;
-use portcullis_auth::{Authorizer, KeyRegistryHandle};
+use portcullis_auth::{Authorizer, KeyRegistryHandle, UserStore};
 use portcullis_config::Settings;
 
+use crate::api::authz::{self, AuthzApi};
 use crate::api::meta::{self, MetaInfo, OidcWellKnown};
 use crate::api::users::{self, UsersApi};
 use crate::gate::{self, Gate};
@@ -29,6 +31,8 @@ pub struct AppState {
     meta: web::Data<MetaInfo>,
     oidc_well_known: web::Data<OidcWellKnown>,
     users: web::Data<UsersApi>,
+    /// The roles API, when RBAC is on.
+    authz: Option<web::Data<AuthzApi>>,
     /// Set when an upstream database is configured.
     proxy: Option<web::Data<Proxy>>,
     /// The embedded document store, when there is no upstream.
@@ -49,6 +53,10 @@ impl AppState {
         keys: KeyRegistryHandle,
     ) -> anyhow::Result<Self> {
         let authorizer = Arc::new(Authorizer::from_settings(&settings.authorization));
+        let roles = match &settings.authorization.rbac {
+            Some(rbac) => Some(Arc::new(start_roles(settings, rbac).await?)),
+            None => None,
+        };
         let users = web::Data::new(UsersApi {
             keys: keys.clone(),
             authorizer: authorizer.clone(),
@@ -79,10 +87,35 @@ impl AppState {
                 .context("while registering the throttle metrics")?;
             gatekeeper = gatekeeper.with_throttle(throttle);
         }
-        let gate = web::Data::new(
-            Gate::new(gatekeeper, metrics.clone())
-                .with_trusted_proxies(TrustedProxies::new(&settings.throttle.trusted_proxies)),
-        );
+        let mut gate = Gate::new(gatekeeper, metrics.clone())
+            .with_trusted_proxies(TrustedProxies::new(&settings.throttle.trusted_proxies));
+        if let Some(roles) = &roles {
+            gate = gate.with_policies(roles.policies().clone());
+        }
+        if let (Some(roles), Some(rbac)) = (&roles, &settings.authorization.rbac) {
+            // RBAC decides instead of the admin list (server/src/authz).
+            let enforcer = Arc::new(crate::authz::Enforcer::new(
+                roles.policies().clone(),
+                settings.log.audit,
+                !rbac.ip_in_audit_log_disabled,
+            ));
+            gate = gate.with_rbac(crate::authz::RbacGate::new(
+                enforcer,
+                settings.backend.max_body,
+                settings.backend.upstream.is_none(),
+            ));
+        }
+        let gate = web::Data::new(gate);
+        let authz = match (roles, &settings.authorization.rbac) {
+            (Some(roles), Some(rbac)) => Some(web::Data::new(AuthzApi {
+                roles,
+                keys: users.keys.clone(),
+                settings: rbac.clone(),
+                oidc: settings.authentication.oidc.is_some(),
+                metrics: metrics.clone(),
+            })),
+            _ => None,
+        };
         let proxy = match &settings.backend.upstream {
             Some(upstream) => Some(web::Data::new(
                 Proxy::new(upstream, metrics.clone())
@@ -104,6 +137,7 @@ impl AppState {
             meta: web::Data::new(MetaInfo::at(settings.http_addr)),
             oidc_well_known,
             users,
+            authz,
             proxy,
             store,
             max_body: settings.backend.max_body,
@@ -129,6 +163,25 @@ impl AppState {
     }
 }
 
+/// Opens the role tables in the user store, writes the settings' holders of the built-in
+/// roles, and loads and publishes every role and assignment.
+async fn start_roles(
+    settings: &Settings,
+    rbac: &portcullis_config::RbacSettings,
+) -> anyhow::Result<RoleRegistry> {
+    let store = UserStore::open(&settings.data_path)
+        .await
+        .context("while opening the user store for roles (PERSISTENCE_DATA_PATH)")?;
+    let auth = &settings.authentication;
+    let kinds = UserKinds {
+        db: auth.api_key.is_some() || auth.db_users_enabled,
+        oidc: auth.oidc.is_some(),
+    };
+    RoleRegistry::open(rbac, kinds, Some(RoleStore::new(store)))
+        .await
+        .context("while loading roles (AUTHORIZATION_RBAC_ENABLED)")
+}
+
 /// The API application over `state`: the gate in front of every route, then the proxy (when
 /// there is an upstream), Portcullis' own routes and the document store.
 pub fn app(
@@ -147,6 +200,7 @@ pub fn app(
         meta,
         oidc_well_known,
         users,
+        authz,
         proxy,
         store,
         max_body,
@@ -163,6 +217,8 @@ pub fn app(
         .wrap(from_fn(move |req, next| {
             crate::deadline::enforce(body_timeout, req, next)
         }))
+        // Before the proxy, which would forward /v1/authz: with RBAC on the roles are ours.
+        .configure(|cfg| authz::configure(cfg, authz.as_ref()))
         // Before Portcullis' own routes: with an upstream it claims every /v1 path they
         // do not own, and answers readiness for the upstream.
         .configure(|cfg| proxy::configure(cfg, proxy.as_ref()))

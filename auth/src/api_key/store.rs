@@ -294,13 +294,25 @@ impl UserStore {
         Ok(())
     }
 
-    /// Deletes a user.
+    /// Deletes a user and, in the same transaction, its `db:` role assignments, so a user
+    /// created later under the same name starts with no roles.
     pub async fn delete(&self, id: &str) -> Result<(), UserStoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM rbac_assignments WHERE namespace = 'db' AND subject = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The connection pool, for the role tables kept in the same file (`rbac/store.rs`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Records last-used times for many users in one transaction.

@@ -1,6 +1,7 @@
 //! Roles (Weaviate's RBAC): the closed set of actions ([`action`]), permission filters
 //! ([`filter`]), permissions on the wire and compiled ([`permission`]), roles and the built-in
-//! ones ([`role`]), and the published policies the request path checks ([`policy`]).
+//! ones ([`role`]), the published policies the request path checks ([`policy`]), and their
+//! durable storage ([`store`]) and single writer ([`registry`]).
 //!
 //! Everything is compiled when a role or an assignment changes; a check on the request path
 //! looks up the principal's roles and matches the asked action's grants, allocating nothing.
@@ -9,10 +10,14 @@ pub mod action;
 pub mod filter;
 pub mod permission;
 pub mod policy;
+pub mod registry;
 pub mod role;
+pub mod store;
 
 pub use action::{Action, Domain, ACTION_COUNT};
 pub use filter::{Filter, FilterError, FilterKind};
 pub use permission::{Grant, Permission, PermissionError, RoleScope};
 pub use policy::{Namespace, Policies};
+pub use registry::{RoleError, RoleRegistry, UserKinds};
 pub use role::{BuiltInRole, CompiledRole, Request};
+pub use store::{RoleStore, RoleStoreError};

@@ -153,7 +153,7 @@ impl Parser<'_> {
 }
 
 /// Weaviate's boolean spellings (case-insensitive); anything else is `None`.
-fn parse_bool(raw: &str) -> Option<bool> {
+pub(super) fn parse_bool(raw: &str) -> Option<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "on" | "enabled" | "1" | "true" => Some(true),
         "off" | "disabled" | "0" | "false" => Some(false),

@@ -24,6 +24,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
+use portcullis_auth::rbac::Policies;
 use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
 
 use crate::authz::RbacGate;
@@ -42,6 +43,8 @@ pub struct Gate {
     trusted_proxies: TrustedProxies,
     /// RBAC, when it is on: it decides instead of the admin list.
     rbac: Option<RbacGate>,
+    /// The published roles when RBAC is on (`AUTHORIZATION_RBAC_ENABLED`).
+    policies: Option<Arc<Policies>>,
 }
 
 /// The header a trusted proxy names the client in.
@@ -78,6 +81,7 @@ impl Gate {
             request_ids: RequestIds::new(),
             trusted_proxies: TrustedProxies::default(),
             rbac: None,
+            policies: None,
         }
     }
 
@@ -90,6 +94,17 @@ impl Gate {
     /// The RBAC step, when RBAC is on.
     pub(crate) fn rbac(&self) -> Option<&RbacGate> {
         self.rbac.as_ref()
+    }
+
+    /// The gate judging by these published roles (RBAC on).
+    pub fn with_policies(mut self, policies: Arc<Policies>) -> Self {
+        self.policies = Some(policies);
+        self
+    }
+
+    /// The published roles, when RBAC is on.
+    pub fn policies(&self) -> Option<&Arc<Policies>> {
+        self.policies.as_ref()
     }
 
     /// The gate reading `X-Forwarded-For` from these proxies (none by default).

@@ -1,0 +1,509 @@
+//! The RoleRegistry: the single writer of roles and assignments. Every change is committed to
+//! the role tables first ([`RoleStore`], one transaction), then applied to the registry's own
+//! view and published to the shared [`Policies`] before the call returns, so a request that
+//! starts after the API call's reply is judged by the new roles (the key map's rule).
+//!
+//! Writers hold the registry's write lock for the whole change, which serialises them as an
+//! actor's mailbox would; readers (the listings) take the read lock. The request path never
+//! takes either: it reads only [`Policies`].
+//!
+//! At every start the settings' holders are written first: `root` and `read-only` exactly as
+//! the settings name them (any other holder of theirs is removed), `admin` and `viewer` added.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use portcullis_config::RbacSettings;
+use tokio::sync::RwLock;
+
+use super::permission::{Grant, Permission};
+use super::policy::{Namespace, Policies};
+use super::role::{BuiltInRole, CompiledRole};
+use super::store::{Assignment, RoleStore, RoleStoreError};
+
+/// Why a role change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// A role of that name exists (built-in roles included).
+    #[error("role with name {0} already exists")]
+    Exists(String),
+    /// No role of that name.
+    #[error("role {0} not found")]
+    NotFound(String),
+    /// An assignment named a role that does not exist.
+    #[error("one or more of the roles requested doesn't exist")]
+    UnknownRoles,
+    /// The role tables failed; nothing was changed.
+    #[error("{0}")]
+    Store(#[from] RoleStoreError),
+}
+
+/// Which user namespaces exist in this configuration: the settings' root, admin and viewer
+/// users are given their role in each.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserKinds {
+    /// Static API keys or database users are on (namespace `db`).
+    pub db: bool,
+    /// OpenID Connect is on (namespace `oidc`).
+    pub oidc: bool,
+}
+
+/// The registry's own view: custom roles' grants and every subject's roles.
+#[derive(Debug, Default)]
+struct State {
+    roles: BTreeMap<String, Vec<Grant>>,
+    /// Indexed by [`slot`].
+    held: [BTreeMap<String, BTreeSet<String>>; 3],
+}
+
+fn slot(ns: Namespace) -> usize {
+    match ns {
+        Namespace::Db => 0,
+        Namespace::Oidc => 1,
+        Namespace::Group => 2,
+    }
+}
+
+const NAMESPACES: [Namespace; 3] = [Namespace::Db, Namespace::Oidc, Namespace::Group];
+
+impl State {
+    fn exists(&self, role: &str) -> bool {
+        BuiltInRole::parse(role).is_some() || self.roles.contains_key(role)
+    }
+}
+
+/// The owner of roles and assignments. Share it in an `Arc`.
+#[derive(Debug)]
+pub struct RoleRegistry {
+    policies: Arc<Policies>,
+    store: Option<RoleStore>,
+    state: RwLock<State>,
+}
+
+/// The settings' holders: (exact `root`/`read-only` ones, additive `admin`/`viewer` ones).
+fn settings_holders(
+    settings: &RbacSettings,
+    kinds: UserKinds,
+) -> (
+    Vec<(Namespace, String, &'static str)>,
+    Vec<(Namespace, String, &'static str)>,
+) {
+    let user_spaces: Vec<Namespace> = [(kinds.db, Namespace::Db), (kinds.oidc, Namespace::Oidc)]
+        .into_iter()
+        .filter_map(|(on, ns)| on.then_some(ns))
+        .collect();
+    let users = |names: &[String], role: &'static str| -> Vec<(Namespace, String, &'static str)> {
+        names
+            .iter()
+            .flat_map(|name| user_spaces.iter().map(move |ns| (*ns, name.clone(), role)))
+            .collect()
+    };
+    let groups = |names: &[String], role: &'static str| -> Vec<(Namespace, String, &'static str)> {
+        names
+            .iter()
+            .map(|name| (Namespace::Group, name.clone(), role))
+            .collect()
+    };
+    let mut exact = users(&settings.root_users, BuiltInRole::Root.name());
+    exact.extend(groups(&settings.root_groups, BuiltInRole::Root.name()));
+    exact.extend(groups(
+        &settings.readonly_groups,
+        BuiltInRole::ReadOnly.name(),
+    ));
+    let mut additive = users(&settings.admin_users, BuiltInRole::Admin.name());
+    additive.extend(users(&settings.viewer_users, BuiltInRole::Viewer.name()));
+    (exact, additive)
+}
+
+fn borrowed<'a>(list: &'a [(Namespace, String, &'static str)]) -> Vec<Assignment<'a>> {
+    list.iter()
+        .map(|(ns, subject, role)| (*ns, subject.as_str(), *role))
+        .collect()
+}
+
+/// Compiles stored permissions; one that no longer compiles is left out (the role grants less,
+/// never more) and logged.
+fn compile_stored(role: &str, permissions: &[Permission]) -> Vec<Grant> {
+    let mut grants: Vec<Grant> = Vec::with_capacity(permissions.len());
+    for permission in permissions {
+        match Grant::from_wire(permission) {
+            Ok(grant) if !grants.contains(&grant) => grants.push(grant),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(
+                role = %role,
+                error = %err,
+                "a stored permission of this role is no longer valid and is left out"
+            ),
+        }
+    }
+    grants
+}
+
+impl RoleRegistry {
+    /// Opens the registry: writes the settings' holders, loads every role and assignment
+    /// (from `store`, or none without one), and publishes them.
+    pub async fn open(
+        settings: &RbacSettings,
+        kinds: UserKinds,
+        store: Option<RoleStore>,
+    ) -> Result<Self, RoleStoreError> {
+        let (exact, additive) = settings_holders(settings, kinds);
+        let mirrored = [BuiltInRole::Root.name(), BuiltInRole::ReadOnly.name()];
+        let mut state = State::default();
+        match &store {
+            Some(store) => {
+                store
+                    .apply_settings(&mirrored, &borrowed(&exact), &borrowed(&additive))
+                    .await?;
+                let stored = store.load().await?;
+                for (name, permissions) in stored.roles {
+                    if BuiltInRole::parse(&name).is_some() {
+                        tracing::warn!(role = %name, "a stored role has a built-in role's name and is ignored");
+                        continue;
+                    }
+                    let grants = compile_stored(&name, &permissions);
+                    state.roles.insert(name, grants);
+                }
+                for (ns, subject, role) in stored.assignments {
+                    if state.exists(&role) {
+                        state.held[slot(ns)]
+                            .entry(subject)
+                            .or_default()
+                            .insert(role);
+                    }
+                }
+            }
+            None => {
+                for (ns, subject, role) in exact.into_iter().chain(additive) {
+                    state.held[slot(ns)]
+                        .entry(subject)
+                        .or_default()
+                        .insert(role.to_owned());
+                }
+            }
+        }
+        let policies = Arc::new(Policies::new());
+        for (name, grants) in &state.roles {
+            policies.set_role(name, CompiledRole::new(grants.iter().cloned()));
+        }
+        for ns in NAMESPACES {
+            for (subject, roles) in &state.held[slot(ns)] {
+                policies.set_assignments(ns, subject, roles.iter().map(String::as_str));
+            }
+        }
+        Ok(RoleRegistry {
+            policies,
+            store,
+            state: RwLock::new(state),
+        })
+    }
+
+    /// The published policies the request path checks.
+    pub fn policies(&self) -> &Arc<Policies> {
+        &self.policies
+    }
+
+    /// Every role's name, built-in ones included, sorted.
+    pub async fn role_names(&self) -> Vec<String> {
+        let state = self.state.read().await;
+        let mut names: Vec<String> = BuiltInRole::ALL
+            .iter()
+            .map(|r| r.name().to_owned())
+            .chain(state.roles.keys().cloned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A role's grants (a built-in role's too), or `None` when it does not exist.
+    pub async fn role(&self, name: &str) -> Option<Vec<Grant>> {
+        if let Some(built_in) = BuiltInRole::parse(name) {
+            return Some(built_in.compile().grants().to_vec());
+        }
+        self.state.read().await.roles.get(name).cloned()
+    }
+
+    /// Whether a role of this name exists (built-in ones included).
+    pub async fn exists(&self, name: &str) -> bool {
+        self.state.read().await.exists(name)
+    }
+
+    /// A subject's roles, sorted.
+    pub async fn roles_of(&self, ns: Namespace, subject: &str) -> Vec<String> {
+        self.state.read().await.held[slot(ns)]
+            .get(subject)
+            .map(|roles| roles.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every holder of a role in `ns`, sorted.
+    pub async fn holders(&self, ns: Namespace, role: &str) -> Vec<String> {
+        self.state.read().await.held[slot(ns)]
+            .iter()
+            .filter(|(_, roles)| roles.contains(role))
+            .map(|(subject, _)| subject.clone())
+            .collect()
+    }
+
+    /// Every group holding at least one role, sorted.
+    pub async fn groups(&self) -> Vec<String> {
+        self.state.read().await.held[slot(Namespace::Group)]
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// How many custom roles exist.
+    pub async fn custom_role_count(&self) -> usize {
+        self.state.read().await.roles.len()
+    }
+
+    /// Stores and publishes a role's new grants.
+    async fn write_role(
+        &self,
+        state: &mut State,
+        name: &str,
+        grants: Vec<Grant>,
+    ) -> Result<(), RoleError> {
+        if let Some(store) = &self.store {
+            let wire: Vec<Permission> = grants.iter().map(Grant::to_wire).collect();
+            store.put_role(name, &wire).await?;
+        }
+        self.policies
+            .set_role(name, CompiledRole::new(grants.iter().cloned()));
+        state.roles.insert(name.to_owned(), grants);
+        Ok(())
+    }
+
+    /// Creates a role (`Exists` when the name is taken, built-in names included).
+    pub async fn create_role(&self, name: &str, grants: Vec<Grant>) -> Result<(), RoleError> {
+        let mut state = self.state.write().await;
+        if state.exists(name) {
+            return Err(RoleError::Exists(name.to_owned()));
+        }
+        let mut unique: Vec<Grant> = Vec::with_capacity(grants.len());
+        for grant in grants {
+            if !unique.contains(&grant) {
+                unique.push(grant);
+            }
+        }
+        self.write_role(&mut state, name, unique).await
+    }
+
+    /// Adds the grants a custom role does not hold yet.
+    pub async fn add_permissions(&self, name: &str, grants: Vec<Grant>) -> Result<(), RoleError> {
+        let mut state = self.state.write().await;
+        let mut current = state
+            .roles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RoleError::NotFound(name.to_owned()))?;
+        for grant in grants {
+            if !current.contains(&grant) {
+                current.push(grant);
+            }
+        }
+        self.write_role(&mut state, name, current).await
+    }
+
+    /// Removes every listed grant the custom role holds (the role stays, even emptied).
+    pub async fn remove_permissions(&self, name: &str, grants: &[Grant]) -> Result<(), RoleError> {
+        let mut state = self.state.write().await;
+        let mut current = state
+            .roles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RoleError::NotFound(name.to_owned()))?;
+        current.retain(|grant| !grants.contains(grant));
+        self.write_role(&mut state, name, current).await
+    }
+
+    /// Deletes a custom role and every assignment of it; `false` when there was none.
+    pub async fn delete_role(&self, name: &str) -> Result<bool, RoleError> {
+        let mut state = self.state.write().await;
+        if !state.roles.contains_key(name) {
+            return Ok(false);
+        }
+        if let Some(store) = &self.store {
+            store.delete_role(name).await?;
+        }
+        state.roles.remove(name);
+        self.policies.remove_role(name);
+        for ns in NAMESPACES {
+            let map = &mut state.held[slot(ns)];
+            let holders: Vec<String> = map
+                .iter()
+                .filter(|(_, roles)| roles.contains(name))
+                .map(|(subject, _)| subject.clone())
+                .collect();
+            for subject in holders {
+                let now_empty = map.get_mut(&subject).is_some_and(|roles| {
+                    roles.remove(name);
+                    roles.is_empty()
+                });
+                if now_empty {
+                    map.remove(&subject);
+                }
+                let roles = map.get(&subject).cloned().unwrap_or_default();
+                self.policies
+                    .set_assignments(ns, &subject, roles.iter().map(String::as_str));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Assigns (`assign`) or revokes `roles` for `subject` in each of `namespaces`, in one
+    /// transaction; `UnknownRoles` when one of them does not exist.
+    pub async fn change_assignments(
+        &self,
+        assign: bool,
+        namespaces: &[Namespace],
+        subject: &str,
+        roles: &[String],
+    ) -> Result<(), RoleError> {
+        let mut state = self.state.write().await;
+        if !roles.iter().all(|role| state.exists(role)) {
+            return Err(RoleError::UnknownRoles);
+        }
+        if let Some(store) = &self.store {
+            let changes: Vec<Assignment<'_>> = namespaces
+                .iter()
+                .flat_map(|ns| roles.iter().map(move |role| (*ns, subject, role.as_str())))
+                .collect();
+            store.change_assignments(assign, &changes).await?;
+        }
+        for ns in namespaces {
+            let map = &mut state.held[slot(*ns)];
+            let held = map.entry(subject.to_owned()).or_default();
+            for role in roles {
+                if assign {
+                    held.insert(role.clone());
+                } else {
+                    held.remove(role);
+                }
+            }
+            let published: Vec<String> = held.iter().cloned().collect();
+            if held.is_empty() {
+                map.remove(subject);
+            }
+            self.policies
+                .set_assignments(*ns, subject, published.iter().map(String::as_str));
+        }
+        Ok(())
+    }
+
+    /// Runs `delete` (the KeyRegistry's deletion of a database user, which removes its `db:`
+    /// assignments in the user's transaction) under the write lock, then withdraws the user's
+    /// published roles, so no assignment can slip in between.
+    pub async fn delete_db_user<T, E>(
+        &self,
+        id: &str,
+        delete: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let mut state = self.state.write().await;
+        let result = delete.await;
+        if result.is_ok() {
+            state.held[slot(Namespace::Db)].remove(id);
+            self.policies
+                .set_assignments(Namespace::Db, id, std::iter::empty());
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rbac::action::Action;
+    use crate::rbac::role::Request;
+    use crate::{Principal, PrincipalKind};
+    use serde_json::json;
+
+    fn grant(value: serde_json::Value) -> Grant {
+        Grant::from_wire(&serde_json::from_value(value).expect("permission")).expect("grant")
+    }
+
+    fn db(name: &str) -> Principal {
+        Principal::new(name, Vec::new(), PrincipalKind::DbUser)
+    }
+
+    const READ_MOVIE: Request<'static> = Request {
+        action: Action::ReadData,
+        values: ["Movie", "*", "*"],
+    };
+
+    fn settings() -> RbacSettings {
+        RbacSettings {
+            root_users: vec!["root-user".into()],
+            readonly_groups: vec!["readers".into()],
+            ..RbacSettings::default()
+        }
+    }
+
+    async fn open(dir: &std::path::Path, settings: &RbacSettings) -> RoleRegistry {
+        let users = crate::api_key::UserStore::open(dir).await.expect("open");
+        RoleRegistry::open(
+            settings,
+            UserKinds {
+                db: true,
+                oidc: true,
+            },
+            Some(RoleStore::new(users)),
+        )
+        .await
+        .expect("registry")
+    }
+
+    #[actix::test]
+    async fn changes_are_published_before_they_return_and_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let registry = open(dir.path(), &settings()).await;
+        assert!(registry.policies().allows(&db("root-user"), &READ_MOVIE));
+        assert_eq!(
+            registry.roles_of(Namespace::Group, "readers").await,
+            ["read-only"]
+        );
+        let read = grant(json!({"action": "read_data", "data": {"collection": "Movie"}}));
+        registry
+            .create_role("movies", vec![read.clone()])
+            .await
+            .expect("create");
+        assert!(matches!(
+            registry.create_role("movies", vec![]).await,
+            Err(RoleError::Exists(_))
+        ));
+        assert!(matches!(
+            registry.create_role("admin", vec![]).await,
+            Err(RoleError::Exists(_))
+        ));
+        registry
+            .change_assignments(true, &[Namespace::Db], "alice", &["movies".into()])
+            .await
+            .expect("assign");
+        assert!(registry.policies().allows(&db("alice"), &READ_MOVIE));
+        assert!(matches!(
+            registry
+                .change_assignments(true, &[Namespace::Db], "alice", &["nope".into()])
+                .await,
+            Err(RoleError::UnknownRoles)
+        ));
+        drop(registry);
+
+        // The settings changed: root-user is no longer root.
+        let registry = open(dir.path(), &RbacSettings::default()).await;
+        assert!(!registry.policies().allows(&db("root-user"), &READ_MOVIE));
+        assert!(registry.policies().allows(&db("alice"), &READ_MOVIE));
+        assert_eq!(registry.role("movies").await, Some(vec![read.clone()]));
+
+        registry
+            .remove_permissions("movies", &[read])
+            .await
+            .expect("remove");
+        assert!(!registry.policies().allows(&db("alice"), &READ_MOVIE));
+        assert_eq!(registry.role("movies").await, Some(vec![]));
+        assert!(registry.delete_role("movies").await.expect("delete"));
+        assert!(registry.roles_of(Namespace::Db, "alice").await.is_empty());
+        assert!(!registry.delete_role("movies").await.expect("delete again"));
+    }
+}

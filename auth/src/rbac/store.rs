@@ -1,0 +1,287 @@
+//! The durable roles: custom roles and every assignment, kept in the user store's SQLite file
+//! (tables `rbac_roles` and `rbac_assignments`, migration `0002_rbac.sql`) so that deleting a
+//! database user removes its `db:` assignments in the user's own transaction. Each change here
+//! is one transaction; the RoleRegistry is the only writer of these tables.
+
+use sqlx::Row;
+
+use super::permission::Permission;
+use super::policy::Namespace;
+use crate::api_key::UserStore;
+
+/// Failures of the role tables. Messages name the role, never a key.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleStoreError {
+    /// A query failed.
+    #[error("role store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored row could not be read back.
+    #[error("role store row for {row:?} is invalid: {what}")]
+    BadRow {
+        /// The role or subject.
+        row: String,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// Everything stored, as read at start.
+#[derive(Debug, Default)]
+pub struct StoredRoles {
+    /// Custom roles with their wire permissions, by name.
+    pub roles: Vec<(String, Vec<Permission>)>,
+    /// Every assignment: (namespace, subject, role).
+    pub assignments: Vec<(Namespace, String, String)>,
+}
+
+/// One assignment as written: whose, and which role.
+pub type Assignment<'a> = (Namespace, &'a str, &'a str);
+
+/// The role tables of a user store.
+#[derive(Clone, Debug)]
+pub struct RoleStore {
+    users: UserStore,
+}
+
+/// The namespace of its stored name.
+fn namespace(name: &str) -> Option<Namespace> {
+    match name {
+        "db" => Some(Namespace::Db),
+        "oidc" => Some(Namespace::Oidc),
+        "group" => Some(Namespace::Group),
+        _ => None,
+    }
+}
+
+impl RoleStore {
+    /// The role tables in `users`' file (created by its migrations).
+    pub fn new(users: UserStore) -> Self {
+        RoleStore { users }
+    }
+
+    /// Reads every custom role and every assignment.
+    pub async fn load(&self) -> Result<StoredRoles, RoleStoreError> {
+        let pool = self.users.pool();
+        let mut stored = StoredRoles::default();
+        for row in sqlx::query("SELECT name, permissions FROM rbac_roles ORDER BY name")
+            .fetch_all(pool)
+            .await?
+        {
+            let name: String = row.try_get(0)?;
+            let text: String = row.try_get(1)?;
+            let permissions: Vec<Permission> =
+                serde_json::from_str(&text).map_err(|err| RoleStoreError::BadRow {
+                    row: name.clone(),
+                    what: err.to_string(),
+                })?;
+            stored.roles.push((name, permissions));
+        }
+        for row in sqlx::query("SELECT namespace, subject, role FROM rbac_assignments")
+            .fetch_all(pool)
+            .await?
+        {
+            let ns: String = row.try_get(0)?;
+            let subject: String = row.try_get(1)?;
+            let role: String = row.try_get(2)?;
+            let ns = namespace(&ns).ok_or_else(|| RoleStoreError::BadRow {
+                row: subject.clone(),
+                what: format!("unknown namespace {ns:?}"),
+            })?;
+            stored.assignments.push((ns, subject, role));
+        }
+        Ok(stored)
+    }
+
+    /// Makes the settings' assignments true in one transaction: every assignment of the
+    /// `mirrored` roles is replaced by `exact`, and `additive` ones are added if missing.
+    pub async fn apply_settings(
+        &self,
+        mirrored: &[&str],
+        exact: &[Assignment<'_>],
+        additive: &[Assignment<'_>],
+    ) -> Result<(), RoleStoreError> {
+        let mut tx = self.users.pool().begin().await?;
+        for role in mirrored {
+            sqlx::query("DELETE FROM rbac_assignments WHERE role = ?")
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (ns, subject, role) in exact.iter().chain(additive) {
+            insert_assignment(&mut tx, *ns, subject, role).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a role's full permission list (a new role, or a changed one).
+    pub async fn put_role(
+        &self,
+        name: &str,
+        permissions: &[Permission],
+    ) -> Result<(), RoleStoreError> {
+        let text = serde_json::to_string(permissions).map_err(|err| RoleStoreError::BadRow {
+            row: name.to_owned(),
+            what: err.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO rbac_roles (name, permissions) VALUES (?, ?) \
+             ON CONFLICT(name) DO UPDATE SET permissions = excluded.permissions",
+        )
+        .bind(name)
+        .bind(text)
+        .execute(self.users.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a role and every assignment of it in one transaction.
+    pub async fn delete_role(&self, name: &str) -> Result<(), RoleStoreError> {
+        let mut tx = self.users.pool().begin().await?;
+        sqlx::query("DELETE FROM rbac_roles WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM rbac_assignments WHERE role = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds (`assign`) or removes assignments in one transaction.
+    pub async fn change_assignments(
+        &self,
+        assign: bool,
+        changes: &[Assignment<'_>],
+    ) -> Result<(), RoleStoreError> {
+        let mut tx = self.users.pool().begin().await?;
+        for (ns, subject, role) in changes {
+            if assign {
+                insert_assignment(&mut tx, *ns, subject, role).await?;
+            } else {
+                sqlx::query(
+                    "DELETE FROM rbac_assignments WHERE namespace = ? AND subject = ? AND role = ?",
+                )
+                .bind(ns.as_str())
+                .bind(subject)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_assignment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ns: Namespace,
+    subject: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rbac_assignments (namespace, subject, role) VALUES (?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ns.as_str())
+    .bind(subject)
+    .bind(role)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn permission(value: serde_json::Value) -> Permission {
+        serde_json::from_value(value).expect("permission")
+    }
+
+    #[actix::test]
+    async fn roles_and_assignments_survive_a_reopen_and_deletes_cascade() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let users = UserStore::open(dir.path()).await.expect("open");
+        let store = RoleStore::new(users.clone());
+        let read = permission(json!({"action": "read_data", "data": {"collection": "Movie"}}));
+        store
+            .put_role("team:a,b", &[read.clone()])
+            .await
+            .expect("put");
+        store.put_role("other", &[]).await.expect("put");
+        store
+            .change_assignments(
+                true,
+                &[
+                    (Namespace::Db, "alice", "team:a,b"),
+                    (Namespace::Oidc, "bob:x", "team:a,b"),
+                    (Namespace::Group, "ops", "other"),
+                    (Namespace::Db, "alice", "other"),
+                ],
+            )
+            .await
+            .expect("assign");
+        drop((store, users));
+
+        let users = UserStore::open(dir.path()).await.expect("reopen");
+        let store = RoleStore::new(users.clone());
+        let stored = store.load().await.expect("load");
+        assert_eq!(
+            stored.roles,
+            vec![
+                ("other".to_owned(), vec![]),
+                ("team:a,b".to_owned(), vec![read])
+            ]
+        );
+        assert_eq!(stored.assignments.len(), 4);
+
+        // Deleting a role removes its assignments; deleting a user removes its db: ones.
+        store.delete_role("other").await.expect("delete role");
+        users.delete("alice").await.expect("delete user");
+        let mut left = store.load().await.expect("load").assignments;
+        left.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            left,
+            vec![(Namespace::Oidc, "bob:x".to_owned(), "team:a,b".to_owned())]
+        );
+    }
+
+    #[actix::test]
+    async fn settings_replace_mirrored_roles_and_add_the_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RoleStore::new(UserStore::open(dir.path()).await.expect("open"));
+        store
+            .change_assignments(
+                true,
+                &[
+                    (Namespace::Db, "old-root", "root"),
+                    (Namespace::Db, "kept", "admin"),
+                ],
+            )
+            .await
+            .expect("assign");
+        store
+            .apply_settings(
+                &["root", "read-only"],
+                &[(Namespace::Oidc, "new-root", "root")],
+                &[(Namespace::Db, "viewer-user", "viewer")],
+            )
+            .await
+            .expect("apply");
+        let mut all = store.load().await.expect("load").assignments;
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            all,
+            vec![
+                (Namespace::Db, "kept".to_owned(), "admin".to_owned()),
+                (Namespace::Oidc, "new-root".to_owned(), "root".to_owned()),
+                (Namespace::Db, "viewer-user".to_owned(), "viewer".to_owned()),
+            ]
+        );
+    }
+}
