@@ -17,9 +17,11 @@ use portcullis_auth::Principal;
 
 use super::body;
 use super::enforce::{Enforcer, Refused};
+use super::grpc::{self, GrpcNeeds};
 use super::need::Need;
 use super::routes::{plan, Plan};
 use crate::error::ApiError;
+use crate::grpc::methods::GrpcMethod;
 use crate::metrics::Metrics;
 
 /// What a handler of a filtered list reads from the request's extensions: whether the caller
@@ -136,6 +138,34 @@ impl RbacGate {
         req.set_payload(Payload::from(bytes));
         needs.extend(from_body.map_err(|err| ApiError::Unprocessable(err.to_string()))?);
         self.count(metrics, self.enforcer.decide(principal, &needs, client))
+    }
+
+    /// Decides a gRPC call of `method` whose whole request body is `body` (unary calls; a
+    /// stream's body is not read and needs everything), counting the decision.
+    pub fn judge_grpc(
+        &self,
+        metrics: &Metrics,
+        principal: &Principal,
+        method: GrpcMethod,
+        body: Option<&[u8]>,
+        client: IpAddr,
+    ) -> Result<(), ApiError> {
+        let needs = match body {
+            None => GrpcNeeds::Unmapped,
+            Some(body) => grpc::message(body)
+                .and_then(|message| grpc::needs(method, message))
+                .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+        };
+        let decision = match needs {
+            GrpcNeeds::Unmapped => self.enforcer.decide_unmapped(principal, client),
+            GrpcNeeds::Check(needs) => self.enforcer.decide(principal, &needs, client),
+        };
+        self.count(metrics, decision)
+    }
+
+    /// The largest body the RBAC step reads (`PORTCULLIS_MAX_BODY`).
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     fn count(&self, metrics: &Metrics, decision: Result<(), Refused>) -> Result<(), ApiError> {

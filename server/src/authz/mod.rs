@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod enforce;
+pub mod grpc;
 pub mod http;
 pub mod need;
 pub mod routes;

@@ -96,6 +96,21 @@ impl Gate {
         self.rbac.as_ref()
     }
 
+    /// The RBAC decision of a gRPC call [`Gate::admit`] admitted (RBAC on only; with it off
+    /// `admit` decided already): `body` is a unary call's whole body, `None` for a stream.
+    pub(crate) fn judge_grpc(
+        &self,
+        principal: &Principal,
+        method: crate::grpc::methods::GrpcMethod,
+        body: Option<&[u8]>,
+        client: IpAddr,
+    ) -> Result<(), ApiError> {
+        match &self.rbac {
+            Some(rbac) => rbac.judge_grpc(&self.metrics, principal, method, body, client),
+            None => Ok(()),
+        }
+    }
+
     /// The gate judging by these published roles (RBAC on).
     pub fn with_policies(mut self, policies: Arc<Policies>) -> Self {
         self.policies = Some(policies);
@@ -211,9 +226,14 @@ impl Gate {
         match verdict {
             Ok(Authenticated { principal, method }) => {
                 self.metrics.observe_auth(method, Reason::Ok, seconds);
-                let decision = self
-                    .check(&principal, Action::Data(verb), path)
-                    .map(|()| principal);
+                // With RBAC on, the decision needs the call's message: the gRPC gate asks
+                // [`Gate::judge_grpc`] once it has read it.
+                let decision = match self.rbac {
+                    Some(_) => Ok(principal),
+                    None => self
+                        .check(&principal, Action::Data(verb), path)
+                        .map(|()| principal),
+                };
                 (decision, method, Reason::Ok)
             }
             Err(Denial { denied, error }) => {
