@@ -107,13 +107,25 @@ impl AppState {
         }
         let gate = web::Data::new(gate);
         let authz = match (roles, &settings.authorization.rbac) {
-            (Some(roles), Some(rbac)) => Some(web::Data::new(AuthzApi {
-                roles,
-                keys: users.keys.clone(),
-                settings: rbac.clone(),
-                oidc: settings.authentication.oidc.is_some(),
-                metrics: metrics.clone(),
-            })),
+            (Some(roles), Some(rbac)) => {
+                let rbac_metrics = metrics
+                    .register_rbac()
+                    .context("while registering the RBAC metrics")?;
+                rbac_metrics.set_roles(roles.policies().role_count());
+                Some(web::Data::new(AuthzApi {
+                    roles,
+                    keys: users.keys.clone(),
+                    static_users: settings
+                        .authentication
+                        .api_key
+                        .as_ref()
+                        .map(|keys| keys.users.clone())
+                        .unwrap_or_default(),
+                    settings: rbac.clone(),
+                    oidc: settings.authentication.oidc.is_some(),
+                    metrics: rbac_metrics,
+                }))
+            }
             _ => None,
         };
         let proxy = match &settings.backend.upstream {

@@ -18,6 +18,6 @@ pub use action::{Action, Domain, ACTION_COUNT};
 pub use filter::{Filter, FilterError, FilterKind};
 pub use permission::{Grant, Permission, PermissionError, RoleScope};
 pub use policy::{Namespace, Policies};
-pub use registry::{RoleError, RoleRegistry, UserKinds};
+pub use registry::{RoleError, RoleRegistry, SubjectRefusal, UserKinds};
 pub use role::{BuiltInRole, CompiledRole, Request};
 pub use store::{RoleStore, RoleStoreError};

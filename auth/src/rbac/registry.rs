@@ -34,9 +34,21 @@ pub enum RoleError {
     /// An assignment named a role that does not exist.
     #[error("one or more of the roles requested doesn't exist")]
     UnknownRoles,
+    /// The subject was refused by the caller's check (run under the write lock).
+    #[error("{0:?}")]
+    Subject(SubjectRefusal),
     /// The role tables failed; nothing was changed.
     #[error("{0}")]
     Store(#[from] RoleStoreError),
+}
+
+/// Why a subject may not be given or lose roles (decided by the API, which knows the users).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectRefusal {
+    /// An OIDC user was named while OpenID Connect is off.
+    OidcDisabled,
+    /// No such user.
+    Missing,
 }
 
 /// Which user namespaces exist in this configuration: the settings' root, admin and viewer
@@ -354,18 +366,22 @@ impl RoleRegistry {
     }
 
     /// Assigns (`assign`) or revokes `roles` for `subject` in each of `namespaces`, in one
-    /// transaction; `UnknownRoles` when one of them does not exist.
+    /// transaction; `UnknownRoles` when one of them does not exist. `subject_check` (whether
+    /// the user exists) runs under the write lock, after the roles' check, so a user deleted
+    /// meanwhile ([`RoleRegistry::delete_db_user`]) cannot be given a role.
     pub async fn change_assignments(
         &self,
         assign: bool,
         namespaces: &[Namespace],
         subject: &str,
         roles: &[String],
+        subject_check: impl Future<Output = Result<(), SubjectRefusal>>,
     ) -> Result<(), RoleError> {
         let mut state = self.state.write().await;
         if !roles.iter().all(|role| state.exists(role)) {
             return Err(RoleError::UnknownRoles);
         }
+        subject_check.await.map_err(RoleError::Subject)?;
         if let Some(store) = &self.store {
             let changes: Vec<Assignment<'_>> = namespaces
                 .iter()
@@ -478,13 +494,17 @@ mod tests {
             Err(RoleError::Exists(_))
         ));
         registry
-            .change_assignments(true, &[Namespace::Db], "alice", &["movies".into()])
+            .change_assignments(true, &[Namespace::Db], "alice", &["movies".into()], async {
+                Ok(())
+            })
             .await
             .expect("assign");
         assert!(registry.policies().allows(&db("alice"), &READ_MOVIE));
         assert!(matches!(
             registry
-                .change_assignments(true, &[Namespace::Db], "alice", &["nope".into()])
+                .change_assignments(true, &[Namespace::Db], "alice", &["nope".into()], async {
+                    Ok(())
+                })
                 .await,
             Err(RoleError::UnknownRoles)
         ));

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::api::authz::AuthzApi;
 use crate::error::ApiError;
 use crate::gate::{Caller, Gate};
 
@@ -111,17 +112,26 @@ pub async fn meta(info: web::Data<MetaInfo>) -> HttpResponse {
     }))
 }
 
-async fn own_info(caller: Caller) -> Result<HttpResponse, ApiError> {
+async fn own_info(
+    caller: Caller,
+    authz: Option<web::Data<AuthzApi>>,
+) -> Result<HttpResponse, ApiError> {
     let principal = caller.0;
     if principal.is_anonymous() {
         return Err(ApiError::NotAuthenticated(
             "anonymous callers have no user information",
         ));
     }
+    // With RBAC on, the caller's roles with their permissions (its groups' too).
+    let roles = match authz {
+        Some(authz) => serde_json::to_value(authz.own_roles(&principal).await)
+            .map_err(|_| ApiError::Internal)?,
+        None => serde_json::Value::Null,
+    };
     Ok(HttpResponse::Ok().json(json!({
         "username": principal.username(),
         "groups": principal.groups(),
-        "roles": null,
+        "roles": roles,
     })))
 }
 

@@ -232,9 +232,19 @@ async fn delete_user(
     caller: Caller,
     id: web::Path<String>,
     req: actix_web::HttpRequest,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     api.manage(Op::Delete, &caller.0, req.path(), || {
-        Ok(api.keys.delete(id.into_inner(), caller.0.username()))
+        let id = id.into_inner();
+        let delete = api.keys.delete(id.clone(), caller.0.username());
+        // With RBAC on, under the roles' write lock: the store removes the user's db:
+        // assignments in the user's transaction, and its published roles go before the reply.
+        Ok(async move {
+            match authz {
+                Some(authz) => authz.roles.delete_db_user(&id, delete).await,
+                None => delete.await,
+            }
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -8,6 +8,7 @@
 
 pub mod grpc;
 pub mod labels;
+pub mod rbac;
 pub mod scraped;
 
 use std::sync::{Arc, OnceLock};
