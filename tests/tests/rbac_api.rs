@@ -479,6 +479,25 @@ async fn assignments_follow_users_groups_and_deletions() {
         (200, Value::Null)
     );
     assert_eq!(own_role_names(&server, &alice).await, ["reader", "viewer"]);
+    // DBUserInfo.roles, in the user and in the listing.
+    let (_, body) = call(&server, Method::GET, "/v1/users/db/alice", &admin, None).await;
+    assert_eq!(body["roles"], json!(["reader", "viewer"]), "{body}");
+    let (_, body) = call(&server, Method::GET, "/v1/users/db", &admin, None).await;
+    let listed: Vec<&Value> = body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|u| u["userId"] == "alice" || u["userId"] == "admin")
+        .collect();
+    assert_eq!(listed.len(), 2, "{body}");
+    for user in listed {
+        let expected = if user["userId"] == "alice" {
+            json!(["reader", "viewer"])
+        } else {
+            json!(["root"])
+        };
+        assert_eq!(user["roles"], expected, "{user}");
+    }
     let (status, body) = call(
         &server,
         Method::GET,

@@ -258,6 +258,15 @@ impl RoleRegistry {
             .collect()
     }
 
+    /// Every database (and static) user holding a role, with its roles sorted: one snapshot
+    /// for a user listing.
+    pub async fn db_holdings(&self) -> BTreeMap<String, Vec<String>> {
+        self.state.read().await.held[slot(Namespace::Db)]
+            .iter()
+            .map(|(user, roles)| (user.clone(), roles.iter().cloned().collect()))
+            .collect()
+    }
+
     /// Every group holding at least one role, sorted.
     pub async fn groups(&self) -> Vec<String> {
         self.state.read().await.held[slot(Namespace::Group)]

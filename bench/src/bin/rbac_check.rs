@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::Method;
-use portcullis_auth::rbac::{Action, CompiledRole, Grant, Namespace, Permission, Policies, Request};
+use portcullis_auth::rbac::{
+    Action, CompiledRole, Grant, Namespace, Permission, Policies, Request,
+};
 use portcullis_auth::{Principal, PrincipalKind};
 use portcullis_server::authz::{plan, Enforcer, Plan};
 

@@ -271,6 +271,7 @@ async fn list_users(
     caller: Caller,
     query: web::Query<InfoQuery>,
     filter: Option<web::ReqData<ListFilter>>,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     if !api.keys.db_enabled() {
         return Ok(HttpResponse::Ok().json(json!([])));
@@ -281,12 +282,17 @@ async fn list_users(
         .list_page(None, listing::PAGE)
         .await
         .map_err(user_error)?;
+    let roles = match authz {
+        Some(authz) => Some(Arc::new(authz.roles.db_holdings().await)),
+        None => None,
+    };
     let body = listing::body(
         api.keys.clone(),
         first,
         admin,
         query.include_last_used_time,
         filter.map(web::ReqData::into_inner),
+        roles,
     );
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
@@ -298,6 +304,7 @@ async fn get_user(
     caller: Caller,
     id: web::Path<String>,
     query: web::Query<InfoQuery>,
+    authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     if !api.keys.db_enabled() {
         return Err(user_error(UserError::Disabled));
@@ -311,7 +318,17 @@ async fn get_user(
         .map_err(user_error)?
         .filter(|u| admin || !u.is_static)
         .ok_or_else(|| user_error(UserError::NotFound(id)))?;
-    Ok(HttpResponse::Ok().json(UserView::new(&info, admin, query.include_last_used_time)))
+    let roles = match authz {
+        Some(authz) => {
+            authz
+                .roles
+                .roles_of(portcullis_auth::rbac::Namespace::Db, &info.id)
+                .await
+        }
+        None => Vec::new(),
+    };
+    Ok(HttpResponse::Ok()
+        .json(UserView::new(&info, admin, query.include_last_used_time).with_roles(roles)))
 }
 
 /// Weaviate's timestamps: RFC 3339 in UTC, always with milliseconds.

@@ -3,6 +3,9 @@
 //! sit in memory as one list or one string. The bytes are those of the whole list serialized
 //! at once (`[`, the users separated by commas, `]`), as before the listing streamed.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use actix_web::web::Bytes;
 use futures_util::stream::{self, Stream};
 use portcullis_auth::api_key::UserPage;
@@ -29,8 +32,8 @@ pub(super) struct UserView<'a> {
     db_user_type: &'static str,
     #[serde(rename = "lastUsedAt", skip_serializing_if = "Option::is_none")]
     last_used_at: Option<String>,
-    /// Always empty: roles are not implemented.
-    roles: [(); 0],
+    /// The user's roles (RBAC on), else empty.
+    roles: Vec<String>,
     #[serde(rename = "userId")]
     user_id: &'a str,
 }
@@ -52,15 +55,25 @@ impl<'a> UserView<'a> {
                 .last_used_ms
                 .filter(|_| include_last_used)
                 .and_then(rfc3339),
-            roles: [],
+            roles: Vec::new(),
             user_id: &info.id,
         }
     }
+
+    /// The view with the user's roles.
+    pub(super) fn with_roles(mut self, roles: Vec<String>) -> Self {
+        self.roles = roles;
+        self
+    }
 }
+
+/// Every database user's roles, when RBAC is on: one snapshot per listing.
+pub(super) type Holdings = Option<Arc<BTreeMap<String, Vec<String>>>>;
 
 /// Where a listing stands between two chunks.
 struct Listing {
     keys: KeyRegistryHandle,
+    roles: Holdings,
     admin: bool,
     include_last_used: bool,
     /// With RBAC on: only the users the caller may read (`read_users`), judged per item as
@@ -89,9 +102,14 @@ impl Listing {
             if self.wrote {
                 buf.push(b',');
             }
+            let roles = self
+                .roles
+                .as_ref()
+                .and_then(|held| held.get(&info.id).cloned())
+                .unwrap_or_default();
             serde_json::to_writer(
                 &mut *buf,
-                &UserView::new(info, self.admin, self.include_last_used),
+                &UserView::new(info, self.admin, self.include_last_used).with_roles(roles),
             )?;
             self.wrote = true;
         }
@@ -109,9 +127,11 @@ pub(super) fn body(
     admin: bool,
     include_last_used: bool,
     filter: Option<ListFilter>,
+    roles: Holdings,
 ) -> impl Stream<Item = std::io::Result<Bytes>> {
     let listing = Listing {
         keys,
+        roles,
         admin,
         include_last_used,
         filter,
