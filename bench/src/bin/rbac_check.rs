@@ -22,7 +22,7 @@ use portcullis_server::authz::{plan, Enforcer, Plan};
 const PER_ROLE: usize = 50;
 
 fn grant(i: usize) -> Grant {
-    let collection = if i % 2 == 0 {
+    let collection = if i.is_multiple_of(2) {
         format!("Col{i}")
     } else {
         format!("Col{i}x*")
@@ -48,7 +48,7 @@ fn policies(total: usize) -> (Arc<Policies>, String) {
     }
     policies.set_assignments(Namespace::Db, "bench", names.iter().map(String::as_str));
     let last = total - 1;
-    let hit = if last % 2 == 0 {
+    let hit = if last.is_multiple_of(2) {
         format!("Col{last}")
     } else {
         format!("Col{last}xyz")
