@@ -17,6 +17,7 @@ pub mod vars;
 pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, Problem};
 pub use secret::{Secret, REDACTED};
+pub use settings::AuditLog;
 pub use settings::GrpcSettings;
 pub use settings::RbacSettings;
 pub use settings::{

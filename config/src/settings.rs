@@ -69,6 +69,30 @@ pub struct LogSettings {
     pub level: LogLevel,
     /// `LOG_FORMAT`, default text.
     pub format: LogFormat,
+    /// `PORTCULLIS_AUDIT_LOG`, default all: which RBAC decisions get an audit line.
+    pub audit: AuditLog,
+}
+
+/// Which RBAC authorization decisions are written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditLog {
+    /// Every decision: allows at info, denials at warn (the default, as Weaviate).
+    All,
+    /// Denials only.
+    Denials,
+    /// None.
+    Off,
+}
+
+impl AuditLog {
+    /// The lower-case name: `all`, `denials` or `off`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Denials => "denials",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// The least severe level that is logged.
@@ -346,6 +370,7 @@ impl Settings {
         lines.extend([
             (vars::LOG_LEVEL, self.log.level.as_str().to_owned()),
             (vars::LOG_FORMAT, self.log.format.as_str().to_owned()),
+            (vars::AUDIT_LOG, self.log.audit.as_str().to_owned()),
             (
                 vars::PERSISTENCE_DATA_PATH,
                 self.data_path.display().to_string(),

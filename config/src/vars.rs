@@ -53,6 +53,8 @@ pub const PERSISTENCE_DATA_PATH: &str = "PERSISTENCE_DATA_PATH";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
 /// Log format, `json` or `text` (Weaviate's name).
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// Which RBAC authorization decisions are logged: `all`, `denials` or `off`.
+pub const AUDIT_LOG: &str = "PORTCULLIS_AUDIT_LOG";
 /// Whether the metrics endpoint is served (Weaviate's name; on by default here).
 pub const PROMETHEUS_MONITORING_ENABLED: &str = "PROMETHEUS_MONITORING_ENABLED";
 /// The metrics port when `PORTCULLIS_METRICS_ADDR` is not set (Weaviate's name).
@@ -143,6 +145,7 @@ pub const FILE_SUFFIX: &str = "_FILE";
 /// Every `PORTCULLIS_*` variable. Any other `PORTCULLIS_*` name is an error; features add theirs here.
 pub const PORTCULLIS_VARIABLES: &[&str] = &[
     CONFIG_FILE,
+    AUDIT_LOG,
     BOOTSTRAP_ADMIN_KEY,
     HTTP_ADDR,
     WORKERS,

@@ -92,6 +92,19 @@ impl AppState {
         if let Some(roles) = &roles {
             gate = gate.with_policies(roles.policies().clone());
         }
+        if let (Some(roles), Some(rbac)) = (&roles, &settings.authorization.rbac) {
+            // RBAC decides instead of the admin list (server/src/authz).
+            let enforcer = Arc::new(crate::authz::Enforcer::new(
+                roles.policies().clone(),
+                settings.log.audit,
+                !rbac.ip_in_audit_log_disabled,
+            ));
+            gate = gate.with_rbac(crate::authz::RbacGate::new(
+                enforcer,
+                settings.backend.max_body,
+                settings.backend.upstream.is_none(),
+            ));
+        }
         let gate = web::Data::new(gate);
         let authz = match (roles, &settings.authorization.rbac) {
             (Some(roles), Some(rbac)) => {

@@ -42,6 +42,11 @@ pub enum ApiError {
         /// The request path, without the query string.
         path: String,
     },
+    /// Refused by RBAC: Weaviate's message, naming the user, their groups, the action and
+    /// the resource (`rbac: authorization, forbidden action: user 'alice' has insufficient
+    /// permissions to read_data [[Domain: data, ...]]`).
+    #[error("{0}")]
+    RbacForbidden(String),
     /// No such route: the generic `not found` body, which names nothing the client sent.
     #[error("not found")]
     NotFound,
@@ -106,6 +111,7 @@ impl ResponseError for ApiError {
             | ApiError::NoSchemeConfigured
             | ApiError::NotAuthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RbacForbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NotFoundWith(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -133,6 +139,7 @@ impl ResponseError for ApiError {
                 Some(CHALLENGE_INVALID_TOKEN)
             }
             ApiError::Forbidden { .. }
+            | ApiError::RbacForbidden(_)
             | ApiError::NotFound
             | ApiError::NotFoundWith(_)
             | ApiError::Conflict(_)
@@ -162,6 +169,7 @@ impl ResponseError for ApiError {
         // `{"error":[{"message"}]}` for handler errors such as 403 and 422.
         let body = match self {
             ApiError::Forbidden { .. }
+            | ApiError::RbacForbidden(_)
             | ApiError::NotFound
             | ApiError::NotFoundWith(_)
             | ApiError::Conflict(_)

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod authz;
 pub mod deadline;
 pub mod error;
 pub mod gate;

@@ -13,6 +13,7 @@ use crate::settings::{LogSettings, Settings, DEFAULT_HTTP_ADDR};
 use crate::source::{self, Values};
 use crate::vars;
 
+mod audit;
 mod authn;
 mod authz;
 mod general;
@@ -156,6 +157,7 @@ impl<'a> Parser<'a> {
             log: LogSettings {
                 level: self.log_level(),
                 format: self.log_format(),
+                audit: self.audit_log(),
             },
             data_path: self.data_path(),
             authentication: self.authentication(),

@@ -19,6 +19,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use self::listing::UserView;
+use crate::authz::ListFilter;
 use crate::error::ApiError;
 use crate::gate::Caller;
 // The handlers' short name for the operation label.
@@ -296,6 +297,7 @@ async fn list_users(
     api: web::Data<UsersApi>,
     caller: Caller,
     query: web::Query<InfoQuery>,
+    filter: Option<web::ReqData<ListFilter>>,
     authz: Option<web::Data<crate::api::authz::AuthzApi>>,
 ) -> Result<HttpResponse, ApiError> {
     if !api.keys.db_enabled() {
@@ -316,6 +318,7 @@ async fn list_users(
         first,
         admin,
         query.include_last_used_time,
+        filter.map(web::ReqData::into_inner),
         roles,
     );
     Ok(HttpResponse::Ok()

@@ -27,6 +27,7 @@ use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::rbac::Policies;
 use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
 
+use crate::authz::RbacGate;
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
 use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
@@ -40,6 +41,8 @@ pub struct Gate {
     missing_message: String,
     request_ids: RequestIds,
     trusted_proxies: TrustedProxies,
+    /// RBAC, when it is on: it decides instead of the admin list.
+    rbac: Option<RbacGate>,
     /// The published roles when RBAC is on (`AUTHORIZATION_RBAC_ENABLED`).
     policies: Option<Arc<Policies>>,
 }
@@ -77,7 +80,34 @@ impl Gate {
             missing_message,
             request_ids: RequestIds::new(),
             trusted_proxies: TrustedProxies::default(),
+            rbac: None,
             policies: None,
+        }
+    }
+
+    /// The gate deciding with RBAC ([`RbacGate`]) instead of the admin list.
+    pub fn with_rbac(mut self, rbac: RbacGate) -> Self {
+        self.rbac = Some(rbac);
+        self
+    }
+
+    /// The RBAC step, when RBAC is on.
+    pub(crate) fn rbac(&self) -> Option<&RbacGate> {
+        self.rbac.as_ref()
+    }
+
+    /// The RBAC decision of a gRPC call [`Gate::admit`] admitted (RBAC on only; with it off
+    /// `admit` decided already): `body` is a unary call's whole body, `None` for a stream.
+    pub(crate) fn judge_grpc(
+        &self,
+        principal: &Principal,
+        method: crate::grpc::methods::GrpcMethod,
+        body: Option<&[u8]>,
+        client: IpAddr,
+    ) -> Result<(), ApiError> {
+        match &self.rbac {
+            Some(rbac) => rbac.judge_grpc(&self.metrics, principal, method, body, client),
+            None => Ok(()),
         }
     }
 
@@ -202,9 +232,14 @@ impl Gate {
         match verdict {
             Ok(Authenticated { principal, method }) => {
                 self.metrics.observe_auth(method, Reason::Ok, seconds);
-                let decision = self
-                    .check(&principal, Action::Data(verb), path)
-                    .map(|()| principal);
+                // With RBAC on, the decision needs the call's message: the gRPC gate asks
+                // [`Gate::judge_grpc`] once it has read it.
+                let decision = match self.rbac {
+                    Some(_) => Ok(principal),
+                    None => self
+                        .check(&principal, Action::Data(verb), path)
+                        .map(|()| principal),
+                };
                 (decision, method, Reason::Ok)
             }
             Err(Denial { denied, error }) => {
@@ -242,7 +277,7 @@ impl Gate {
 
 /// The middleware function (`actix_web::middleware::from_fn(gate)`).
 pub async fn gate(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let started = Instant::now();
@@ -274,7 +309,13 @@ pub async fn gate(
         match verdict {
             Ok(Authenticated { principal, method }) => {
                 gate.metrics.observe_auth(method, Reason::Ok, seconds);
-                let decision = gate.authorize(&principal, route.access, req.path());
+                let decision = match (&gate.rbac, route.access) {
+                    (Some(rbac), Access::Authenticated | Access::Verb(_) | Access::Users(_)) => {
+                        rbac.judge(&gate.metrics, &principal, &mut req, client)
+                            .await
+                    }
+                    _ => gate.authorize(&principal, route.access, req.path()),
+                };
                 req.extensions_mut().insert(principal.clone());
                 outcome = Some(AuthOutcome {
                     method,

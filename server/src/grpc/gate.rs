@@ -161,6 +161,34 @@ where
             reason,
             principal: Some((principal.kind().as_str(), principal.username().to_owned())),
         });
+        if let Some(rbac) = shared.gate.rbac() {
+            // RBAC needs the collection in the message: a unary call's body is read (bounded
+            // by the body limit and deadline) and handed on unchanged.
+            let decision = if method.is_unary() {
+                match read_unary(req, rbac.max_body(), shared.body_timeout).await {
+                    Ok((bytes, rebuilt)) => {
+                        req = rebuilt;
+                        shared
+                            .gate
+                            .judge_grpc(&principal, method, Some(&bytes), client)
+                    }
+                    Err(status) => {
+                        return finish(&shared, method, started, access, status.into_http())
+                    }
+                }
+            } else {
+                shared.gate.judge_grpc(&principal, method, None, client)
+            };
+            if let Err(error) = decision {
+                return finish(
+                    &shared,
+                    method,
+                    started,
+                    access,
+                    status_of(&error).into_http(),
+                );
+            }
+        }
         req.extensions_mut().insert(principal);
         if method.is_unary() {
             let body_deadline = tokio::time::Instant::now() + shared.body_timeout;
@@ -177,6 +205,27 @@ where
         }
     };
     finish(&shared, method, started, access, response)
+}
+
+/// A unary call's whole body (at most `limit` bytes, within `timeout`), and the request
+/// rebuilt around the same bytes.
+async fn read_unary(
+    req: Request<Body>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(bytes::Bytes, Request<Body>), Status> {
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let collected =
+        tokio::time::timeout(timeout, http_body_util::Limited::new(body, limit).collect())
+            .await
+            .map_err(|_| Status::deadline_exceeded("the request body did not arrive in time"))?
+            .map_err(|_| {
+                Status::resource_exhausted("the request message is too large or unreadable")
+            })?;
+    let bytes = collected.to_bytes();
+    let rebuilt = Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes.clone())));
+    Ok((bytes, rebuilt))
 }
 
 /// Waits for the backend to be ready and calls it.

@@ -143,8 +143,20 @@ fn wants_vector(include: Option<&str>) -> bool {
     include.is_some_and(|i| i.split(',').any(|part| part.trim() == "vector"))
 }
 
-async fn list_classes(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
-    let classes = store.list_classes().await?;
+async fn list_classes(
+    store: web::Data<Store>,
+    filter: Option<web::ReqData<crate::authz::ListFilter>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut classes = store.list_classes().await?;
+    // With RBAC on, only the collections the caller may read (Weaviate filters, never refuses).
+    if let Some(filter) = filter {
+        classes.retain(|class| {
+            class
+                .get("class")
+                .and_then(Value::as_str)
+                .is_some_and(|name| filter.allows(name))
+        });
+    }
     Ok(HttpResponse::Ok().json(json!({ "classes": classes })))
 }
 

@@ -13,6 +13,7 @@ use portcullis_auth::{KeyRegistryHandle, UserInfo};
 use serde::Serialize;
 
 use super::rfc3339;
+use crate::authz::ListFilter;
 
 /// Users per page asked of the KeyRegistry: about 150 KB of JSON, and a short hold of its
 /// mailbox between changes.
@@ -75,6 +76,9 @@ struct Listing {
     roles: Holdings,
     admin: bool,
     include_last_used: bool,
+    /// With RBAC on: only the users the caller may read (`read_users`), judged per item as
+    /// the page is written, so nothing is buffered.
+    filter: Option<ListFilter>,
     /// The page to write next, or where to ask for it.
     next: Next,
     /// Whether the opening bracket was written.
@@ -91,7 +95,10 @@ enum Next {
 impl Listing {
     /// Writes a page's users (static users for admins only) to `buf`.
     fn write(&mut self, page: &UserPage, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        for info in page.users.iter().filter(|u| self.admin || !u.is_static) {
+        let visible = |u: &&UserInfo| {
+            (self.admin || !u.is_static) && self.filter.as_ref().is_none_or(|f| f.allows(&u.id))
+        };
+        for info in page.users.iter().filter(visible) {
             if self.wrote {
                 buf.push(b',');
             }
@@ -119,6 +126,7 @@ pub(super) fn body(
     first: UserPage,
     admin: bool,
     include_last_used: bool,
+    filter: Option<ListFilter>,
     roles: Holdings,
 ) -> impl Stream<Item = std::io::Result<Bytes>> {
     let listing = Listing {
@@ -126,6 +134,7 @@ pub(super) fn body(
         roles,
         admin,
         include_last_used,
+        filter,
         next: Next::Page(first),
         opened: false,
         wrote: false,

@@ -1,0 +1,190 @@
+//! The gate's RBAC step for an HTTP request ([`RbacGate::judge`]): the route table's plan, the
+//! body read where the resources are in it (bounded by the body limit, then handed on
+//! unchanged to the handler or the upstream), the decision and its counting. Lists that
+//! Portcullis serves itself get a [`ListFilter`] in the request's extensions and are filtered
+//! per item by their handler.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::dev::{Payload, ServiceRequest};
+use actix_web::http::header::CONTENT_ENCODING;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::HttpMessage;
+use futures_util::StreamExt;
+use portcullis_auth::rbac::{Action, Request};
+use portcullis_auth::Principal;
+
+use super::body;
+use super::enforce::{Enforcer, Refused};
+use super::grpc::{self, GrpcNeeds};
+use super::need::Need;
+use super::routes::{plan, Plan};
+use crate::error::ApiError;
+use crate::grpc::methods::GrpcMethod;
+use crate::metrics::Metrics;
+
+/// What a handler of a filtered list reads from the request's extensions: whether the caller
+/// may see an item.
+#[derive(Clone)]
+pub struct ListFilter {
+    enforcer: Arc<Enforcer>,
+    principal: Principal,
+    action: Action,
+}
+
+impl ListFilter {
+    /// Whether the caller may see the item named `name` (a collection, a user).
+    #[inline]
+    pub fn allows(&self, name: &str) -> bool {
+        self.enforcer.allows(
+            &self.principal,
+            &Request {
+                action: self.action,
+                values: [name, "", ""],
+            },
+        )
+    }
+}
+
+/// The RBAC step of the gate.
+pub struct RbacGate {
+    enforcer: Arc<Enforcer>,
+    max_body: usize,
+    /// Whether `GET /v1/schema` is Portcullis' own (the embedded store) and so filtered here;
+    /// an upstream's list cannot be, and needs `read_collections` on all.
+    schema_here: bool,
+}
+
+impl RbacGate {
+    /// The step deciding with `enforcer`, reading bodies up to `max_body` bytes.
+    pub fn new(enforcer: Arc<Enforcer>, max_body: usize, schema_here: bool) -> Self {
+        RbacGate {
+            enforcer,
+            max_body,
+            schema_here,
+        }
+    }
+
+    /// The enforcer (the gRPC gate decides with it too).
+    pub fn enforcer(&self) -> &Arc<Enforcer> {
+        &self.enforcer
+    }
+
+    /// Decides whether `principal` may make the call `req`, counting the decision.
+    pub async fn judge(
+        &self,
+        metrics: &Metrics,
+        principal: &Principal,
+        req: &mut ServiceRequest,
+        client: IpAddr,
+    ) -> Result<(), ApiError> {
+        let (kind, mut needs, name, query) = {
+            match plan(req.method(), req.path(), req.query_string()) {
+                Plan::Open | Plan::Handler => return Ok(()),
+                Plan::Refuse(message) => return Err(ApiError::BadRequest(message.to_owned())),
+                Plan::Unmapped => {
+                    return self.count(metrics, self.enforcer.decide_unmapped(principal, client))
+                }
+                Plan::Check(needs) if needs.overflowed() => {
+                    return self.count(metrics, Err(Refused("forbidden".to_owned())))
+                }
+                Plan::Check(needs) => {
+                    return self.count(
+                        metrics,
+                        self.enforcer.decide(principal, needs.as_slice(), client),
+                    )
+                }
+                Plan::Filtered { action, all } => {
+                    if action == Action::ReadUsers || self.schema_here {
+                        self.enforcer.audit_list(principal, action, client);
+                        metrics.observe_authorization(true);
+                        req.extensions_mut().insert(ListFilter {
+                            enforcer: self.enforcer.clone(),
+                            principal: principal.clone(),
+                            action,
+                        });
+                        return Ok(());
+                    }
+                    return self.count(
+                        metrics,
+                        self.enforcer.decide(principal, all.as_slice(), client),
+                    );
+                }
+                Plan::Body { kind, needs, name } => (
+                    kind,
+                    needs
+                        .as_slice()
+                        .iter()
+                        .cloned()
+                        .map(Need::into_owned)
+                        .collect::<Vec<_>>(),
+                    name.into_owned(),
+                    req.query_string().to_owned(),
+                ),
+            }
+        };
+        // A compressed body would be read here as something else than the handler reads.
+        if req
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read_body(req, self.max_body).await?;
+        let from_body = body::needs(kind, &name, &query, &bytes);
+        // The handler (or the upstream) reads the same bytes.
+        req.set_payload(Payload::from(bytes));
+        needs.extend(from_body.map_err(|err| ApiError::Unprocessable(err.to_string()))?);
+        self.count(metrics, self.enforcer.decide(principal, &needs, client))
+    }
+
+    /// Decides a gRPC call of `method` whose whole request body is `body` (unary calls; a
+    /// stream's body is not read and needs everything), counting the decision.
+    pub fn judge_grpc(
+        &self,
+        metrics: &Metrics,
+        principal: &Principal,
+        method: GrpcMethod,
+        body: Option<&[u8]>,
+        client: IpAddr,
+    ) -> Result<(), ApiError> {
+        let needs = match body {
+            None => GrpcNeeds::Unmapped,
+            Some(body) => grpc::message(body)
+                .and_then(|message| grpc::needs(method, message))
+                .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+        };
+        let decision = match needs {
+            GrpcNeeds::Unmapped => self.enforcer.decide_unmapped(principal, client),
+            GrpcNeeds::Check(needs) => self.enforcer.decide(principal, &needs, client),
+        };
+        self.count(metrics, decision)
+    }
+
+    /// The largest body the RBAC step reads (`PORTCULLIS_MAX_BODY`).
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    fn count(&self, metrics: &Metrics, decision: Result<(), Refused>) -> Result<(), ApiError> {
+        metrics.observe_authorization(decision.is_ok());
+        decision.map_err(|Refused(message)| ApiError::RbacForbidden(message))
+    }
+}
+
+/// The request's body, refused past `limit` bytes (the same limit the handlers apply).
+async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
+    let mut payload = req.take_payload();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
