@@ -5,7 +5,7 @@
 //! sends nothing cannot hold memory: a connection count, streams per connection, the header
 //! list size, a deadline for the connection preface, keepalive pings, and the body deadline of
 //! unary calls (in the gate). With `PORTCULLIS_TLS_CERT_FILE` every connection is a TLS one
-//! (ALPN `h2`), its handshake under the preface's deadline.
+//! (ALPN `h2`), its handshake and then its preface each under the preface's deadline.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -224,8 +224,9 @@ async fn serve(
             let service = TowerToHyperService::new(service);
             let ended =
                 match acceptor {
-                    // The handshake gets the preface's deadline: a client that stalls in it
-                    // holds a slot no longer than one that sends nothing.
+                    // The handshake, then the preface read through TLS, each get the preface's
+                    // deadline: a client that stalls in either holds a slot no longer than a
+                    // silent cleartext one.
                     Some(acceptor) => {
                         let stream =
                             match tokio::time::timeout(PREFACE_TIMEOUT, acceptor.accept(stream))
@@ -238,6 +239,11 @@ async fn serve(
                                 }
                                 Err(_) => return,
                             };
+                        let Some(stream) =
+                            crate::tls::preface::read_preface(stream, PREFACE_TIMEOUT).await
+                        else {
+                            return;
+                        };
                         let connection = http2.serve_connection(TokioIo::new(stream), service);
                         watcher.watch(connection).await
                     }

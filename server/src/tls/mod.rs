@@ -5,6 +5,7 @@
 
 mod expiry;
 mod pair;
+pub mod preface;
 mod probe;
 mod reload;
 mod resolver;
