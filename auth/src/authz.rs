@@ -337,13 +337,17 @@ mod tests {
                 groups: vec![],
                 readonly_groups: vec![],
             }),
+            rbac: None,
         };
         az.replace(&with_alice);
         assert!(az.allows(&alice, Action::Users(Verb::Write)));
         assert!(az.allows(&alice, Verb::Write));
         // root was on the old list only.
         assert!(!az.allows(&user("root", &[]), Verb::Read));
-        az.replace(&AuthorizationSettings { admin_list: None });
+        az.replace(&AuthorizationSettings {
+            admin_list: None,
+            rbac: None,
+        });
         assert!(!az.admin_list_enabled());
         assert!(!az.allows(&alice, Action::Users(Verb::Write)));
         assert!(az.allows(&user("root", &[]), Verb::Write));
