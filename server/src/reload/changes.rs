@@ -237,17 +237,12 @@ mod tests {
             ("PORTCULLIS_AUTH_FAILURE_LIMIT", "5"),
             ("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true"),
             ("AUTHENTICATION_OIDC_ENABLED", "false"),
-            ("AUTHORIZATION_ADMINLIST_ENABLED", "false"),
-            ("AUTHORIZATION_RBAC_ENABLED", "true"),
-            ("AUTHORIZATION_RBAC_ROOT_USERS", "alice"),
             ("PORTCULLIS_TLS_CERT_FILE", "/etc/portcullis/cert.pem"),
             ("PORTCULLIS_TLS_KEY_FILE", "/etc/portcullis/key.pem"),
         ]);
         let names = restart_only(&old, &new);
         for name in [
             vars::TLS_CERT_FILE,
-            vars::RBAC_ENABLED,
-            vars::ADMINLIST_ENABLED,
             vars::HTTP_ADDR,
             vars::WORKERS,
             vars::PERSISTENCE_DATA_PATH,
@@ -258,10 +253,25 @@ mod tests {
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
-        // OIDC turned off is a restart, not a new refresher; the admin list is not replaced
-        // while RBAC is turned on (both need the restart).
-        let applicable = Applicable::between(&old, &new);
-        assert!(!applicable.oidc_refresher);
-        assert!(!applicable.admin_list);
+        // OIDC turned off is a restart, not a new refresher.
+        assert!(!Applicable::between(&old, &new).oidc_refresher);
+    }
+
+    #[test]
+    fn rbac_turned_on_needs_a_restart_and_keeps_the_admin_list() {
+        let old = settings(&[]);
+        let new = settings(&[
+            ("AUTHORIZATION_ADMINLIST_ENABLED", "false"),
+            ("AUTHORIZATION_RBAC_ENABLED", "true"),
+            ("AUTHORIZATION_RBAC_ROOT_USERS", "ann"),
+        ]);
+        let names = restart_only(&old, &new);
+        assert!(names.contains(&vars::RBAC_ENABLED), "{names:?}");
+        assert!(names.contains(&vars::ADMINLIST_ENABLED), "{names:?}");
+        assert!(!Applicable::between(&old, &new).admin_list);
+        // The admin list alone still applies.
+        let new = settings(&[("AUTHORIZATION_ADMINLIST_USERS", "bob")]);
+        assert!(restart_only(&old, &new).is_empty());
+        assert!(Applicable::between(&old, &new).admin_list);
     }
 }
