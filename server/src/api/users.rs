@@ -80,12 +80,10 @@ fn refuse_root_name(
     id: &str,
 ) -> Result<(), ApiError> {
     match authz {
-        Some(authz) if authz.settings.root_users.iter().any(|root| root == id) => {
-            Err(ApiError::Unprocessable(format!(
-                "user '{id}' is a root user (AUTHORIZATION_RBAC_ROOT_USERS) and cannot be \
+        Some(authz) if authz.settings.is_root_user(id) => Err(ApiError::Unprocessable(format!(
+            "user '{id}' is a root user (AUTHORIZATION_RBAC_ROOT_USERS) and cannot be \
                  managed through this API"
-            )))
-        }
+        ))),
         _ => Ok(()),
     }
 }
