@@ -195,6 +195,13 @@ async fn start_server(
         .envs([
             ("PORTCULLIS_HTTP_ADDR", "127.0.0.1:0"),
             ("PORTCULLIS_METRICS_ADDR", "127.0.0.1:0"),
+            ("PORTCULLIS_GRPC_ADDR", "off"),
+            // The rotating key's own client (127.0.0.3) fails the requests it has in flight
+            // when its key is rotated, two or three per rotation: at one rotation a second that
+            // is ~150 failures a minute, over the default budget of 100, and the throttle would
+            // then refuse its good requests too, as designed for a client that keeps failing.
+            // The wrong-credential client (127.0.0.2) is far over either budget.
+            ("PORTCULLIS_AUTH_FAILURE_LIMIT", "1000"),
             ("PORTCULLIS_WORKERS", &workers.to_string()),
             (
                 "PERSISTENCE_DATA_PATH",
