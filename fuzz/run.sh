@@ -9,7 +9,8 @@
 # FUZZ_TIMING=5 (each input run 5 times, its fastest run kept; fuzz/src/timing.rs).
 #
 # Built as cargo-fuzz builds without a sanitizer (`cargo fuzz build -s none`): coverage
-# instrumentation through stable codegen flags, no -Z flag, so no nightly and no cargo-fuzz
+# instrumentation through stable codegen flags (added to the fuzzed code only, by sancov-rustc),
+# no -Z flag, so no nightly and no cargo-fuzz
 # install. The code fuzzed forbids unsafe; AddressSanitizer would need nightly and finds
 # nothing in safe Rust that a panic does not. Output: fuzz/target (git-ignored); new corpus
 # entries in fuzz/target/corpus/<target>; crashes in fuzz/target/artifacts/<target>.
@@ -23,12 +24,11 @@ SLOW_LIMIT_NS=${SLOW_LIMIT_NS:-1000000}
 JOBS_FLAG=${CARGO_BUILD_JOBS:+-j $CARGO_BUILD_JOBS}
 
 HOST=$(rustc -vV | sed -n 's/^host: //p')
-# With --target, RUSTFLAGS reach only the target's code, not build scripts or proc macros.
-export RUSTFLAGS="-Cpasses=sancov-module \
--Cllvm-args=-sanitizer-coverage-level=4 \
--Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
--Cllvm-args=-sanitizer-coverage-pc-table \
--Cllvm-args=-sanitizer-coverage-trace-compares"
+# libFuzzer's coverage instrumentation (what cargo-fuzz passes, as stable codegen flags) is
+# added by sancov-rustc to the code fuzzed only: our crates, the targets, serde_json and
+# base64; the other dependencies are compiled plain (see the wrapper).
+export RUSTC_WRAPPER="$PWD/sancov-rustc"
+unset RUSTFLAGS
 build_start=$(date +%s)
 # shellcheck disable=SC2086
 cargo build --release --locked $JOBS_FLAG --target "$HOST" --target-dir target --bins
