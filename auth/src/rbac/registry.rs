@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use portcullis_config::RbacSettings;
@@ -258,12 +259,51 @@ impl RoleRegistry {
             .collect()
     }
 
-    /// Every database (and static) user holding a role, with its roles sorted: one snapshot
-    /// for a user listing.
-    pub async fn db_holdings(&self) -> BTreeMap<String, Vec<String>> {
-        self.state.read().await.held[slot(Namespace::Db)]
-            .iter()
-            .map(|(user, roles)| (user.clone(), roles.iter().cloned().collect()))
+    /// Up to `limit` holders of a role in `ns` after `after` (from the first without it), in
+    /// order: a page of a listing, so a role held by a million users is never copied whole.
+    /// The second value is where the next page starts, `None` after the last one.
+    pub async fn holders_page(
+        &self,
+        ns: Namespace,
+        role: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<String>, Option<String>) {
+        let state = self.state.read().await;
+        let held = &state.held[slot(ns)];
+        let from = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::new();
+        let mut subjects = held
+            .range::<str, _>((from, Bound::Unbounded))
+            .filter(|(_, roles)| roles.contains(role))
+            .map(|(subject, _)| subject);
+        for subject in subjects.by_ref().take(limit.max(1)) {
+            page.push(subject.clone());
+        }
+        let more = subjects.next().is_some();
+        let next = if more { page.last().cloned() } else { None };
+        (page, next)
+    }
+
+    /// The roles of each of `subjects` in `ns` (sorted; empty for a subject holding none),
+    /// in their order: one read of the registry for a page of a user listing.
+    pub async fn roles_of_each<'a>(
+        &self,
+        ns: Namespace,
+        subjects: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Vec<String>> {
+        let state = self.state.read().await;
+        let held = &state.held[slot(ns)];
+        subjects
+            .into_iter()
+            .map(|subject| {
+                held.get(subject)
+                    .map(|roles| roles.iter().cloned().collect())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 

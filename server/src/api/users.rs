@@ -301,14 +301,15 @@ async fn list_users(
     if !api.keys.db_enabled() {
         return Ok(HttpResponse::Ok().json(json!([])));
     }
-    let admin = api.is_admin(&caller.0);
+    let admin =
+        api.is_admin(&caller.0) || authz.as_ref().is_some_and(|a| a.is_root_caller(&caller.0));
     let first = api
         .keys
         .list_page(None, listing::PAGE)
         .await
         .map_err(user_error)?;
     let roles = match authz {
-        Some(authz) => Some(Arc::new(authz.roles.db_holdings().await)),
+        Some(authz) => Some(Arc::clone(&authz.roles)),
         None => None,
     };
     let body = listing::body(
@@ -334,7 +335,8 @@ async fn get_user(
     if !api.keys.db_enabled() {
         return Err(user_error(UserError::Disabled));
     }
-    let admin = api.is_admin(&caller.0);
+    let admin =
+        api.is_admin(&caller.0) || authz.as_ref().is_some_and(|a| a.is_root_caller(&caller.0));
     let id = id.into_inner();
     let info = api
         .keys

@@ -9,6 +9,7 @@
 //! `_groups`, listings filtered by `read_users` / `read_groups`.
 
 mod error;
+mod paged;
 mod roles;
 mod subjects;
 
@@ -90,6 +91,17 @@ impl AuthzApi {
     /// Whether the caller is a root user by name (Weaviate checks the name only).
     fn is_root(&self, caller: &Principal) -> bool {
         self.settings.is_root_user(caller.username())
+    }
+
+    /// Whether the caller is a root user or a member of a root group (Weaviate's
+    /// `isRequestFromRootUser`): such callers see static users and the keys' first letters in
+    /// the users API.
+    pub(crate) fn is_root_caller(&self, caller: &Principal) -> bool {
+        self.is_root(caller)
+            || caller
+                .groups()
+                .iter()
+                .any(|group| self.settings.root_groups.iter().any(|root| root == group))
     }
 
     /// Whether the caller's roles allow `request`.

@@ -8,7 +8,7 @@ use portcullis_auth::rbac::{Action, BuiltInRole, Namespace, Request, RoleError, 
 use portcullis_auth::Principal;
 use serde::{Deserialize, Serialize};
 
-use super::{internal, json_body, ok_json, own_namespace, AuthzApi, AuthzError, RoleBody};
+use super::{internal, json_body, ok_json, own_namespace, paged, AuthzApi, AuthzError, RoleBody};
 use crate::gate::Caller;
 use crate::metrics::rbac::RbacOp;
 
@@ -128,73 +128,129 @@ impl AuthzApi {
 }
 
 /// `GET /v1/authz/roles/{id}/user-assignments`: OIDC users first, then database users, each
-/// sorted; the caller sees the users it may read (and itself).
+/// sorted; the caller sees the users it may read (and itself). Streamed a page at a time.
 pub(super) async fn user_assignments(
     api: web::Data<AuthzApi>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AuthzError> {
     api.require_role_listing(&caller.0, &id)?;
-    let mut out = Vec::new();
-    for user in api.roles.holders(Namespace::Oidc, &id).await {
-        if api.sees_user(&caller.0, &user) {
-            out.push(UserAssignment {
-                user_id: user,
-                user_type: OIDC,
-            });
-        }
-    }
-    for user in api.roles.holders(Namespace::Db, &id).await {
-        if api.sees_user(&caller.0, &user) {
-            let user_type = if api.static_users.contains(&user) {
-                "db_env_user"
-            } else {
-                "db_user"
+    let role = id.into_inner();
+    let caller = caller.0;
+    // The cursor is the namespace's letter and the last name of the page before.
+    Ok(paged::json_array(move |cursor: Option<String>| {
+        let (api, role, caller) = (api.clone(), role.clone(), caller.clone());
+        async move {
+            let (ns, after) = match cursor.as_deref() {
+                Some(rest) if rest.starts_with('d') => (
+                    Namespace::Db,
+                    Some(rest[1..].to_owned()).filter(|s| !s.is_empty()),
+                ),
+                Some(rest) => (Namespace::Oidc, Some(rest[1..].to_owned())),
+                None => (Namespace::Oidc, None),
             };
-            out.push(UserAssignment {
-                user_id: user,
-                user_type,
-            });
+            let (names, next) = api
+                .roles
+                .holders_page(ns, &role, after.as_deref(), paged::PAGE)
+                .await;
+            let page: Vec<UserAssignment> = names
+                .into_iter()
+                .filter(|user| api.sees_user(&caller, user))
+                .map(|user| {
+                    let user_type = match ns {
+                        Namespace::Oidc => OIDC,
+                        _ if api.static_users.contains(&user) => "db_env_user",
+                        _ => "db_user",
+                    };
+                    UserAssignment {
+                        user_id: user,
+                        user_type,
+                    }
+                })
+                .collect();
+            let next = match (ns, next) {
+                (Namespace::Oidc, Some(after)) => Some(format!("o{after}")),
+                // The database users start after the last OIDC page, from their first.
+                (Namespace::Oidc, None) => Some("d".to_owned()),
+                (_, Some(after)) => Some(format!("d{after}")),
+                (_, None) => None,
+            };
+            (page, next)
         }
-    }
-    Ok(ok_json(&out))
+    }))
 }
 
-/// `GET /v1/authz/roles/{id}/users` (deprecated): database and OIDC holders merged, sorted.
+/// `GET /v1/authz/roles/{id}/users` (deprecated): database and OIDC holders merged, sorted,
+/// each name once; streamed a page at a time.
 pub(super) async fn role_users(
     api: web::Data<AuthzApi>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AuthzError> {
     api.require_role_listing(&caller.0, &id)?;
-    let mut users = api.roles.holders(Namespace::Db, &id).await;
-    users.extend(api.roles.holders(Namespace::Oidc, &id).await);
-    users.retain(|user| api.sees_user(&caller.0, user));
-    users.sort();
-    users.dedup();
-    Ok(ok_json(&users))
+    let role = id.into_inner();
+    let caller = caller.0;
+    Ok(paged::json_array(move |after: Option<String>| {
+        let (api, role, caller) = (api.clone(), role.clone(), caller.clone());
+        async move {
+            let after = after.as_deref();
+            let (db, db_next) = api
+                .roles
+                .holders_page(Namespace::Db, &role, after, paged::PAGE)
+                .await;
+            let (oidc, oidc_next) = api
+                .roles
+                .holders_page(Namespace::Oidc, &role, after, paged::PAGE)
+                .await;
+            // Past the end of a full page, the other namespace may hold names this page has
+            // not seen yet: keep only what both pages cover.
+            let bound = match (&db_next, &oidc_next) {
+                (Some(a), Some(b)) => Some(a.min(b).clone()),
+                (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+                (None, None) => None,
+            };
+            let mut users: Vec<String> = db
+                .into_iter()
+                .chain(oidc)
+                .filter(|user| bound.as_ref().is_none_or(|bound| user <= bound))
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            let next = bound;
+            users.retain(|user| api.sees_user(&caller, user));
+            (users, next)
+        }
+    }))
 }
 
 /// `GET /v1/authz/roles/{id}/group-assignments`: sorted; filtered by `read_groups` (Weaviate
-/// filtered by `read_users` on the group's name).
+/// filtered by `read_users` on the group's name). Streamed a page at a time.
 pub(super) async fn group_assignments(
     api: web::Data<AuthzApi>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AuthzError> {
     api.require_role_listing(&caller.0, &id)?;
-    let groups: Vec<GroupAssignment> = api
-        .roles
-        .holders(Namespace::Group, &id)
-        .await
-        .into_iter()
-        .filter(|group| api.allows(&caller.0, &Request::named(Action::ReadGroups, group)))
-        .map(|group| GroupAssignment {
-            group_id: group,
-            group_type: OIDC,
-        })
-        .collect();
-    Ok(ok_json(&groups))
+    let role = id.into_inner();
+    let caller = caller.0;
+    Ok(paged::json_array(move |after: Option<String>| {
+        let (api, role, caller) = (api.clone(), role.clone(), caller.clone());
+        async move {
+            let (groups, next) = api
+                .roles
+                .holders_page(Namespace::Group, &role, after.as_deref(), paged::PAGE)
+                .await;
+            let page: Vec<GroupAssignment> = groups
+                .into_iter()
+                .filter(|group| api.allows(&caller, &Request::named(Action::ReadGroups, group)))
+                .map(|group| GroupAssignment {
+                    group_id: group,
+                    group_type: OIDC,
+                })
+                .collect();
+            (page, next)
+        }
+    }))
 }
 
 /// `GET /v1/authz/users/{id}/roles/{userType}`.

@@ -3,12 +3,12 @@
 //! sit in memory as one list or one string. The bytes are those of the whole list serialized
 //! at once (`[`, the users separated by commas, `]`), as before the listing streamed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::stream::{self, Stream};
 use portcullis_auth::api_key::UserPage;
+use portcullis_auth::rbac::{Namespace, RoleRegistry};
 use portcullis_auth::{KeyRegistryHandle, UserInfo};
 use serde::Serialize;
 
@@ -67,8 +67,9 @@ impl<'a> UserView<'a> {
     }
 }
 
-/// Every database user's roles, when RBAC is on: one snapshot per listing.
-pub(super) type Holdings = Option<Arc<BTreeMap<String, Vec<String>>>>;
+/// Where the users' roles come from when RBAC is on: asked for each page's users as the page
+/// is written (one read of the registry per page; nothing copied for the whole listing).
+pub(super) type Holdings = Option<Arc<RoleRegistry>>;
 
 /// Where a listing stands between two chunks.
 struct Listing {
@@ -93,20 +94,27 @@ enum Next {
 }
 
 impl Listing {
-    /// Writes a page's users (static users for admins only) to `buf`.
-    fn write(&mut self, page: &UserPage, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        let visible = |u: &&UserInfo| {
+    /// Writes a page's users (static users for admins only) to `buf`; `roles`, when RBAC is
+    /// on, holds each of the page's users' roles in the page's order.
+    fn write(
+        &mut self,
+        page: &UserPage,
+        roles: Option<Vec<Vec<String>>>,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        let visible = |u: &UserInfo| {
             (self.admin || !u.is_static) && self.filter.as_ref().is_none_or(|f| f.allows(&u.id))
         };
-        for info in page.users.iter().filter(visible) {
+        let mut roles = roles.map(Vec::into_iter);
+        for info in &page.users {
+            let held = roles.as_mut().and_then(Iterator::next).unwrap_or_default();
+            if !visible(info) {
+                continue;
+            }
             if self.wrote {
                 buf.push(b',');
             }
-            let roles = self
-                .roles
-                .as_ref()
-                .and_then(|held| held.get(&info.id).cloned())
-                .unwrap_or_default();
+            let roles = held;
             serde_json::to_writer(
                 &mut *buf,
                 &UserView::new(info, self.admin, self.include_last_used).with_roles(roles),
@@ -156,7 +164,15 @@ pub(super) fn body(
                     }
                 },
             };
-            if let Err(err) = listing.write(&page, &mut buf) {
+            let roles = match &listing.roles {
+                Some(registry) => Some(
+                    registry
+                        .roles_of_each(Namespace::Db, page.users.iter().map(|u| u.id.as_str()))
+                        .await,
+                ),
+                None => None,
+            };
+            if let Err(err) = listing.write(&page, roles, &mut buf) {
                 return Some((Err(err), None));
             }
             match page.next {
