@@ -51,19 +51,12 @@ impl ListFilter {
 pub struct RbacGate {
     enforcer: Arc<Enforcer>,
     max_body: usize,
-    /// Whether `GET /v1/schema` is Portcullis' own (the embedded store) and so filtered here;
-    /// an upstream's list cannot be, and needs `read_collections` on all.
-    schema_here: bool,
 }
 
 impl RbacGate {
     /// The step deciding with `enforcer`, reading bodies up to `max_body` bytes.
-    pub fn new(enforcer: Arc<Enforcer>, max_body: usize, schema_here: bool) -> Self {
-        RbacGate {
-            enforcer,
-            max_body,
-            schema_here,
-        }
+    pub fn new(enforcer: Arc<Enforcer>, max_body: usize) -> Self {
+        RbacGate { enforcer, max_body }
     }
 
     /// The enforcer (the gRPC gate decides with it too).
@@ -95,21 +88,16 @@ impl RbacGate {
                         self.enforcer.decide(principal, needs.as_slice(), client),
                     )
                 }
-                Plan::Filtered { action, all } => {
-                    if action == Action::ReadUsers || self.schema_here {
-                        self.enforcer.audit_list(principal, action, client);
-                        metrics.observe_authorization(true);
-                        req.extensions_mut().insert(ListFilter {
-                            enforcer: self.enforcer.clone(),
-                            principal: principal.clone(),
-                            action,
-                        });
-                        return Ok(());
-                    }
-                    return self.count(
-                        metrics,
-                        self.enforcer.decide(principal, all.as_slice(), client),
-                    );
+                Plan::Filtered { action } => {
+                    // The handler (or, for an upstream's list, the proxy) filters per item.
+                    self.enforcer.audit_list(principal, action, client);
+                    metrics.observe_authorization(true);
+                    req.extensions_mut().insert(ListFilter {
+                        enforcer: self.enforcer.clone(),
+                        principal: principal.clone(),
+                        action,
+                    });
+                    return Ok(());
                 }
                 Plan::Body { kind, needs, name } => (
                     kind,

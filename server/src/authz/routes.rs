@@ -62,13 +62,11 @@ pub enum Plan<'a> {
     Handler,
     /// Every need must be allowed.
     Check(Needs<'a>),
-    /// A list filtered per item by Portcullis' own handler with `action` (one audit line per
-    /// request); when an upstream serves it instead, the needs on all are checked.
+    /// A list filtered per item with `action` (one audit line per request): by Portcullis'
+    /// own handler, or, for an upstream's list, by the proxy on the upstream's answer.
     Filtered {
         /// The per-item action.
         action: Action,
-        /// What a call needs when Portcullis cannot filter the list.
-        all: Needs<'a>,
     },
     /// The needs of the path, and those of the body of this kind.
     Body {
@@ -233,7 +231,6 @@ fn plan_inner<'a>(
         // Database users (Portcullis' own API).
         ["users", "db"] if read => Plan::Filtered {
             action: Action::ReadUsers,
-            all: Needs::one(Need::named(Action::ReadUsers, ALL)),
         },
         ["users", "db", id] => {
             let action = match *method {
@@ -254,7 +251,6 @@ fn plan_inner<'a>(
         // Schema.
         ["schema"] if read => Plan::Filtered {
             action: Action::ReadCollections,
-            all: Needs::one(Need::collection(Action::ReadCollections, ALL)),
         },
         ["schema"] if post => body(BodyKind::CreateClass),
         ["schema", class] => match crud(method, COLLECTIONS) {
