@@ -149,7 +149,8 @@ impl Proxy {
         Ok(build_response(req.method(), response, self.timeout))
     }
 
-    /// Forwards a list request (`GET /v1/schema`) and answers with the upstream's list less
+    /// Forwards a list request (`GET /v1/schema`, `/v1/schema/{C}/tenants`, `/v1/aliases`)
+    /// and answers with the upstream's list less
     /// the items `filter` hides, as Weaviate filters it. The list is read whole (up to
     /// [`LIST_BODY_CAP`], within the timeout) and asked for unencoded; one that cannot be read
     /// or filtered is a 502, never passed on unfiltered. An answer other than 2xx passes as
@@ -187,15 +188,8 @@ impl Proxy {
             .ok_or(UNFILTERABLE)?;
         let mut list: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|_| UNFILTERABLE)?;
-        match list.get_mut("classes") {
-            Some(serde_json::Value::Array(classes)) => classes.retain(|class| {
-                class
-                    .get("class")
-                    .and_then(serde_json::Value::as_str)
-                    .is_some_and(|name| filter.allows(name))
-            }),
-            None | Some(serde_json::Value::Null) => {}
-            Some(_) => return Err(UNFILTERABLE),
+        if !filter_list(&mut list, filter) {
+            return Err(UNFILTERABLE);
         }
         let status =
             ActixStatus::from_u16(parts.status.as_u16()).unwrap_or(ActixStatus::BAD_GATEWAY);
@@ -366,6 +360,43 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Removes from an upstream's list the items `filter` hides, by the list's shape in Weaviate:
+/// the schema `{"classes": [{"class"}]}`, a collection's tenants `[{"name"}]`, the aliases
+/// `{"aliases": [{"alias", "class"}]}` (a missing or null list has nothing to hide). `false`
+/// when the list is not of that shape: it cannot be filtered.
+fn filter_list(list: &mut serde_json::Value, filter: &ListFilter) -> bool {
+    use portcullis_auth::rbac::Action;
+    use serde_json::Value;
+    fn text<'v>(item: &'v Value, key: &str) -> Option<&'v str> {
+        item.get(key).and_then(Value::as_str)
+    }
+    let items = match filter.action() {
+        Action::ReadCollections => list.get_mut("classes"),
+        Action::ReadAliases => list.get_mut("aliases"),
+        Action::ReadTenants => Some(list),
+        _ => return false,
+    };
+    let items = match items {
+        None | Some(Value::Null) => return true,
+        Some(Value::Array(items)) => items,
+        Some(_) => return false,
+    };
+    // An item without its names cannot be judged: the whole list is refused, not passed.
+    let mut readable = true;
+    items.retain(|item| {
+        let allowed = match filter.action() {
+            Action::ReadCollections => text(item, "class").map(|c| filter.allows(c)),
+            Action::ReadTenants => text(item, "name").map(|t| filter.allows(t)),
+            _ => text(item, "class")
+                .zip(text(item, "alias"))
+                .map(|(c, a)| filter.allows_alias(c, a)),
+        };
+        readable &= allowed.is_some();
+        allowed.unwrap_or(false)
+    });
+    readable
 }
 
 /// Reads a whole body; `None` past `cap` bytes or when it fails.

@@ -478,14 +478,31 @@ async fn grpc_search_needs_read_data_on_its_collection() {
 }
 
 /// A Weaviate stand-in for proxy mode (no real Weaviate runs in the tests): `GET /v1/schema`
-/// answers three classes, marked `Content-Encoding: gzip` when the request accepted gzip (so a
-/// list asked for compressed would not be read as JSON); anything else is 404.
+/// answers three classes, `/v1/schema/Movie/tenants` three tenants, `/v1/aliases` two aliases,
+/// each marked `Content-Encoding: gzip` when the request accepted gzip (so a list asked for
+/// compressed would not be read as JSON); `/v1/schema/Book/tenants` answers a tenant without a
+/// name; anything else is 404.
 fn schema_upstream() -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     async fn answer(req: HttpRequest) -> HttpResponse {
-        if req.path() != "/v1/schema" {
-            return HttpResponse::NotFound().finish();
-        }
+        let list = match req.path() {
+            "/v1/schema" => json!({"classes": [
+                {"class": "Book", "properties": []},
+                {"class": "Movie", "properties": []},
+                {"class": "MovieNight", "properties": []},
+            ]}),
+            "/v1/schema/Movie/tenants" => json!([
+                {"name": "t1", "activityStatus": "ACTIVE"},
+                {"name": "u1", "activityStatus": "ACTIVE"},
+                {"name": "t2", "activityStatus": "COLD"},
+            ]),
+            "/v1/schema/Book/tenants" => json!([{"activityStatus": "ACTIVE"}]),
+            "/v1/aliases" => json!({"aliases": [
+                {"alias": "Film", "class": "Movie"},
+                {"alias": "Novel", "class": "Book"},
+            ]}),
+            _ => return HttpResponse::NotFound().finish(),
+        };
         let gzip = req
             .headers()
             .get("accept-encoding")
@@ -495,11 +512,7 @@ fn schema_upstream() -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
         if gzip {
             reply.insert_header(("content-encoding", "gzip"));
         }
-        reply.json(json!({"classes": [
-            {"class": "Book", "properties": []},
-            {"class": "Movie", "properties": []},
-            {"class": "MovieNight", "properties": []},
-        ]}))
+        reply.json(list)
     }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -530,7 +543,7 @@ fn class_names(body: &Value) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn in_proxy_mode_the_upstreams_schema_is_filtered_too() {
+async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
     let (upstream, handle) = schema_upstream();
     let admin = generated_key();
     let server = ServerBuilder::new()
@@ -544,7 +557,11 @@ async fn in_proxy_mode_the_upstreams_schema_is_filtered_too() {
         &server,
         &admin,
         "pm",
-        json!([{"action": "read_collections", "collections": {"collection": "Movie*"}}]),
+        json!([
+            {"action": "read_collections", "collections": {"collection": "Movie*"}},
+            {"action": "read_tenants", "tenants": {"collection": "Movie", "tenant": "t*"}},
+            {"action": "read_aliases", "aliases": {"collection": "Movie*", "alias": "*"}},
+        ]),
     )
     .await;
     let nobody = user_with(&server, &admin, "pn", json!([])).await;
@@ -574,6 +591,47 @@ async fn in_proxy_mode_the_upstreams_schema_is_filtered_too() {
             .metric("portcullis_authorization_total", &[("result", "allow")])
             .await,
         allowed_before + 3.0
+    );
+    // Tenant and alias lists are filtered per item too.
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        "/v1/schema/Movie/tenants",
+        &movies,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([
+            {"name": "t1", "activityStatus": "ACTIVE"},
+            {"name": "t2", "activityStatus": "COLD"},
+        ])
+    );
+    let (status, body) = call(&server, Method::GET, "/v1/aliases", &movies, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"aliases": [{"alias": "Film", "class": "Movie"}]})
+    );
+    let (_, body) = call(&server, Method::GET, "/v1/aliases", &nobody, None).await;
+    assert_eq!(body, json!({"aliases": []}));
+    // A list with an item that cannot be judged is refused whole, never passed on.
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        "/v1/schema/Book/tenants",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!({"code": 502, "message": "upstream unavailable: the upstream's list could not be read to filter it"})
+        )
     );
     // A class the user may not read stays refused by name.
     let (status, body) = call(&server, Method::GET, "/v1/schema/Book", &movies, None).await;

@@ -31,17 +31,39 @@ pub struct ListFilter {
     enforcer: Arc<Enforcer>,
     principal: Principal,
     action: Action,
+    /// The collection whose items are listed (a tenant list's), else `*`.
+    collection: Box<str>,
 }
 
 impl ListFilter {
-    /// Whether the caller may see the item named `name` (a collection, a user).
+    /// The per-item action (which list this is).
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// Whether the caller may see the item named `name` (a collection, a user; a tenant of
+    /// the listed collection).
     #[inline]
     pub fn allows(&self, name: &str) -> bool {
+        let values = if self.action == Action::ReadTenants {
+            [&*self.collection, name, ""]
+        } else {
+            [name, "", ""]
+        };
+        self.allows_values(values)
+    }
+
+    /// Whether the caller may see alias `alias` of `collection`.
+    pub fn allows_alias(&self, collection: &str, alias: &str) -> bool {
+        self.allows_values([collection, alias, ""])
+    }
+
+    fn allows_values(&self, values: [&str; 3]) -> bool {
         self.enforcer.allows(
             &self.principal,
             &Request {
                 action: self.action,
-                values: [name, "", ""],
+                values,
             },
         )
     }
@@ -88,14 +110,16 @@ impl RbacGate {
                         self.enforcer.decide(principal, needs.as_slice(), client),
                     )
                 }
-                Plan::Filtered { action } => {
+                Plan::Filtered { action, collection } => {
                     // The handler (or, for an upstream's list, the proxy) filters per item.
                     self.enforcer.audit_list(principal, action, client);
                     metrics.observe_authorization(true);
+                    let collection = collection.as_deref().unwrap_or("*").into();
                     req.extensions_mut().insert(ListFilter {
                         enforcer: self.enforcer.clone(),
                         principal: principal.clone(),
                         action,
+                        collection,
                     });
                     return Ok(());
                 }

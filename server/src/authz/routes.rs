@@ -67,6 +67,8 @@ pub enum Plan<'a> {
     Filtered {
         /// The per-item action.
         action: Action,
+        /// The collection whose items are listed (tenants), if the list is of one.
+        collection: Option<Cow<'a, str>>,
     },
     /// The needs of the path, and those of the body of this kind.
     Body {
@@ -231,6 +233,7 @@ fn plan_inner<'a>(
         // Database users (Portcullis' own API).
         ["users", "db"] if read => Plan::Filtered {
             action: Action::ReadUsers,
+            collection: None,
         },
         ["users", "db", id] => {
             let action = match *method {
@@ -251,6 +254,7 @@ fn plan_inner<'a>(
         // Schema.
         ["schema"] if read => Plan::Filtered {
             action: Action::ReadCollections,
+            collection: None,
         },
         ["schema"] if post => body(BodyKind::CreateClass),
         ["schema", class] => match crud(method, COLLECTIONS) {
@@ -281,10 +285,11 @@ fn plan_inner<'a>(
             ));
         }
         ["schema", class, "tenants"] => match crud(method, TENANTS) {
-            // Filtered by Weaviate; Portcullis cannot filter an upstream's list.
-            Some(Action::ReadTenants) => {
-                return one(Need::tenant(Action::ReadTenants, collection(class)?, ALL))
-            }
+            // Filtered per tenant, as Weaviate does.
+            Some(Action::ReadTenants) => Plan::Filtered {
+                action: Action::ReadTenants,
+                collection: Some(collection(class)?),
+            },
             Some(action) => Plan::Body {
                 kind: BodyKind::Tenants(action),
                 needs: Needs::new(),
@@ -300,10 +305,12 @@ fn plan_inner<'a>(
             ));
         }
 
-        // Aliases. Their target is not in the path; the needs name all collections.
-        ["aliases"] if read => {
-            return one(Need::pair(Action::ReadAliases, ALL, ALL));
-        }
+        // Aliases. The list is filtered per alias and its collection; otherwise the target is
+        // not in the path, and the needs name all collections.
+        ["aliases"] if read => Plan::Filtered {
+            action: Action::ReadAliases,
+            collection: None,
+        },
         ["aliases"] if post => body(BodyKind::CreateAlias),
         ["aliases", alias] => match crud(method, ALIASES) {
             Some(Action::UpdateAliases) => Plan::Body {

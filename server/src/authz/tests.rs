@@ -148,12 +148,6 @@ fn schema_tenant_alias_and_cluster_routes() {
         ),
         (
             Method::GET,
-            "/v1/schema/Movie/tenants",
-            "",
-            vec!["read_tenants Movie,*"],
-        ),
-        (
-            Method::GET,
             "/v1/schema/Movie/tenants/t1",
             "",
             vec!["read_tenants Movie,t1"],
@@ -164,7 +158,6 @@ fn schema_tenant_alias_and_cluster_routes() {
             "",
             vec!["read_tenants Movie,t1"],
         ),
-        (Method::GET, "/v1/aliases", "", vec!["read_aliases *,*"]),
         (
             Method::GET,
             "/v1/aliases/Film",
@@ -313,13 +306,30 @@ fn open_handler_filtered_and_unmapped_routes() {
         assert_eq!(plan(&Method::POST, path, ""), Plan::Handler, "{path}");
     }
     match plan(&Method::GET, "/v1/schema", "") {
-        Plan::Filtered { action } => assert_eq!(action, Action::ReadCollections),
+        Plan::Filtered { action, collection } => {
+            assert_eq!((action, collection), (Action::ReadCollections, None))
+        }
         other => panic!("{other:?}"),
     }
     match plan(&Method::GET, "/v1/users/db", "includeLastUsedTime=true") {
-        Plan::Filtered { action } => assert_eq!(action, Action::ReadUsers),
+        Plan::Filtered { action, .. } => assert_eq!(action, Action::ReadUsers),
         other => panic!("{other:?}"),
     }
+    // Tenant and alias lists are filtered per item (by the proxy: the store has neither).
+    assert_eq!(
+        plan(&Method::GET, "/v1/schema/movie/tenants", ""),
+        Plan::Filtered {
+            action: Action::ReadTenants,
+            collection: Some("Movie".into())
+        }
+    );
+    assert_eq!(
+        plan(&Method::GET, "/v1/aliases", "class=Movie"),
+        Plan::Filtered {
+            action: Action::ReadAliases,
+            collection: None
+        }
+    );
     // Unknown paths and methods are for principals allowed everything only.
     for (method, path) in [
         (Method::GET, "/v1/something-new"),
