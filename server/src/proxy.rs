@@ -42,8 +42,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// reusable); a longer body is dropped with its connection.
 const READY_BODY_CAP: usize = 64 * 1024;
 
-/// The most of an upstream's list (`GET /v1/schema`) Portcullis reads to filter it with RBAC;
-/// a longer one is a 502.
+/// The most of an upstream's list (schema, tenants, aliases) Portcullis reads to filter it with
+/// RBAC; a longer one is a 502.
 const LIST_BODY_CAP: usize = 64 * 1024 * 1024;
 
 /// The longest a TCP connect to the upstream may take, when the request timeout is longer.
@@ -150,11 +150,10 @@ impl Proxy {
     }
 
     /// Forwards a list request (`GET /v1/schema`, `/v1/schema/{C}/tenants`, `/v1/aliases`)
-    /// and answers with the upstream's list less
-    /// the items `filter` hides, as Weaviate filters it. The list is read whole (up to
-    /// [`LIST_BODY_CAP`], within the timeout) and asked for unencoded; one that cannot be read
-    /// or filtered is a 502, never passed on unfiltered. An answer other than 2xx passes as
-    /// it came (it lists nothing).
+    /// and answers with the upstream's list less the items `filter` hides, as Weaviate filters
+    /// it. The list is asked for unencoded and read whole (up to [`LIST_BODY_CAP`], within the
+    /// timeout); one that cannot be read or filtered is a 502, never passed on unfiltered. An
+    /// answer other than 2xx passes as it came (it lists nothing).
     async fn forward_filtered(
         &self,
         client: &UpstreamClient,
