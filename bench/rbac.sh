@@ -4,12 +4,16 @@
 #   wrk -t1 on CPU 1, against (a) the admin list with the user on it and (b) RBAC with the user
 #   holding 20 roles of 50 read_data permissions each (wildcards and exact names mixed, the
 #   last one allowing the class), medians of RUNS runs of DURATION, and their ratio (bar >= 0.95);
-# - target/release/rbac_check: time per check at 1, 100 and 1,000 permissions.
+# - target/release/rbac_check: time per check at 1, 100 and 1,000 permissions, and the time to
+#   apply one role change while 100,000 users hold the role (stored and published).
 # The audit log is off in the RBAC run (PORTCULLIS_AUDIT_LOG=off) so both runs log alike;
 # AUDIT=all measures it on.
 #
 # Needs curl, python3, taskset, wrk. Knobs: DURATION (10s), CONNECTIONS (32), RUNS (3),
-# ITERATIONS (rbac_check's, 1000000), AUDIT (off), BIN (the server binary).
+# ITERATIONS (rbac_check's per check figure, 1000000), CHANGES (rbac_check's role changes, 200),
+# AUDIT (off), PROFILE (release; `debug` checks the script without a release build:
+# `PROFILE=debug DURATION=1s RUNS=1 ITERATIONS=1000 CHANGES=5 bench/rbac.sh`, figures
+# meaningless), BIN (the server binary; default target/$PROFILE/portcullis, built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,13 +21,20 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 RUNS=${RUNS:-3}
 ITERATIONS=${ITERATIONS:-1000000}
+CHANGES=${CHANGES:-200}
 AUDIT=${AUDIT:-off}
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+  release) profile_flag=(--release) ;;
+  debug) profile_flag=() ;;
+  *) echo "rbac: PROFILE is release or debug, not $PROFILE" >&2; exit 1 ;;
+esac
 command -v wrk >/dev/null || { echo "rbac: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet -p portcullis-server --bin portcullis
-  BIN=target/release/portcullis
+  cargo build "${profile_flag[@]}" --quiet -p portcullis-server --bin portcullis
+  BIN=target/$PROFILE/portcullis
 fi
-cargo build --release --quiet -p portcullis-bench --bin rbac_check
+cargo build "${profile_flag[@]}" --quiet -p portcullis-bench --bin rbac_check
 
 work=$(mktemp -d)
 server_pid= admin_pid= rbac_pid=
@@ -105,12 +116,14 @@ rate() {
 median() { python3 -c "import sys; v=sorted(float(x) for x in sys.stdin.read().split()); print(v[len(v)//2])"; }
 
 : >"$work/admin.r"; : >"$work/rbac.r"
-start admin AUTHENTICATION_DB_USERS_ENABLED=true \
+# No authentication setting: the bootstrap admin key turns database users on (with any other
+# authentication method set it would be ignored and the admin would not exist).
+start admin \
   AUTHORIZATION_ADMINLIST_ENABLED=true AUTHORIZATION_ADMINLIST_USERS=admin,bench
 seed
 admin_server=$server admin_pid=$server_pid admin_key=$USER_KEY
 server_pid=
-start rbac AUTHENTICATION_DB_USERS_ENABLED=true \
+start rbac \
   AUTHORIZATION_RBAC_ENABLED=true AUTHORIZATION_RBAC_ROOT_USERS=admin PORTCULLIS_AUDIT_LOG="$AUDIT"
 seed
 roles
@@ -131,4 +144,4 @@ echo "| GET /v1/objects/{class}/{id}, database-user key | admin list | RBAC, 20 
 echo "| --- | --- | --- | --- |"
 python3 -c "import sys; a,r=float(sys.argv[1]),float(sys.argv[2]); print('| req/s, median of $RUNS x $DURATION | %.0f | %.0f | %.3f |' % (a, r, r/a))" "$admin" "$rbac"
 echo
-target/release/rbac_check "$ITERATIONS"
+"target/$PROFILE/rbac_check" "$ITERATIONS" "$CHANGES"

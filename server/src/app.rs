@@ -102,7 +102,6 @@ impl AppState {
             gate = gate.with_rbac(crate::authz::RbacGate::new(
                 enforcer,
                 settings.backend.max_body,
-                settings.backend.upstream.is_none(),
             ));
         }
         let gate = web::Data::new(gate);

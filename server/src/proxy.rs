@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self as actix_header, HeaderMap as ActixHeaderMap};
 use actix_web::http::{Method as ActixMethod, StatusCode as ActixStatus};
-use actix_web::{guard, web, HttpRequest, HttpResponse};
-use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use actix_web::{guard, web, HttpMessage, HttpRequest, HttpResponse};
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, HOST};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use http_body::Body as _;
@@ -27,6 +27,7 @@ use portcullis_config::UpstreamSettings;
 use self::body::{RequestBody, ResponseBody};
 pub use self::client::ClientError;
 use self::client::{ClientSetup, UpstreamClient};
+use crate::authz::ListFilter;
 use crate::error::ApiError;
 use crate::gate::Caller;
 use crate::metrics::{Metrics, UpstreamResult};
@@ -40,6 +41,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most of the upstream's readiness body the probe reads (to leave the connection
 /// reusable); a longer body is dropped with its connection.
 const READY_BODY_CAP: usize = 64 * 1024;
+
+/// The most of an upstream's list (schema, tenants, aliases) Portcullis reads to filter it with
+/// RBAC; a longer one is a 502.
+const LIST_BODY_CAP: usize = 64 * 1024 * 1024;
 
 /// The longest a TCP connect to the upstream may take, when the request timeout is longer.
 const CONNECT_TIMEOUT_CAP: Duration = Duration::from_secs(5);
@@ -134,18 +139,78 @@ impl Proxy {
         payload: web::Payload,
         caller: &Caller,
     ) -> Result<HttpResponse, ApiError> {
-        let method = http::Method::from_bytes(req.method().as_str().as_bytes())
-            .map_err(|_| ApiError::BadRequest("unsupported HTTP method".to_owned()))?;
-        let uri = self.upstream_uri(req)?;
         let body = if has_body(req.headers()) {
             RequestBody::stream(payload)
         } else {
             RequestBody::Empty
         };
+        let headers = self.request_headers(req, caller);
+        let response = self.send(client, req, body, headers).await?;
+        Ok(build_response(req.method(), response, self.timeout))
+    }
+
+    /// Forwards a list request (`GET /v1/schema`, `/v1/schema/{C}/tenants`, `/v1/aliases`)
+    /// and answers with the upstream's list less the items `filter` hides, as Weaviate filters
+    /// it. The list is asked for unencoded and read whole (up to [`LIST_BODY_CAP`], within the
+    /// timeout); one that cannot be read or filtered is a 502, never passed on unfiltered. An
+    /// answer other than 2xx passes as it came (it lists nothing).
+    async fn forward_filtered(
+        &self,
+        client: &UpstreamClient,
+        req: &HttpRequest,
+        caller: &Caller,
+        filter: &ListFilter,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut headers = self.request_headers(req, caller);
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let response = self.send(client, req, RequestBody::Empty, headers).await?;
+        let (parts, body) = response.into_parts();
+        if !parts.status.is_success() {
+            return Ok(build_response(
+                req.method(),
+                Response::from_parts(parts, body),
+                self.timeout,
+            ));
+        }
+        const UNFILTERABLE: ApiError =
+            ApiError::BadGateway("the upstream's list could not be read to filter it");
+        let encoded = parts
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if encoded {
+            return Err(UNFILTERABLE);
+        }
+        let bytes = tokio::time::timeout(self.timeout, collect(body, LIST_BODY_CAP))
+            .await
+            .map_err(|_| ApiError::GatewayTimeout)?
+            .ok_or(UNFILTERABLE)?;
+        let mut list: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| UNFILTERABLE)?;
+        if !filter_list(&mut list, filter) {
+            return Err(UNFILTERABLE);
+        }
+        let status =
+            ActixStatus::from_u16(parts.status.as_u16()).unwrap_or(ActixStatus::BAD_GATEWAY);
+        Ok(HttpResponse::build(status).json(list))
+    }
+
+    /// Sends one request to the upstream with `headers`, counting the outcome; the answer's
+    /// body still streams.
+    async fn send(
+        &self,
+        client: &UpstreamClient,
+        req: &HttpRequest,
+        body: RequestBody,
+        headers: HeaderMap,
+    ) -> Result<Response<Incoming>, ApiError> {
+        let method = http::Method::from_bytes(req.method().as_str().as_bytes())
+            .map_err(|_| ApiError::BadRequest("unsupported HTTP method".to_owned()))?;
+        let uri = self.upstream_uri(req)?;
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.request_headers(req, caller);
+        *request.headers_mut() = headers;
 
         let started = Instant::now();
         let sent = tokio::time::timeout(self.timeout, client.request(request)).await;
@@ -178,7 +243,7 @@ impl Proxy {
             }
         };
         self.metrics.observe_upstream(UpstreamResult::Ok, seconds);
-        Ok(build_response(req.method(), response, self.timeout))
+        Ok(response)
     }
 
     /// The upstream's URI for a request: its scheme and authority, then the path and query
@@ -291,6 +356,63 @@ impl Proxy {
             Err(_elapsed) => {
                 tracing::info!("upstream readiness probe timed out");
                 HttpResponse::ServiceUnavailable().finish()
+            }
+        }
+    }
+}
+
+/// Removes from an upstream's list the items `filter` hides, by the list's shape in Weaviate:
+/// the schema `{"classes": [{"class"}]}`, a collection's tenants `[{"name"}]`, the aliases
+/// `{"aliases": [{"alias", "class"}]}` (a missing or null list has nothing to hide). `false`
+/// when the list is not of that shape: it cannot be filtered.
+fn filter_list(list: &mut serde_json::Value, filter: &ListFilter) -> bool {
+    use portcullis_auth::rbac::Action;
+    use serde_json::Value;
+    fn text<'v>(item: &'v Value, key: &str) -> Option<&'v str> {
+        item.get(key).and_then(Value::as_str)
+    }
+    let items = match filter.action() {
+        Action::ReadCollections => list.get_mut("classes"),
+        Action::ReadAliases => list.get_mut("aliases"),
+        Action::ReadTenants => Some(list),
+        _ => return false,
+    };
+    let items = match items {
+        None | Some(Value::Null) => return true,
+        Some(Value::Array(items)) => items,
+        Some(_) => return false,
+    };
+    // An item without its names cannot be judged: the whole list is refused, not passed.
+    let mut readable = true;
+    items.retain(|item| {
+        let allowed = match filter.action() {
+            Action::ReadCollections => text(item, "class").map(|c| filter.allows(c)),
+            Action::ReadTenants => text(item, "name").map(|t| filter.allows(t)),
+            _ => text(item, "class")
+                .zip(text(item, "alias"))
+                .map(|(c, a)| filter.allows_alias(c, a)),
+        };
+        readable &= allowed.is_some();
+        allowed.unwrap_or(false)
+    });
+    readable
+}
+
+/// Reads a whole body; `None` past `cap` bytes or when it fails.
+async fn collect(mut body: Incoming, cap: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => return Some(out),
+            Some(Err(_)) => return None,
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    if out.len() + data.len() > cap {
+                        return None;
+                    }
+                    out.extend_from_slice(data);
+                }
             }
         }
     }
@@ -529,7 +651,16 @@ async fn forward(
     proxy: web::Data<Proxy>,
     client: web::Data<WorkerClient>,
 ) -> Result<HttpResponse, ApiError> {
-    proxy.forward(&client.0, &req, payload, &caller).await
+    // With RBAC, the gate leaves a filter on the lists it wants filtered per item.
+    let filter = req.extensions().get::<ListFilter>().cloned();
+    match filter {
+        Some(filter) if req.method() == ActixMethod::GET => {
+            proxy
+                .forward_filtered(&client.0, &req, &caller, &filter)
+                .await
+        }
+        _ => proxy.forward(&client.0, &req, payload, &caller).await,
+    }
 }
 
 #[cfg(test)]

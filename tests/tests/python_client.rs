@@ -16,7 +16,7 @@ use std::time::Duration;
 use portcullis_config::vars;
 use portcullis_tests::assert::INVALID_MESSAGE;
 use portcullis_tests::oidc_provider::{OidcProvider, SERVICE_USERNAME};
-use portcullis_tests::oidc_support::oidc_server;
+use portcullis_tests::oidc_support::{oidc_server, wait_until_accepted};
 use portcullis_tests::{Server, ServerBuilder};
 use serde_json::Value;
 
@@ -48,8 +48,10 @@ fn python() -> PathBuf {
     }
 }
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/client_e2e.py")
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(name)
 }
 
 /// Runs one scenario of the script against `server` and returns what it printed after
@@ -72,11 +74,31 @@ async fn run_with(
     credential: Credential<'_>,
     extra: &[(&str, &str)],
 ) -> Value {
+    run_script(
+        "client_e2e.py",
+        server,
+        scenario,
+        collection,
+        credential,
+        extra,
+    )
+    .await
+}
+
+/// Runs `scenario` of the script `name` (in `tests/python`) against `server`.
+async fn run_script(
+    name: &str,
+    server: &Server,
+    scenario: &str,
+    collection: &str,
+    credential: Credential<'_>,
+    extra: &[(&str, &str)],
+) -> Value {
     let grpc = server.grpc.expect("the gRPC address");
     let mut command = tokio::process::Command::new(python());
     command
         .envs(extra.iter().copied())
-        .arg(script())
+        .arg(script(name))
         .env("PORTCULLIS_E2E_HTTP_PORT", server.http.port().to_string())
         .env("PORTCULLIS_E2E_GRPC_PORT", grpc.port().to_string())
         .env("PORTCULLIS_E2E_SCENARIO", scenario)
@@ -326,4 +348,266 @@ async fn oidc_client_credentials_token_runs_the_scenario() {
     let result = run(&server, "full", collection, Credential::Bearer(&token)).await;
     assert_full(&result, collection);
     assert_rest_agrees(&server, ROOT_KEY, collection, &result).await;
+}
+
+/// The key of the root user `admin` in the roles tests (the bootstrap admin).
+fn generated_key() -> String {
+    let out = std::process::Command::new(portcullis_tests::binary())
+        .arg("generate-key")
+        .output()
+        .expect("portcullis generate-key runs");
+    assert!(out.status.success(), "generate-key failed: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 key")
+        .trim()
+        .to_owned()
+}
+
+/// The refusal every denied call of the roles scenarios raises in the client.
+const REFUSED: &str = "InsufficientPermissionsError";
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().expect("a string"))
+        .collect()
+}
+
+/// Roles (issue 13) through the official client: roles from its permission builders,
+/// assigned to and revoked from database users; list, get, exists, has_permissions,
+/// get_assigned_roles(include_permissions=True), get_user_assignments, get_my_user; a viewer
+/// cannot write, a collection-scoped role reads only its collection, and a role manager with
+/// scope `match` cannot grant more than it holds.
+#[tokio::test]
+async fn roles_for_database_users_through_the_client() {
+    let admin = generated_key();
+    let server = ServerBuilder::new()
+        .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
+        .env(vars::RBAC_ENABLED, "true")
+        .env(vars::RBAC_ROOT_USERS, "admin")
+        .start()
+        .await;
+    let r = run_script(
+        "roles_e2e.py",
+        &server,
+        "roles-db",
+        "-",
+        Credential::ApiKey(&admin),
+        &[],
+    )
+    .await;
+    assert_eq!(r["client_version"], "4.24.1");
+    assert_eq!(
+        strings(&r["roles"]),
+        [
+            "admin",
+            "movie-reader",
+            "read-only",
+            "role-manager",
+            "root",
+            "viewer"
+        ],
+        "{r}"
+    );
+    // The client upper-cases `movie`; the role reads back with every filter filled in.
+    let movie_reader = [
+        r#"read_collections {"collection": "Movie"}"#,
+        r#"read_data {"collection": "Movie", "tenant": "*"}"#,
+    ];
+    assert_eq!(strings(&r["movie_reader"]), movie_reader, "{r}");
+    assert_eq!(r["exists"], serde_json::json!([true, false]));
+    assert_eq!(r["get_missing"], true);
+    // has-permission answers coverage, and the client reads the answer.
+    assert_eq!(
+        r["has"],
+        serde_json::json!({
+            "movie-reader read Movie": true,
+            "movie-reader read Book": false,
+            "movie-reader read+update Movie": false,
+            "role-manager read MovieNight": true,
+            "viewer read Book": true,
+            "viewer create Book": false,
+        })
+    );
+    assert_eq!(
+        r["assigned_full"],
+        serde_json::json!({ "movie-reader": movie_reader })
+    );
+    assert_eq!(strings(&r["assigned_names"]), ["movie-reader"]);
+    assert_eq!(
+        r["user_assignments"],
+        serde_json::json!([["py-movies", "db_user"]])
+    );
+    assert_eq!(strings(&r["assigned_user_ids"]), ["py-movies"]);
+    assert_eq!(strings(&r["db_user_roles"]), ["movie-reader"]);
+    assert_eq!(
+        r["admin_me"],
+        serde_json::json!({"user_id": "admin", "roles": ["root"]})
+    );
+
+    // A viewer reads everything and changes nothing.
+    assert_eq!(
+        r["viewer_me"],
+        serde_json::json!({"user_id": "py-viewer", "roles": ["viewer"]})
+    );
+    assert_eq!(r["viewer_reads"], serde_json::json!([1, 1]));
+    for refusal in [
+        "viewer_insert",
+        "viewer_insert_many",
+        "viewer_delete_collection",
+        "viewer_create_role",
+    ] {
+        assert_eq!(r[refusal], REFUSED, "{refusal}: {r}");
+    }
+
+    // A collection-scoped role reads its collection only (rbac_enforce.rs checks that the
+    // schema list shows only it: the client's list_all reads more of a class than the
+    // embedded store keeps).
+    assert_eq!(r["movies_exists"], serde_json::json!([true, REFUSED]));
+    assert_eq!(r["movies_read_movie"], 1);
+    assert_eq!(r["movies_read_book"], REFUSED);
+    assert_eq!(
+        r["movies_me"],
+        serde_json::json!({ "movie-reader": movie_reader })
+    );
+
+    // A `match` manager grants what it holds and nothing more.
+    for (what, refusal) in r["manager_escalations"].as_object().expect("escalations") {
+        assert_eq!(refusal, REFUSED, "{what}");
+    }
+    assert_eq!(
+        r["manager_escalations"].as_object().map(|o| o.len()),
+        Some(4)
+    );
+    assert_eq!(r["manager_sees"], serde_json::json!([true, false, false]));
+    assert_eq!(r["target_read"], 1);
+    assert_eq!(r["target_read_book"], REFUSED);
+
+    // Revoke (the client's deprecated path), remove-permissions and delete take effect for
+    // the next call.
+    assert_eq!(r["revoked_names"], serde_json::json!([]));
+    assert_eq!(
+        strings(&r["after_remove"]),
+        [r#"read_collections {"collection": "Movie"}"#]
+    );
+    assert_eq!(r["deleted_exists"], false);
+    assert_eq!(r["movies_after_revoke"], REFUSED);
+    assert_eq!(r["movies_me_after"], serde_json::json!([]));
+    assert_eq!(r["target_after_delete"], REFUSED);
+
+    // Over REST, the manager's refused escalation left no role behind, and the viewer's
+    // refused writes wrote nothing.
+    let reply = server
+        .get("/v1/authz/roles/book-sub")
+        .bearer(&admin)
+        .send()
+        .await;
+    assert_eq!(reply.status, 404);
+    let reply = server
+        .get("/v1/objects?class=Movie")
+        .bearer(&admin)
+        .send()
+        .await;
+    let body: Value = serde_json::from_slice(&reply.body).expect("JSON");
+    assert_eq!(body["objects"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
+/// Roles for OIDC users and groups (issue 13) through the official client, with tokens from
+/// the real provider: alice gets a role's permissions through her group `staff`, bob through
+/// his own OIDC user; group listings are sorted; revoking takes the permissions away.
+#[tokio::test]
+async fn roles_for_oidc_users_and_groups_through_the_client() {
+    let provider = OidcProvider::start().await;
+    let server = oidc_server(provider.issuer())
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, ROOT_KEY)
+        .env(vars::APIKEY_USERS, "root")
+        .env(vars::RBAC_ENABLED, "true")
+        .env(vars::RBAC_ROOT_USERS, "root")
+        .start()
+        .await;
+    let alice = provider.token_password("alice", "alice-password").await;
+    let bob = provider.token_password("bob", "bob-password").await;
+    wait_until_accepted(&server, &alice, Duration::from_secs(10)).await;
+    let r = run_script(
+        "roles_e2e.py",
+        &server,
+        "roles-oidc",
+        "-",
+        Credential::ApiKey(ROOT_KEY),
+        &[
+            ("PORTCULLIS_E2E_ALICE_TOKEN", alice.as_str()),
+            ("PORTCULLIS_E2E_BOB_TOKEN", bob.as_str()),
+        ],
+    )
+    .await;
+    let movies = [
+        r#"read_collections {"collection": "Movie"}"#,
+        r#"read_data {"collection": "Movie", "tenant": "*"}"#,
+    ];
+    let books = [
+        r#"read_collections {"collection": "Book"}"#,
+        r#"read_data {"collection": "Book", "tenant": "*"}"#,
+    ];
+    assert_eq!(
+        strings(&r["known_groups"]),
+        ["alpha-team", "staff", "zeta-team"],
+        "{r}"
+    );
+    assert_eq!(
+        r["staff_roles"],
+        serde_json::json!({ "staff-movies": movies })
+    );
+    assert_eq!(
+        r["group_assignments"],
+        serde_json::json!([
+            ["alpha-team", "oidc"],
+            ["staff", "oidc"],
+            ["zeta-team", "oidc"]
+        ])
+    );
+    assert_eq!(strings(&r["bob_roles"]), ["bob-books"]);
+    assert_eq!(r["bob_full"], serde_json::json!({ "bob-books": books }));
+    assert_eq!(r["bob_assignments"], serde_json::json!([["bob", "oidc"]]));
+
+    assert_eq!(
+        r["alice_me"],
+        serde_json::json!({"user_id": "alice", "groups": ["admins", "staff"], "roles": ["staff-movies"]})
+    );
+    assert_eq!(r["alice_reads_movie"], 1);
+    assert_eq!(r["alice_reads_book"], REFUSED);
+    assert_eq!(r["alice_exists"], serde_json::json!([true, REFUSED]));
+    assert_eq!(strings(&r["alice_own_group"]), ["staff-movies"]);
+    assert_eq!(r["alice_other_group"], REFUSED);
+    assert_eq!(
+        r["bob_me"],
+        serde_json::json!({"user_id": "bob", "groups": ["readers"], "roles": ["bob-books"]})
+    );
+    assert_eq!(r["bob_reads_book"], 1);
+    assert_eq!(r["bob_reads_movie"], REFUSED);
+
+    assert_eq!(
+        strings(&r["known_groups_after"]),
+        ["alpha-team", "zeta-team"]
+    );
+    assert_eq!(r["bob_roles_after"], serde_json::json!([]));
+    assert_eq!(r["alice_after"], REFUSED);
+    assert_eq!(r["alice_roles_after"], serde_json::json!([]));
+    assert_eq!(r["bob_after"], REFUSED);
+
+    // Over REST with alice's token: the group's role is gone, the 403 names her groups.
+    let reply = server
+        .get("/v1/objects?class=Movie")
+        .bearer(&alice)
+        .send()
+        .await;
+    assert_eq!(reply.status, 403);
+    let body: Value = serde_json::from_slice(&reply.body).expect("JSON");
+    assert_eq!(
+        body["error"][0]["message"],
+        "rbac: authorization, forbidden action: user 'alice' (of groups 'admins', 'staff') has \
+         insufficient permissions to read_data [[Domain: data, Collection: Movie, Tenant: *, Object: *]]"
+    );
 }

@@ -476,3 +476,212 @@ async fn grpc_search_needs_read_data_on_its_collection() {
         )
     );
 }
+
+/// A Weaviate stand-in for proxy mode (no real Weaviate runs in the tests): `GET /v1/schema`
+/// answers three classes, `/v1/schema/Movie/tenants` three tenants, `/v1/aliases` two aliases,
+/// each marked `Content-Encoding: gzip` when the request accepted gzip (so a list asked for
+/// compressed would not be read as JSON); `/v1/schema/Book/tenants` answers a tenant without a
+/// name; anything else is 404.
+fn schema_upstream() -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    async fn answer(req: HttpRequest) -> HttpResponse {
+        let list = match req.path() {
+            "/v1/schema" => json!({"classes": [
+                {"class": "Book", "properties": []},
+                {"class": "Movie", "properties": []},
+                {"class": "MovieNight", "properties": []},
+            ]}),
+            "/v1/schema/Movie/tenants" => json!([
+                {"name": "t1", "activityStatus": "ACTIVE"},
+                {"name": "u1", "activityStatus": "ACTIVE"},
+                {"name": "t2", "activityStatus": "COLD"},
+            ]),
+            "/v1/schema/Book/tenants" => json!([{"activityStatus": "ACTIVE"}]),
+            "/v1/aliases" => json!({"aliases": [
+                {"alias": "Film", "class": "Movie"},
+                {"alias": "Novel", "class": "Book"},
+            ]}),
+            _ => return HttpResponse::NotFound().finish(),
+        };
+        let gzip = req
+            .headers()
+            .get("accept-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("gzip"));
+        let mut reply = HttpResponse::Ok();
+        if gzip {
+            reply.insert_header(("content-encoding", "gzip"));
+        }
+        reply.json(list)
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(|| App::new().default_service(web::to(answer)))
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))
+                .expect("bind the upstream");
+            let addr = server.addrs()[0];
+            let server = server.run();
+            tx.send((addr, server.handle()))
+                .expect("report the upstream");
+            server.await.expect("upstream server");
+        });
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the upstream started")
+}
+
+fn class_names(body: &Value) -> Vec<&str> {
+    body["classes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("classes: {body}"))
+        .iter()
+        .map(|c| c["class"].as_str().expect("class"))
+        .collect()
+}
+
+#[tokio::test]
+async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
+    let (upstream, handle) = schema_upstream();
+    let admin = generated_key();
+    let server = ServerBuilder::new()
+        .env(vars::UPSTREAM_URL, format!("http://{upstream}"))
+        .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
+        .env(vars::RBAC_ENABLED, "true")
+        .env(vars::RBAC_ROOT_USERS, "admin")
+        .start()
+        .await;
+    let movies = user_with(
+        &server,
+        &admin,
+        "pm",
+        json!([
+            {"action": "read_collections", "collections": {"collection": "Movie*"}},
+            {"action": "read_tenants", "tenants": {"collection": "Movie", "tenant": "t*"}},
+            {"action": "read_aliases", "aliases": {"collection": "Movie*", "alias": "*"}},
+        ]),
+    )
+    .await;
+    let nobody = user_with(&server, &admin, "pn", json!([])).await;
+    let allowed_before = server
+        .metric("portcullis_authorization_total", &[("result", "allow")])
+        .await;
+
+    // Even asked for gzip, the list is read unencoded and filtered.
+    let schema = |key: &str| {
+        server
+            .get("/v1/schema")
+            .bearer(key)
+            .header("accept-encoding", "gzip")
+            .send()
+    };
+    let reply = schema(&movies).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(class_names(&reply.json()), ["Movie", "MovieNight"]);
+    let reply = schema(&nobody).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(class_names(&reply.json()), Vec::<&str>::new());
+    let reply = schema(&admin).await;
+    assert_eq!(class_names(&reply.json()), ["Book", "Movie", "MovieNight"]);
+    // One allow per list, not per item.
+    assert_eq!(
+        server
+            .metric("portcullis_authorization_total", &[("result", "allow")])
+            .await,
+        allowed_before + 3.0
+    );
+    // Tenant and alias lists are filtered per item too.
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        "/v1/schema/Movie/tenants",
+        &movies,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([
+            {"name": "t1", "activityStatus": "ACTIVE"},
+            {"name": "t2", "activityStatus": "COLD"},
+        ])
+    );
+    let (status, body) = call(&server, Method::GET, "/v1/aliases", &movies, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"aliases": [{"alias": "Film", "class": "Movie"}]})
+    );
+    let (_, body) = call(&server, Method::GET, "/v1/aliases", &nobody, None).await;
+    assert_eq!(body, json!({"aliases": []}));
+    // A list with an item that cannot be judged is refused whole, never passed on.
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        "/v1/schema/Book/tenants",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!({"code": 502, "message": "upstream unavailable: the upstream's list could not be read to filter it"})
+        )
+    );
+    // A class the user may not read stays refused by name.
+    let (status, body) = call(&server, Method::GET, "/v1/schema/Book", &movies, None).await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            forbidden(
+                "pm",
+                "read_collections",
+                "[Domain: collections, Collection: Book]"
+            )
+        )
+    );
+
+    // A batch delete's `where` filter reads the classes it reaches through references.
+    let deleter = user_with(
+        &server,
+        &admin,
+        "pd",
+        json!([{"action": "delete_data", "data": {"collection": "Movie"}}]),
+    )
+    .await;
+    let delete = |path: Value| {
+        json!({"match": {"class": "Movie", "where": {"operator": "And", "operands": [
+            {"path": path, "operator": "Equal", "valueText": "x"}
+        ]}}})
+    };
+    let (status, body) = call(
+        &server,
+        Method::DELETE,
+        "/v1/batch/objects",
+        &deleter,
+        Some(delete(json!(["hasBook", "Book", "title"]))),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (403, forbidden("pd", "read_data", &data("Book")))
+    );
+    // Without a reference it needs only delete_data, and is forwarded (the stand-in has no
+    // batch route: 404).
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        "/v1/batch/objects",
+        &deleter,
+        Some(delete(json!(["title"]))),
+    )
+    .await;
+    assert_eq!(status, 404);
+    handle.stop(false).await;
+}

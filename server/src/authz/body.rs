@@ -186,15 +186,17 @@ pub fn needs(
         }
         BodyKind::BatchDelete => {
             let batch: BatchDelete = parse(body)?;
-            let Some(class) = batch
+            let Some((class, filter)) = batch
                 .matcher
-                .and_then(|m| m.class)
-                .filter(|c| !c.is_empty())
+                .and_then(|m| Some((m.class.filter(|c| !c.is_empty())?, m.filter)))
             else {
                 return Err(BodyError::NoClass("the batch delete's match"));
             };
             let tenant = batch.tenant.as_deref().or(query_tenant).unwrap_or(ALL);
             out.data(Action::DeleteData, &class, tenant, ALL);
+            if let Some(filter) = &filter {
+                where_paths(&mut out, filter)?;
+            }
         }
         BodyKind::BatchReferences => {
             let references: Vec<BatchReference> = parse(body)?;
@@ -395,6 +397,36 @@ fn filter_paths<'a>(out: &mut Collector, value: &Value<'a, &'a str>) {
     }
 }
 
+/// Classes a REST `where` filter reaches through references (`"path": ["hasAuthor",
+/// "Author", "name"]`: every second element is a class), in every nested operand: each needs
+/// `read_data` and `read_collections`, as Weaviate's batch delete checks them. The depth is
+/// bounded by serde_json's nesting limit, which refused a deeper body already.
+fn where_paths(out: &mut Collector, filter: &Json) -> Result<(), BodyError> {
+    let Json::Object(fields) = filter else {
+        return Err(BodyError::Json("a where filter is not an object".into()));
+    };
+    match fields.get("path") {
+        None | Some(Json::Null) => {}
+        Some(Json::Array(items)) => {
+            for item in items.iter().skip(1).step_by(2) {
+                let Json::String(class) = item else {
+                    return Err(BodyError::Json("a where path holds a non-string".into()));
+                };
+                out.data(Action::ReadData, class, ALL, ALL);
+                out.collection(Action::ReadCollections, class);
+            }
+        }
+        Some(_) => return Err(BodyError::Json("a where path is not a list".into())),
+    }
+    match fields.get("operands") {
+        None | Some(Json::Null) => Ok(()),
+        Some(Json::Array(operands)) => operands
+            .iter()
+            .try_for_each(|operand| where_paths(out, operand)),
+        Some(_) => Err(BodyError::Json("where operands are not a list".into())),
+    }
+}
+
 #[derive(Deserialize)]
 struct ClassBody {
     class: Option<String>,
@@ -429,8 +461,15 @@ struct BatchObjects {
 #[derive(Deserialize)]
 struct BatchDelete {
     #[serde(rename = "match")]
-    matcher: Option<ClassBody>,
+    matcher: Option<DeleteMatch>,
     tenant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeleteMatch {
+    class: Option<String>,
+    #[serde(rename = "where")]
+    filter: Option<Json>,
 }
 
 #[derive(Deserialize)]

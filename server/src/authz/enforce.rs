@@ -156,16 +156,22 @@ impl Enforcer {
     }
 }
 
-/// Weaviate's 403 message for `need`.
-pub fn forbidden_message(principal: &Principal, need: &Need<'_>) -> String {
-    let groups = match principal.groups() {
+/// The principal's groups as Weaviate's 403 names them: ` (of group 'g')`, ` (of groups 'a',
+/// 'b')`, or nothing without groups.
+pub fn groups_suffix(principal: &Principal) -> String {
+    match principal.groups() {
         [] => String::new(),
         [one] => format!(" (of group '{one}')"),
         many => {
             let quoted: Vec<String> = many.iter().map(|g| format!("'{g}'")).collect();
             format!(" (of groups {})", quoted.join(", "))
         }
-    };
+    }
+}
+
+/// Weaviate's 403 message for `need`.
+pub fn forbidden_message(principal: &Principal, need: &Need<'_>) -> String {
+    let groups = groups_suffix(principal);
     format!(
         "rbac: authorization, forbidden action: user '{}'{} has insufficient permissions to {} [{}]",
         principal.username(),

@@ -31,17 +31,39 @@ pub struct ListFilter {
     enforcer: Arc<Enforcer>,
     principal: Principal,
     action: Action,
+    /// The collection whose items are listed (a tenant list's), else `*`.
+    collection: Box<str>,
 }
 
 impl ListFilter {
-    /// Whether the caller may see the item named `name` (a collection, a user).
+    /// The per-item action (which list this is).
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// Whether the caller may see the item named `name` (a collection, a user; a tenant of
+    /// the listed collection).
     #[inline]
     pub fn allows(&self, name: &str) -> bool {
+        let values = if self.action == Action::ReadTenants {
+            [&*self.collection, name, ""]
+        } else {
+            [name, "", ""]
+        };
+        self.allows_values(values)
+    }
+
+    /// Whether the caller may see alias `alias` of `collection`.
+    pub fn allows_alias(&self, collection: &str, alias: &str) -> bool {
+        self.allows_values([collection, alias, ""])
+    }
+
+    fn allows_values(&self, values: [&str; 3]) -> bool {
         self.enforcer.allows(
             &self.principal,
             &Request {
                 action: self.action,
-                values: [name, "", ""],
+                values,
             },
         )
     }
@@ -51,19 +73,12 @@ impl ListFilter {
 pub struct RbacGate {
     enforcer: Arc<Enforcer>,
     max_body: usize,
-    /// Whether `GET /v1/schema` is Portcullis' own (the embedded store) and so filtered here;
-    /// an upstream's list cannot be, and needs `read_collections` on all.
-    schema_here: bool,
 }
 
 impl RbacGate {
     /// The step deciding with `enforcer`, reading bodies up to `max_body` bytes.
-    pub fn new(enforcer: Arc<Enforcer>, max_body: usize, schema_here: bool) -> Self {
-        RbacGate {
-            enforcer,
-            max_body,
-            schema_here,
-        }
+    pub fn new(enforcer: Arc<Enforcer>, max_body: usize) -> Self {
+        RbacGate { enforcer, max_body }
     }
 
     /// The enforcer (the gRPC gate decides with it too).
@@ -95,21 +110,18 @@ impl RbacGate {
                         self.enforcer.decide(principal, needs.as_slice(), client),
                     )
                 }
-                Plan::Filtered { action, all } => {
-                    if action == Action::ReadUsers || self.schema_here {
-                        self.enforcer.audit_list(principal, action, client);
-                        metrics.observe_authorization(true);
-                        req.extensions_mut().insert(ListFilter {
-                            enforcer: self.enforcer.clone(),
-                            principal: principal.clone(),
-                            action,
-                        });
-                        return Ok(());
-                    }
-                    return self.count(
-                        metrics,
-                        self.enforcer.decide(principal, all.as_slice(), client),
-                    );
+                Plan::Filtered { action, collection } => {
+                    // The handler (or, for an upstream's list, the proxy) filters per item.
+                    self.enforcer.audit_list(principal, action, client);
+                    metrics.observe_authorization(true);
+                    let collection = collection.as_deref().unwrap_or("*").into();
+                    req.extensions_mut().insert(ListFilter {
+                        enforcer: self.enforcer.clone(),
+                        principal: principal.clone(),
+                        action,
+                        collection,
+                    });
+                    return Ok(());
                 }
                 Plan::Body { kind, needs, name } => (
                     kind,

@@ -62,13 +62,13 @@ pub enum Plan<'a> {
     Handler,
     /// Every need must be allowed.
     Check(Needs<'a>),
-    /// A list filtered per item by Portcullis' own handler with `action` (one audit line per
-    /// request); when an upstream serves it instead, the needs on all are checked.
+    /// A list filtered per item with `action` (one audit line per request): by Portcullis'
+    /// own handler, or, for an upstream's list, by the proxy on the upstream's answer.
     Filtered {
         /// The per-item action.
         action: Action,
-        /// What a call needs when Portcullis cannot filter the list.
-        all: Needs<'a>,
+        /// The collection whose items are listed (tenants), if the list is of one.
+        collection: Option<Cow<'a, str>>,
     },
     /// The needs of the path, and those of the body of this kind.
     Body {
@@ -233,7 +233,7 @@ fn plan_inner<'a>(
         // Database users (Portcullis' own API).
         ["users", "db"] if read => Plan::Filtered {
             action: Action::ReadUsers,
-            all: Needs::one(Need::named(Action::ReadUsers, ALL)),
+            collection: None,
         },
         ["users", "db", id] => {
             let action = match *method {
@@ -254,7 +254,7 @@ fn plan_inner<'a>(
         // Schema.
         ["schema"] if read => Plan::Filtered {
             action: Action::ReadCollections,
-            all: Needs::one(Need::collection(Action::ReadCollections, ALL)),
+            collection: None,
         },
         ["schema"] if post => body(BodyKind::CreateClass),
         ["schema", class] => match crud(method, COLLECTIONS) {
@@ -285,10 +285,11 @@ fn plan_inner<'a>(
             ));
         }
         ["schema", class, "tenants"] => match crud(method, TENANTS) {
-            // Filtered by Weaviate; Portcullis cannot filter an upstream's list.
-            Some(Action::ReadTenants) => {
-                return one(Need::tenant(Action::ReadTenants, collection(class)?, ALL))
-            }
+            // Filtered per tenant, as Weaviate does.
+            Some(Action::ReadTenants) => Plan::Filtered {
+                action: Action::ReadTenants,
+                collection: Some(collection(class)?),
+            },
             Some(action) => Plan::Body {
                 kind: BodyKind::Tenants(action),
                 needs: Needs::new(),
@@ -304,10 +305,12 @@ fn plan_inner<'a>(
             ));
         }
 
-        // Aliases. Their target is not in the path; the needs name all collections.
-        ["aliases"] if read => {
-            return one(Need::pair(Action::ReadAliases, ALL, ALL));
-        }
+        // Aliases. The list is filtered per alias and its collection; otherwise the target is
+        // not in the path, and the needs name all collections.
+        ["aliases"] if read => Plan::Filtered {
+            action: Action::ReadAliases,
+            collection: None,
+        },
         ["aliases"] if post => body(BodyKind::CreateAlias),
         ["aliases", alias] => match crud(method, ALIASES) {
             Some(Action::UpdateAliases) => Plan::Body {

@@ -148,12 +148,6 @@ fn schema_tenant_alias_and_cluster_routes() {
         ),
         (
             Method::GET,
-            "/v1/schema/Movie/tenants",
-            "",
-            vec!["read_tenants Movie,*"],
-        ),
-        (
-            Method::GET,
             "/v1/schema/Movie/tenants/t1",
             "",
             vec!["read_tenants Movie,t1"],
@@ -164,7 +158,6 @@ fn schema_tenant_alias_and_cluster_routes() {
             "",
             vec!["read_tenants Movie,t1"],
         ),
-        (Method::GET, "/v1/aliases", "", vec!["read_aliases *,*"]),
         (
             Method::GET,
             "/v1/aliases/Film",
@@ -313,9 +306,8 @@ fn open_handler_filtered_and_unmapped_routes() {
         assert_eq!(plan(&Method::POST, path, ""), Plan::Handler, "{path}");
     }
     match plan(&Method::GET, "/v1/schema", "") {
-        Plan::Filtered { action, all } => {
-            assert_eq!(action, Action::ReadCollections);
-            assert_eq!(all.as_slice()[0].request().values, ["*", "", ""]);
+        Plan::Filtered { action, collection } => {
+            assert_eq!((action, collection), (Action::ReadCollections, None))
         }
         other => panic!("{other:?}"),
     }
@@ -323,6 +315,21 @@ fn open_handler_filtered_and_unmapped_routes() {
         Plan::Filtered { action, .. } => assert_eq!(action, Action::ReadUsers),
         other => panic!("{other:?}"),
     }
+    // Tenant and alias lists are filtered per item (by the proxy: the store has neither).
+    assert_eq!(
+        plan(&Method::GET, "/v1/schema/movie/tenants", ""),
+        Plan::Filtered {
+            action: Action::ReadTenants,
+            collection: Some("Movie".into())
+        }
+    );
+    assert_eq!(
+        plan(&Method::GET, "/v1/aliases", "class=Movie"),
+        Plan::Filtered {
+            action: Action::ReadAliases,
+            collection: None
+        }
+    );
     // Unknown paths and methods are for principals allowed everything only.
     for (method, path) in [
         (Method::GET, "/v1/something-new"),
@@ -668,6 +675,52 @@ fn smaller_bodies_name_their_resources() {
         ),
         ["delete_data Movie,t,*"]
     );
+    // Classes the filter reaches through references, in nested operands too, are read.
+    assert_eq!(
+        body_needs(
+            BodyKind::BatchDelete,
+            "*",
+            "",
+            json!({"match": {"class": "Movie", "where": {"operator": "Or", "operands": [
+                {"path": ["title"], "operator": "Equal", "valueText": "x"},
+                {"operator": "And", "operands": [
+                    {"path": ["hasActor", "actor", "hasAgent", "Agent", "name"], "operator": "Like", "valueText": "a*"}
+                ]}
+            ]}}})
+        ),
+        [
+            "delete_data Movie,*,*",
+            "read_data Actor,*,*",
+            "read_collections Actor",
+            "read_data Agent,*,*",
+            "read_collections Agent"
+        ]
+    );
+    assert!(matches!(
+        needs(
+            BodyKind::BatchDelete,
+            "*",
+            "",
+            br#"{"match": {"class": "Movie", "where": {"path": "title"}}}"#
+        ),
+        Err(BodyError::Json(_))
+    ));
+    let mut deep = json!({"path": ["hasActor", "Actor", "name"]});
+    for _ in 0..100 {
+        deep = json!({"operator": "And", "operands": [deep]});
+    }
+    // Too deep for the JSON reader: refused, never walked.
+    assert!(matches!(
+        needs(
+            BodyKind::BatchDelete,
+            "*",
+            "",
+            json!({"match": {"class": "Movie", "where": deep}})
+                .to_string()
+                .as_bytes()
+        ),
+        Err(BodyError::Json(_))
+    ));
     assert_eq!(
         body_needs(
             BodyKind::Backup,

@@ -174,11 +174,8 @@ fn describe_grant(grant: &Grant) -> String {
 
 /// Weaviate's 403 for a denied check.
 fn forbidden(caller: &Principal, request: &Request<'_>) -> AuthzError {
-    let groups = if caller.groups().is_empty() {
-        String::new()
-    } else {
-        format!(" (of group '{}')", caller.groups().join("', '"))
-    };
+    // The same wording as the gate's refusals (one group, several groups).
+    let groups = crate::authz::enforce::groups_suffix(caller);
     let domain = request.action.domain().key().unwrap_or("cluster");
     let names: Vec<&str> = request
         .values
@@ -295,7 +292,7 @@ mod tests {
         let err = forbidden(&alice, &Request::named(Action::AssignAndRevokeUsers, "bob"));
         assert_eq!(
             err.to_string(),
-            "rbac: authorization, forbidden action: user 'alice' (of group 'g1', 'g2') has \
+            "rbac: authorization, forbidden action: user 'alice' (of groups 'g1', 'g2') has \
              insufficient permissions to assign_and_revoke_users [[Domain: users, bob]]"
         );
         let bob = Principal::new("bob", Vec::new(), PrincipalKind::DbUser);
