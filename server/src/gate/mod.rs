@@ -15,7 +15,7 @@ pub use caller::Caller;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -48,6 +48,9 @@ pub struct Gate {
     rbac: Option<RbacGate>,
     /// The published roles when RBAC is on (`AUTHORIZATION_RBAC_ENABLED`).
     policies: Option<Arc<Policies>>,
+    /// The body read deadline (`PORTCULLIS_BODY_TIMEOUT`, [`crate::deadline`]); none unless
+    /// [`Gate::with_body_timeout`] sets it.
+    body_timeout: Option<Duration>,
 }
 
 /// The header a trusted proxy names the client in.
@@ -85,7 +88,14 @@ impl Gate {
             trusted_proxies: TrustedProxies::default(),
             rbac: None,
             policies: None,
+            body_timeout: None,
         }
+    }
+
+    /// The gate holding request bodies to this deadline ([`crate::deadline`]).
+    pub fn with_body_timeout(mut self, body_timeout: Duration) -> Self {
+        self.body_timeout = Some(body_timeout);
+        self
     }
 
     /// The gate deciding with RBAC ([`RbacGate`]) instead of the admin list.
@@ -288,6 +298,11 @@ pub async fn gate(
         tracing::error!("gate state missing from the application");
         return Ok(req.error_response(ApiError::Internal).map_into_right_body());
     };
+    // First, so the body deadline counts from the headers' arrival (a middleware of its own
+    // would cost every request a boxed future).
+    let deadline = gate
+        .body_timeout
+        .and_then(|timeout| Some((timeout, crate::deadline::arm(timeout, &mut req)?)));
     let request_id = gate.request_ids.for_request(req.headers());
     let route = classify(req.method(), req.path());
     let client = gate.client_address(&req);
@@ -350,6 +365,11 @@ pub async fn gate(
         Ok(()) => next.call(req).await?.map_into_left_body(),
         Err(err) => req.error_response(err).map_into_right_body(),
     };
+    if let Some((timeout, expired)) = &deadline {
+        if expired.get() {
+            res = crate::deadline::expired(*timeout, res);
+        }
+    }
 
     let status = res.status();
     // One clock read for the duration and the access line's timestamp.
