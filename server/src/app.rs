@@ -38,7 +38,6 @@ pub struct AppState {
     /// The embedded document store, when there is no upstream.
     store: Option<web::Data<Store>>,
     max_body: usize,
-    body_timeout: std::time::Duration,
     max_batch_objects: usize,
 }
 
@@ -88,7 +87,8 @@ impl AppState {
             gatekeeper = gatekeeper.with_throttle(throttle);
         }
         let mut gate = Gate::new(gatekeeper, metrics.clone())
-            .with_trusted_proxies(TrustedProxies::new(&settings.throttle.trusted_proxies));
+            .with_trusted_proxies(TrustedProxies::new(&settings.throttle.trusted_proxies))
+            .with_body_timeout(settings.backend.body_timeout);
         if let Some(roles) = &roles {
             gate = gate.with_policies(roles.policies().clone());
         }
@@ -152,7 +152,6 @@ impl AppState {
             proxy,
             store,
             max_body: settings.backend.max_body,
-            body_timeout: settings.backend.body_timeout,
             max_batch_objects: settings.backend.max_batch_objects,
         })
     }
@@ -225,7 +224,6 @@ pub fn app(
         proxy,
         store,
         max_body,
-        body_timeout,
         max_batch_objects,
     } = state;
     App::new()
@@ -233,11 +231,8 @@ pub fn app(
         .app_data(meta)
         .app_data(oidc_well_known)
         .app_data(users)
+        // The gate also arms the body deadline (PORTCULLIS_BODY_TIMEOUT) on every route.
         .wrap(from_fn(gate::gate))
-        // Outermost, so the deadline counts from the headers' arrival and covers every route.
-        .wrap(from_fn(move |req, next| {
-            crate::deadline::enforce(body_timeout, req, next)
-        }))
         // Before the proxy, which would forward /v1/authz: with RBAC on the roles are ours.
         .configure(|cfg| authz::configure(cfg, authz.as_ref()))
         // Before Portcullis' own routes: with an upstream it claims every /v1 path they

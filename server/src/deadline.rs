@@ -12,11 +12,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::EitherBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::HttpMessage;
 use actix_web::ResponseError;
@@ -30,19 +29,12 @@ pub fn is_deadline(err: &PayloadError) -> bool {
     matches!(err, PayloadError::Io(io) if io.kind() == io::ErrorKind::TimedOut)
 }
 
-/// The middleware: wraps the body of a request that declares one in the deadline, and turns
-/// whatever the handler answered into 408 when the deadline is what stopped it (a handler sees
-/// only a failed read, and the proxy would call it a bad gateway).
-pub async fn enforce(
-    timeout: Duration,
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if !declares_body(&req) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+/// Wraps the body of a request that declares one in the deadline. The gate calls it first
+/// thing, so the deadline counts from the headers' arrival and covers every route. `Some`
+/// flag for a request with a body: set once the deadline is what stopped its read.
+pub fn arm(timeout: Duration, req: &mut ServiceRequest) -> Option<Rc<Cell<bool>>> {
+    if !declares_body(req) {
+        return None;
     }
     let expired = Rc::new(Cell::new(false));
     let inner = req.take_payload();
@@ -52,16 +44,21 @@ pub async fn enforce(
         expired: expired.clone(),
     })
         as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>));
-    let response = next.call(req).await?;
-    if !expired.get() {
-        return Ok(response.map_into_left_body());
-    }
+    Some(expired)
+}
+
+/// The answer to a request whose body the deadline stopped: 408 in place of whatever the
+/// handler answered (it saw only a failed read, and the proxy would call it a bad gateway).
+pub fn expired<B>(
+    timeout: Duration,
+    response: ServiceResponse<EitherBody<B>>,
+) -> ServiceResponse<EitherBody<B>> {
     tracing::info!(
         timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         "request body not received in time"
     );
     let req = response.request().clone();
-    Ok(ServiceResponse::new(req, ApiError::RequestTimeout.error_response()).map_into_right_body())
+    ServiceResponse::new(req, ApiError::RequestTimeout.error_response()).map_into_right_body()
 }
 
 /// A body is declared by a non-zero `Content-Length` or by any `Transfer-Encoding`.

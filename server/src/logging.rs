@@ -5,13 +5,20 @@
 //! line is dropped, counted (`portcullis_log_lines_dropped_total`) and reported in a warning
 //! line once output resumes. [`LogOutput::stop`] (at a graceful stop) writes every queued line.
 //! The level filter can be replaced at runtime ([`set_level`], a configuration reload).
+//!
+//! The access log skips tracing's formatter: [`write_line`] formats its line with [`line`],
+//! byte for byte as tracing would, into a buffer of the worker's and queues it.
 
+pub mod line;
+
+use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
@@ -79,6 +86,69 @@ pub struct LogOutput {
 /// The queue installed by [`LogOutput::install_global`], read by [`lines_dropped`].
 static GLOBAL: OnceLock<Arc<Queue>> = OnceLock::new();
 
+/// The queue and line format [`write_line`] uses, installed by [`LogOutput::install_direct`].
+static DIRECT: OnceLock<(Arc<Queue>, LineFormat)> = OnceLock::new();
+
+pub use line::{Line, LineFormat};
+
+thread_local! {
+    /// The buffer a worker formats its lines in before queueing them.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+/// Formats one line of `level` for `target` (its fields written by `fields`), stamped with
+/// the wall-clock time of `at`, and queues it on the process's log output, without tracing's
+/// formatter; `false`, with nothing written, when no direct output is installed (in-process
+/// tests, colour on a terminal), and the caller logs through tracing instead. The caller
+/// checks the level filter first (`tracing::event_enabled!`).
+pub fn write_line(
+    level: Level,
+    target: &'static str,
+    at: Instant,
+    fields: impl FnOnce(&mut Line<'_>),
+) -> bool {
+    let Some((queue, format)) = DIRECT.get() else {
+        return false;
+    };
+    let now = wall_clock(at);
+    let write = |buf: &mut Vec<u8>| {
+        buf.clear();
+        let mut line = Line::begin(buf, *format, level, target, now);
+        fields(&mut line);
+        line.finish();
+        queue.push(buf);
+    };
+    LINE.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => write(&mut buf),
+        Err(_) => write(&mut Vec::new()),
+    });
+    true
+}
+
+/// How long a thread stamps lines from one reading of the wall clock (below).
+const ANCHOR_FOR: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// A monotonic instant and the wall-clock time read with it, on this thread.
+    static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+}
+
+/// The wall-clock time of `at`: the request path reads one clock (the monotonic one, which
+/// also times the request) and the wall clock is read once a second per thread, so a change
+/// of the system time shows in the log within a second.
+fn wall_clock(at: Instant) -> SystemTime {
+    if let Some((instant, system)) = ANCHOR.get() {
+        if let Some(since) = at.checked_duration_since(instant) {
+            if since < ANCHOR_FOR {
+                return system + since;
+            }
+        }
+    }
+    let system = SystemTime::now();
+    ANCHOR.set(Some((at, system)));
+    system
+}
+
 /// Lines dropped so far by the process's log output (0 when none is installed).
 pub fn lines_dropped() -> u64 {
     GLOBAL
@@ -119,6 +189,13 @@ impl LogOutput {
     /// first call takes effect.
     pub fn install_global(&self) {
         let _ = GLOBAL.set(self.queue.clone());
+    }
+
+    /// Lets [`write_line`] queue lines on this output formatted as `format`, which must be the
+    /// format of the subscriber writing to it, without colour. Only the first call takes
+    /// effect.
+    pub fn install_direct(&self, format: LineFormat) {
+        let _ = DIRECT.set((self.queue.clone(), format));
     }
 
     /// The writer handed to `tracing_subscriber::fmt().with_writer(..)`.
@@ -280,6 +357,35 @@ mod tests {
     fn line(writer: &QueueWriter, text: &str) {
         let mut w = writer;
         w.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn the_wall_clock_of_an_instant_follows_the_instant_and_the_system_clock() {
+        let start = Instant::now();
+        let system = SystemTime::now();
+        let stamped = wall_clock(start);
+        let apart = |a: SystemTime, b: SystemTime| {
+            a.duration_since(b)
+                .unwrap_or_else(|e| e.duration())
+                .as_millis()
+        };
+        assert!(
+            apart(stamped, system) < 50,
+            "{stamped:?} against {system:?}"
+        );
+        // Within a second of the anchor, instants keep their distance exactly.
+        let later = start + Duration::from_millis(300);
+        assert_eq!(
+            wall_clock(later).duration_since(stamped).unwrap(),
+            Duration::from_millis(300)
+        );
+        // An instant past the anchor's second reads the wall clock again.
+        let much_later = start + Duration::from_secs(5);
+        let restamped = wall_clock(much_later);
+        assert!(apart(restamped, SystemTime::now()) < 50, "{restamped:?}");
+        // An instant before the anchor too.
+        let before = wall_clock(start);
+        assert!(apart(before, SystemTime::now()) < 50, "{before:?}");
     }
 
     #[test]

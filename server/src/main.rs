@@ -28,6 +28,13 @@ fn init_tracing(log: &LogSettings) -> std::io::Result<LogOutput> {
         }),
     )?;
     output.install_global();
+    if !ansi {
+        // The access log formats its lines itself, as this subscriber would (without colour).
+        output.install_direct(match log.format {
+            LogFormat::Json => logging::LineFormat::Json,
+            LogFormat::Text => logging::LineFormat::Text,
+        });
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

@@ -312,6 +312,17 @@ async fn a_stalled_body_gets_408_from_the_store() {
             started.elapsed() < std::time::Duration::from_secs(8),
             "{path}"
         );
+        // The gate answers the 408 itself: it carries the request id and is logged as a 408.
+        let id = reply
+            .header("x-request-id")
+            .expect("an X-Request-Id")
+            .to_owned();
+        let log = server.stderr();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("request_id=\"{id}\"")) && l.contains(" status=408 ")),
+            "{path}: no access line with status 408 for {id}"
+        );
     }
     // A body that arrives in time is served.
     let reply = server

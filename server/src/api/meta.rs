@@ -2,7 +2,7 @@
 //! also be in the route table (`gate/route_table.rs`), which decides who may reach it.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{guard, web, HttpResponse};
 use serde_json::json;
 
 use crate::api::authz::AuthzApi;
@@ -31,20 +31,31 @@ impl MetaInfo {
 /// Registers the routes on an application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(redirect_root))
-        .route("/v1/.well-known/live", web::get().to(live))
-        .route("/v1/.well-known/live", web::head().to(live))
-        .route("/v1/.well-known/ready", web::get().to(ready))
-        .route("/v1/.well-known/ready", web::head().to(ready))
+        .service(get_or_head("/v1/.well-known/live", live))
+        .service(get_or_head("/v1/.well-known/ready", ready))
         .route(
             "/v1/.well-known/openid-configuration",
             web::get().to(openid_configuration),
         )
         .route("/v1", web::get().to(index))
         .route("/v1/", web::get().to(index))
-        .route("/v1/meta", web::get().to(meta))
-        .route("/v1/meta", web::head().to(meta))
+        .service(get_or_head("/v1/meta", meta))
         .route("/v1/users/own-info", web::get().to(own_info))
         .default_service(web::to(not_found));
+}
+
+/// GET and HEAD of `path`, both answered by `handler`, as one resource: the router compares
+/// the path once for both methods (every request to a route registered later passes one
+/// resource fewer), and a request with another method still passes on to the routes after it.
+fn get_or_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .guard(guard::Any(guard::Get()).or(guard::Head()))
+        .to(handler)
 }
 
 async fn redirect_root() -> HttpResponse {

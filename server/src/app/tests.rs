@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
 use portcullis_config::{vars, Settings};
 use serde_json::{json, Value};
@@ -262,4 +262,34 @@ async fn an_invalid_key_is_401_even_with_anonymous_access_on() {
     assert!(text.contains(
         r#"portcullis_auth_requests_total{method="anonymous",reason="ok",result="accept"} 1"#
     ));
+}
+
+#[actix_web::test]
+async fn health_and_meta_answer_get_and_head_and_pass_other_methods_on() {
+    let fixture = Fixture::admin_listed(false).await;
+    for path in ["/v1/.well-known/live", "/v1/.well-known/ready", "/v1/meta"] {
+        for req in [
+            TestRequest::get(),
+            TestRequest::default().method(Method::HEAD),
+        ] {
+            let reply = send(
+                &fixture,
+                req.uri(path)
+                    .insert_header((AUTHORIZATION, bearer(ADMIN_KEY))),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{path}");
+        }
+        // Another method is not theirs: it passes on to the routes after them, which do not
+        // know it either (the same 404 as before GET and HEAD shared one resource).
+        for req in [TestRequest::post(), TestRequest::delete()] {
+            let reply = send(
+                &fixture,
+                req.uri(path)
+                    .insert_header((AUTHORIZATION, bearer(ADMIN_KEY))),
+            )
+            .await;
+            assert_eq!(reply.status, 404, "{path}");
+        }
+    }
 }

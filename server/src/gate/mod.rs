@@ -15,23 +15,26 @@ pub use caller::Caller;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::rbac::Policies;
 use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
+use tracing::Level;
 
 use crate::authz::RbacGate;
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
 use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
 use crate::gate::route_table::{classify, Access};
+use crate::logging;
 use crate::metrics::Metrics;
 
 /// Everything the gate needs, shared by all workers.
@@ -45,6 +48,9 @@ pub struct Gate {
     rbac: Option<RbacGate>,
     /// The published roles when RBAC is on (`AUTHORIZATION_RBAC_ENABLED`).
     policies: Option<Arc<Policies>>,
+    /// The body read deadline (`PORTCULLIS_BODY_TIMEOUT`, [`crate::deadline`]); none unless
+    /// [`Gate::with_body_timeout`] sets it.
+    body_timeout: Option<Duration>,
 }
 
 /// The header a trusted proxy names the client in.
@@ -82,7 +88,14 @@ impl Gate {
             trusted_proxies: TrustedProxies::default(),
             rbac: None,
             policies: None,
+            body_timeout: None,
         }
+    }
+
+    /// The gate holding request bodies to this deadline ([`crate::deadline`]).
+    pub fn with_body_timeout(mut self, body_timeout: Duration) -> Self {
+        self.body_timeout = Some(body_timeout);
+        self
     }
 
     /// The gate deciding with RBAC ([`RbacGate`]) instead of the admin list.
@@ -285,6 +298,11 @@ pub async fn gate(
         tracing::error!("gate state missing from the application");
         return Ok(req.error_response(ApiError::Internal).map_into_right_body());
     };
+    // First, so the body deadline counts from the headers' arrival (a middleware of its own
+    // would cost every request a boxed future).
+    let deadline = gate
+        .body_timeout
+        .and_then(|timeout| Some((timeout, crate::deadline::arm(timeout, &mut req)?)));
     let request_id = gate.request_ids.for_request(req.headers());
     let route = classify(req.method(), req.path());
     let client = gate.client_address(&req);
@@ -347,43 +365,133 @@ pub async fn gate(
         Ok(()) => next.call(req).await?.map_into_left_body(),
         Err(err) => req.error_response(err).map_into_right_body(),
     };
+    if let Some((timeout, expired)) = &deadline {
+        if expired.get() {
+            res = crate::deadline::expired(*timeout, res);
+        }
+    }
 
     let status = res.status();
-    let seconds = started.elapsed().as_secs_f64();
+    // One clock read for the duration and the access line's timestamp.
+    let finished = Instant::now();
+    let seconds = finished.duration_since(started).as_secs_f64();
     gate.metrics
         .observe_http(&method, route.id, status, seconds);
-    let path = res.request().path();
-    match &outcome {
-        None => tracing::debug!(
-            target: "portcullis::access",
-            request_id = ?request_id,
-            client = %client,
-            method = %method,
-            route = route.template(),
-            path = ?path,
-            status = status.as_u16(),
-            micros = (seconds * 1e6) as u64,
-        ),
+    log_access(&AccessLine {
+        request_id: &request_id,
+        client,
+        method: &method,
+        route: route.template(),
+        path: res.request().path(),
+        status: status.as_u16(),
+        outcome: outcome.as_ref(),
+        micros: (seconds * 1e6) as u64,
+        at: finished,
+    });
+    res.headers_mut().insert(X_REQUEST_ID, request_id);
+    Ok(res)
+}
+
+/// The target of the access log's lines.
+const ACCESS_TARGET: &str = "portcullis::access";
+
+/// What one request's access line says.
+struct AccessLine<'a> {
+    request_id: &'a HeaderValue,
+    client: IpAddr,
+    method: &'a Method,
+    route: &'static str,
+    path: &'a str,
+    status: u16,
+    outcome: Option<&'a AuthOutcome>,
+    micros: u64,
+    /// When the request finished (the line's timestamp).
+    at: Instant,
+}
+
+/// Writes a request's access line: at info when its credential was judged, at debug for a
+/// route that needed none. Formatted here and queued ([`logging::write_line`]), the same
+/// bytes tracing's formatter would write; through tracing when that output is not installed.
+fn log_access(access: &AccessLine<'_>) {
+    let AccessLine {
+        request_id,
+        client,
+        method,
+        route,
+        path,
+        status,
+        outcome,
+        micros,
+        at,
+    } = *access;
+    match outcome {
+        None => {
+            if !tracing::event_enabled!(target: ACCESS_TARGET, Level::DEBUG) {
+                return;
+            }
+            let direct = logging::write_line(Level::DEBUG, ACCESS_TARGET, at, |line| {
+                line.header_debug("request_id", request_id);
+                line.ip("client", client);
+                line.display("method", method.as_str());
+                line.str("route", route);
+                line.debug_str("path", path);
+                line.u64("status", u64::from(status));
+                line.u64("micros", micros);
+            });
+            if !direct {
+                tracing::debug!(
+                    target: ACCESS_TARGET,
+                    request_id = ?request_id,
+                    client = %client,
+                    method = %method,
+                    route,
+                    path = ?path,
+                    status,
+                    micros,
+                );
+            }
+        }
         Some(AuthOutcome {
             method: auth_method,
             reason,
             principal,
-        }) => tracing::info!(
-            target: "portcullis::access",
-            request_id = ?request_id,
-            client = %client,
-            method = %method,
-            route = route.template(),
-            path = ?path,
-            status = status.as_u16(),
-            auth = auth_method.as_str(),
-            outcome = reason.result(),
-            reason = reason.as_str(),
-            principal = principal.as_ref().map(|p| p.kind().as_str()).unwrap_or("none"),
-            user = ?principal.as_ref().map(|p| p.username()).unwrap_or(""),
-            micros = (seconds * 1e6) as u64,
-        ),
+        }) => {
+            if !tracing::event_enabled!(target: ACCESS_TARGET, Level::INFO) {
+                return;
+            }
+            let kind = principal.as_ref().map_or("none", |p| p.kind().as_str());
+            let user = principal.as_ref().map_or("", |p| p.username());
+            let direct = logging::write_line(Level::INFO, ACCESS_TARGET, at, |line| {
+                line.header_debug("request_id", request_id);
+                line.ip("client", client);
+                line.display("method", method.as_str());
+                line.str("route", route);
+                line.debug_str("path", path);
+                line.u64("status", u64::from(status));
+                line.str("auth", auth_method.as_str());
+                line.str("outcome", reason.result());
+                line.str("reason", reason.as_str());
+                line.str("principal", kind);
+                line.debug_str("user", user);
+                line.u64("micros", micros);
+            });
+            if !direct {
+                tracing::info!(
+                    target: ACCESS_TARGET,
+                    request_id = ?request_id,
+                    client = %client,
+                    method = %method,
+                    route,
+                    path = ?path,
+                    status,
+                    auth = auth_method.as_str(),
+                    outcome = reason.result(),
+                    reason = reason.as_str(),
+                    principal = kind,
+                    user = ?user,
+                    micros,
+                );
+            }
+        }
     }
-    res.headers_mut().insert(X_REQUEST_ID, request_id);
-    Ok(res)
 }

@@ -20,10 +20,12 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use portcullis_auth::client::UNKNOWN_PEER;
 use tonic::body::Body;
 use tonic::{Code, Status};
+use tracing::Level;
 
 use crate::error::ApiError;
 use crate::gate::{credential, Gate};
 use crate::grpc::methods::{GrpcCode, GrpcMethod};
+use crate::logging;
 use crate::metrics::grpc::GrpcMetrics;
 
 /// The gRPC metadata key of the credential (HTTP/2 header names are lower case).
@@ -302,34 +304,76 @@ impl Pending {
     /// call whose credential was judged (admitted or refused), at debug for one that needed
     /// none (the health service, as REST's public routes).
     fn record(self, code: GrpcCode) {
-        let seconds = self.started.elapsed().as_secs_f64();
+        // One clock read for the duration and the access line's timestamp.
+        let finished = Instant::now();
+        let seconds = finished.duration_since(self.started).as_secs_f64();
         self.metrics.observe(self.method, code, seconds);
         let micros = (seconds * 1e6) as u64;
+        let client = self.access.client;
+        let method = self.method.as_str();
         match &self.access.judged {
-            None => tracing::debug!(
-                target: "portcullis::access",
-                protocol = "grpc",
-                client = %self.access.client,
-                method = self.method.as_str(),
-                code = code.as_str(),
-                micros,
-            ),
-            Some(judged) => tracing::info!(
-                target: "portcullis::access",
-                protocol = "grpc",
-                client = %self.access.client,
-                method = self.method.as_str(),
-                code = code.as_str(),
-                auth = judged.auth.as_str(),
-                outcome = judged.reason.result(),
-                reason = judged.reason.as_str(),
-                principal = judged.principal.as_ref().map_or("none", |p| p.0),
-                user = ?judged.principal.as_ref().map_or("", |p| p.1.as_str()),
-                micros,
-            ),
+            None => {
+                if !tracing::event_enabled!(target: ACCESS_TARGET, Level::DEBUG) {
+                    return;
+                }
+                let direct = logging::write_line(Level::DEBUG, ACCESS_TARGET, finished, |line| {
+                    line.str("protocol", "grpc");
+                    line.ip("client", client);
+                    line.str("method", method);
+                    line.str("code", code.as_str());
+                    line.u64("micros", micros);
+                });
+                if !direct {
+                    tracing::debug!(
+                        target: ACCESS_TARGET,
+                        protocol = "grpc",
+                        client = %client,
+                        method,
+                        code = code.as_str(),
+                        micros,
+                    );
+                }
+            }
+            Some(judged) => {
+                if !tracing::event_enabled!(target: ACCESS_TARGET, Level::INFO) {
+                    return;
+                }
+                let principal = judged.principal.as_ref().map_or("none", |p| p.0);
+                let user = judged.principal.as_ref().map_or("", |p| p.1.as_str());
+                let direct = logging::write_line(Level::INFO, ACCESS_TARGET, finished, |line| {
+                    line.str("protocol", "grpc");
+                    line.ip("client", client);
+                    line.str("method", method);
+                    line.str("code", code.as_str());
+                    line.str("auth", judged.auth.as_str());
+                    line.str("outcome", judged.reason.result());
+                    line.str("reason", judged.reason.as_str());
+                    line.str("principal", principal);
+                    line.debug_str("user", user);
+                    line.u64("micros", micros);
+                });
+                if !direct {
+                    tracing::info!(
+                        target: ACCESS_TARGET,
+                        protocol = "grpc",
+                        client = %client,
+                        method,
+                        code = code.as_str(),
+                        auth = judged.auth.as_str(),
+                        outcome = judged.reason.result(),
+                        reason = judged.reason.as_str(),
+                        principal,
+                        user = ?user,
+                        micros,
+                    );
+                }
+            }
         }
     }
 }
+
+/// The target of the access log's lines (REST's too).
+const ACCESS_TARGET: &str = "portcullis::access";
 
 /// The gRPC status for the error REST would answer: the same message, the code for REST's
 /// status (401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 503 UNAVAILABLE, 400 INVALID_ARGUMENT,

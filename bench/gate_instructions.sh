@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Instructions per request through the gate, counted by valgrind (repeatable whatever else the
+# machine runs, unlike requests/s): the release server (one worker) under `valgrind
+# --tool=callgrind`, WARMUP requests, counters zeroed, then REQUESTS sequential `GET /v1/meta`
+# on one keep-alive connection, dumped and divided by REQUESTS. Every thread of the process
+# (the log writer included), user space only. Rows: the bench crate's bare handler; then
+# Portcullis anonymous and with a static key, with the access log in text, in JSON, and off
+# (LOG_LEVEL=warn). Method and figures: bench/README.md ("Instruction counts (issue 10)").
+#
+# Needs: valgrind (callgrind_control), python3. Knobs: REQUESTS (5000), WARMUP (300), BIN
+# (target/release/portcullis), BARE (target/release/bare); both are built unless given.
+# KEEP (a folder): the callgrind dumps are copied there, for callgrind_annotate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS=${REQUESTS:-5000}
+WARMUP=${WARMUP:-300}
+KEY=bench-key-000000000000000000000000000000
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet -p portcullis-server --bin portcullis
+  BIN=target/release/portcullis
+fi
+if [ -z "${BARE:-}" ]; then
+  cargo build --release --quiet -p portcullis-bench --bin bare
+  BARE=target/release/bare
+fi
+
+work=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_line() {
+  local file=$1 prefix=$2
+  for _ in $(seq 1 1200); do
+    local v
+    v=$(sed -n "s/^$prefix //p" "$file" | head -n1)
+    if [ -n "$v" ]; then echo "$v"; return 0; fi
+    sleep 0.1
+  done
+  echo "gate_instructions: no '$prefix' line in $file:" >&2; cat "$file" >&2; exit 1
+}
+
+# Sequential GET /v1/meta on one keep-alive connection; every answer must be 200.
+drive() { # address, credential ("" for none), count
+  python3 - "$1" "$2" "$3" <<'PY'
+import http.client, sys
+host, port = sys.argv[1].rsplit(":", 1)
+headers = {"Authorization": "Bearer " + sys.argv[2]} if sys.argv[2] else {}
+conn = http.client.HTTPConnection(host, int(port))
+for _ in range(int(sys.argv[3])):
+    conn.request("GET", "/v1/meta", headers=headers)
+    r = conn.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit(f"gate_instructions: answered {r.status}")
+PY
+}
+
+# Runs one row: the command (the rest of the arguments, after its environment's NAME=value
+# words) under callgrind, driven with the credential $2; prints its instructions per request.
+row() { # name, credential, [NAME=value...] command...
+  local name=$1 credential=$2; shift 2
+  local vars=()
+  while [[ "$1" == *=* ]]; do vars+=("$1"); shift; done
+  rm -f "$work"/cg.* "$work/out"
+  env -i PATH="$PATH" "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$@" \
+    >"$work/out" 2>"$work/err" &
+  pid=$!
+  local addr
+  addr=$(wait_line "$work/out" "http listening on")
+  drive "$addr" "$credential" "$WARMUP"
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  drive "$addr" "$credential" "$REQUESTS"
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  sleep 1
+  local total=0 f n
+  for f in "$work"/cg."$pid".*; do
+    n=$(sed -n 's/^summary: //p;s/^totals: //p' "$f" | head -n1)
+    [ -n "$n" ] && total=$((total + n))
+  done
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP/$name"
+    cp "$work"/cg."$pid".* "$KEEP/$name/"
+  fi
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  printf '| %s | %s |\n' "$name" "$((total / REQUESTS))"
+}
+
+server=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
+  PORTCULLIS_GRPC_ADDR=off PORTCULLIS_WORKERS=1 PERSISTENCE_DATA_PATH="$work/data"
+  AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true AUTHENTICATION_APIKEY_ENABLED=true
+  AUTHENTICATION_APIKEY_ALLOWED_KEYS="$KEY" AUTHENTICATION_APIKEY_USERS=bench)
+
+echo "valgrind --tool=callgrind, $REQUESTS sequential GET /v1/meta after $WARMUP, one keep-alive connection, one worker"
+echo
+echo "| row | instructions per request |"
+echo "| --- | ---: |"
+row bare "" "$BARE" 127.0.0.1:0
+for format in text json; do
+  row "anonymous, log $format" "" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
+  row "static key, log $format" "$KEY" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
+done
+row "anonymous, log off (warn)" "" "${server[@]}" LOG_LEVEL=warn "$BIN"
+row "static key, log off (warn)" "$KEY" "${server[@]}" LOG_LEVEL=warn "$BIN"
