@@ -720,3 +720,132 @@ async fn the_embedded_store_is_refused_and_the_password_never_shown() {
     );
     assert!(!failure.stderr.contains("hunter2"), "{}", failure.stderr);
 }
+
+/// Roles are shared too: a role created and assigned on A governs the user on B, and its
+/// revocation on B reaches A within the bound.
+#[tokio::test]
+async fn roles_and_assignments_reach_every_replica() {
+    let pg = Postgres::start();
+    pg.create_db("roles");
+    let url = pg.url("roles");
+    let rbac = || {
+        replica(&url)
+            .unset(vars::ADMINLIST_ENABLED)
+            .unset(vars::ADMINLIST_USERS)
+            .env(vars::RBAC_ENABLED, "true")
+            .env(vars::RBAC_ROOT_USERS, "root")
+    };
+    let (a, b) = tokio::join!(rbac().start(), rbac().start());
+    let ann = create(&a, "ann").await;
+    until(&b, &ann, StatusCode::OK, BOUND + EPSILON).await;
+
+    let own_roles = |server: &Server| {
+        let request = server
+            .request(reqwest::Method::GET, "/v1/users/own-info")
+            .bearer(&ann);
+        async move {
+            let reply = request.send().await;
+            let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+            assert_eq!(reply.status, StatusCode::OK, "{body}");
+            body["roles"]
+                .as_array()
+                .map(|roles| {
+                    roles
+                        .iter()
+                        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let reply = a
+        .request(reqwest::Method::POST, "/v1/authz/roles")
+        .bearer(ROOT_KEY)
+        .json(&serde_json::json!({
+            "name": "movies",
+            "permissions": [{"action": "read_data", "data": {"collection": "Movie"}}]
+        }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let reply = a
+        .request(reqwest::Method::POST, "/v1/authz/users/ann/assign")
+        .bearer(ROOT_KEY)
+        .json(&serde_json::json!({"roles": ["movies"], "userType": "db"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(own_roles(&a).await, ["movies"], "on the writer at once");
+    let start = Instant::now();
+    while own_roles(&b).await != ["movies"] {
+        assert!(
+            start.elapsed() < BOUND + EPSILON,
+            "the assignment did not reach B"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let reply = b
+        .request(reqwest::Method::POST, "/v1/authz/users/ann/revoke")
+        .bearer(ROOT_KEY)
+        .json(&serde_json::json!({"roles": ["movies"], "userType": "db"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let start = Instant::now();
+    while !own_roles(&a).await.is_empty() {
+        assert!(
+            start.elapsed() < BOUND + EPSILON,
+            "the revocation did not reach A"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A replica killed with SIGKILL and started again catches up with what changed meanwhile;
+/// no acknowledged change is lost.
+#[tokio::test]
+async fn a_replica_killed_and_restarted_catches_up() {
+    let pg = Postgres::start();
+    pg.create_db("restart");
+    let url = pg.url("restart");
+    let (a, b) = tokio::join!(replica(&url).start(), replica(&url).start());
+    let fay = create(&a, "fay").await;
+    let gus = create(&b, "gus").await;
+    until(&b, &fay, StatusCode::OK, BOUND + EPSILON).await;
+    b.kill9().await;
+
+    let (status, body) = manage(&a, reqwest::Method::POST, "/v1/users/db/fay/rotate-key").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rotated = body["apikey"].as_str().expect("apikey").to_owned();
+    let (status, body) = manage(&a, reqwest::Method::DELETE, "/v1/users/db/gus").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let b = replica(&url).start().await;
+    for key in [&fay, &gus] {
+        let (status, _, body) = whoami(&b, key).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "at once after the restart: {body}"
+        );
+    }
+    let (status, _, body) = whoami(&b, &rotated).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the rotated key after the restart: {body}"
+    );
+    let (status, body) = manage(&b, reqwest::Method::GET, "/v1/users/db").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> = body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|u| u["userId"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"fay") && !names.contains(&"gus"),
+        "{names:?}"
+    );
+}
