@@ -17,7 +17,7 @@ use super::model::{UserError, UserInfo, UserPage};
 use super::now_ms;
 use super::published::{PublishedAnswers, UserCounts};
 use super::registry::{Authenticate, KeyRegistry};
-use super::shared::Lease;
+use super::shared::{Lease, SharedUserStore};
 use super::statics::{static_entries, ReplaceStaticKeys, StaticKeyChange};
 use super::sync::SyncStats;
 use crate::digest::{digest, KeyDigest};
@@ -36,8 +36,9 @@ pub struct KeyRegistryHandle {
     db_enabled: bool,
     /// With the store shared by replicas: database keys are answered only while it holds.
     lease: Option<Arc<Lease>>,
-    /// With the store shared by replicas: what the sync has done, and the roles signal.
-    sync: Option<(Arc<SyncStats>, Arc<tokio::sync::Notify>)>,
+    /// With the store shared by replicas: what the sync has done, the roles signal, and the
+    /// store (to wait for acknowledgements).
+    sync: Option<(Arc<SyncStats>, Arc<tokio::sync::Notify>, SharedUserStore)>,
 }
 
 /// What the published answers say of a presented key, without the actor.
@@ -64,10 +65,13 @@ impl KeyRegistry {
         let counts = self.counts.clone();
         let db_enabled = self.db.is_some();
         let lease = self.sync.as_ref().map(|sync| sync.lease.clone());
-        let sync = self
-            .sync
-            .as_ref()
-            .map(|sync| (sync.stats.clone(), sync.roles_changed.clone()));
+        let sync = self.sync.as_ref().map(|sync| {
+            (
+                sync.stats.clone(),
+                sync.roles_changed.clone(),
+                sync.store.clone(),
+            )
+        });
         let addr = self.start();
         KeyRegistryHandle {
             addr,
@@ -257,12 +261,44 @@ impl KeyRegistryHandle {
 
     /// With the store shared by replicas: what the sync has done.
     pub fn sync_stats(&self) -> Option<&Arc<SyncStats>> {
-        self.sync.as_ref().map(|(stats, _)| stats)
+        self.sync.as_ref().map(|(stats, _, _)| stats)
     }
 
     /// With the store shared by replicas: woken when the roles in the store changed.
     pub fn roles_changed(&self) -> Option<&Arc<tokio::sync::Notify>> {
-        self.sync.as_ref().map(|(_, roles)| roles)
+        self.sync.as_ref().map(|(_, roles, _)| roles)
+    }
+
+    /// With the store shared by replicas, after a change to users returned: waits until every
+    /// replica holding a live lease has applied what this replica has (so the change), at
+    /// most the bound (a replica that has not by then is fenced anyway). How many replicas
+    /// have, this one included; `None` without the shared store or when the store cannot
+    /// say.
+    pub async fn acknowledge(&self) -> Option<i64> {
+        let (stats, _, store) = self.sync.as_ref()?;
+        let seq = stats.applied_seq.load(Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let acked = store.await_acks(seq).await;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        stats.ack_waits.fetch_add(1, Ordering::Relaxed);
+        stats.ack_wait_micros.fetch_add(micros, Ordering::Relaxed);
+        match acked {
+            Ok((acked, 0)) => Some(acked),
+            Ok((acked, behind)) => {
+                stats.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    acked,
+                    behind,
+                    "replicas did not acknowledge a change within PORTCULLIS_KEY_REVOCATION_BOUND; they are fenced by now"
+                );
+                Some(acked)
+            }
+            Err(err) => {
+                stats.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "cannot wait for the replicas' acknowledgements");
+                None
+            }
+        }
     }
 
     /// Whether database users are enabled.

@@ -272,7 +272,9 @@ impl KeyRegistry {
         let base = self.sync.as_ref().and_then(|sync| sync.position.clone());
         match store.read(base).await {
             Ok(read) => {
-                self.apply_read(read, super::sync::Via::Write);
+                if let Some((seq, started)) = self.apply_read(read, super::sync::Via::Write) {
+                    self.confirm_now(&store, seq, started).await;
+                }
             }
             // The admin arrives with the first poll.
             Err(err) => tracing::warn!(error = %err, "cannot read back the bootstrap admin"),

@@ -162,14 +162,34 @@ impl KeyRegistry {
             table: UserTable::default(),
             unflushed: Vec::new(),
         });
-        registry.sync = Some(SyncState::new(store));
-        if !registry.apply_read(read, super::sync::Via::Poll) {
+        registry.sync = Some(SyncState::new(store.clone()));
+        let Some((seq, started)) = registry.apply_read(read, super::sync::Via::Poll) else {
             return Err(SharedStoreError::BadRow {
                 user: String::new(),
                 what: "the stored users do not fit in memory (a duplicate name or key id)",
             });
-        }
+        };
+        registry.confirm_now(&store, seq, started).await;
         Ok(registry)
+    }
+
+    /// [`KeyRegistry::confirm`] before the actor runs (start-up, the bootstrap admin): a
+    /// failed report leaves the lease as it was (the first poll renews it).
+    pub(super) async fn confirm_now(
+        &mut self,
+        store: &SharedUserStore,
+        seq: i64,
+        started: std::time::Instant,
+    ) {
+        match store.report(seq).await {
+            Ok(current) if current == seq => {
+                if let Some(sync) = &self.sync {
+                    sync.lease.renew(started);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot report this replica's position"),
+        }
     }
 
     pub(super) fn is_static_user(&self, name: &str) -> bool {

@@ -271,7 +271,7 @@ type Tx = Transaction<'static, Postgres>;
 impl SharedUserStore {
     /// Connects to `url` (shown in messages as `shown_url`, credentials hidden) and brings the
     /// schema up to date. `bound` is the revocation bound: reads time out after a quarter of
-    /// it; writes after the bound or 2 s, whichever is longer.
+    /// it; writes after the bound or 5 s, whichever is longer.
     pub async fn connect(
         url: &str,
         shown_url: &str,
@@ -282,9 +282,9 @@ impl SharedUserStore {
             source,
         })?;
         let replica = format!("{:08x}", rand::random::<u32>());
-        let write_timeout = bound.max(Duration::from_secs(2));
+        let write_timeout = bound.max(Duration::from_secs(5));
         let pool = PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .acquire_timeout(write_timeout)
             .connect_with(options.clone().application_name("portcullis"))
             .await
@@ -327,7 +327,7 @@ impl SharedUserStore {
     }
 
     fn write_timeout(&self) -> Duration {
-        self.bound.max(Duration::from_secs(2))
+        self.bound.max(Duration::from_secs(5))
     }
 
     /// The listener's pool (one connection, `application_name=portcullis-listen-<replica>`).
@@ -730,6 +730,69 @@ impl SharedUserStore {
             .await
             .map_err(|_| SharedStoreError::Timeout(limit))??;
         Ok(())
+    }
+
+    /// Records that this replica has applied the log up to `applied` and holds a lease until
+    /// the bound from now (the database's clock, so never earlier than the replica's own
+    /// lease, which runs from the start of the read before). Returns the store's change
+    /// number, read under a share lock on the counter row: a writer holding it (between its
+    /// change and its commit) makes this wait and the number then includes its change; one
+    /// that comes after sees this row. The caller renews its lease only when nothing newer
+    /// committed (`sync.rs`).
+    pub(crate) async fn report(&self, applied: i64) -> Result<i64, SharedStoreError> {
+        let limit = self.read_timeout();
+        let run = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            let current: i64 =
+                sqlx::query_scalar("SELECT change_seq FROM portcullis_sync FOR SHARE")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            sqlx::query(
+                "INSERT INTO portcullis_replicas (replica_id, applied_seq, lease_until) \
+                 VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3)) \
+                 ON CONFLICT (replica_id) DO UPDATE SET \
+                 applied_seq = GREATEST(portcullis_replicas.applied_seq, excluded.applied_seq), \
+                 lease_until = GREATEST(portcullis_replicas.lease_until, excluded.lease_until)",
+            )
+            .bind(&self.replica)
+            .bind(applied)
+            .bind(self.bound.as_secs_f64())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, SharedStoreError>(current)
+        };
+        tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| SharedStoreError::Timeout(limit))?
+    }
+
+    /// Waits until every replica holding a live lease has applied change `seq` (polled every
+    /// 10 ms), at most the bound: after that, a replica that has not is fenced anyway.
+    /// Returns (replicas that applied it, replicas still behind).
+    pub(crate) async fn await_acks(&self, seq: i64) -> Result<(i64, i64), SharedStoreError> {
+        let deadline = Instant::now() + self.bound;
+        loop {
+            let row = sqlx::query(
+                "SELECT count(*) FILTER (WHERE applied_seq >= $1), \
+                 count(*) FILTER (WHERE applied_seq < $1) \
+                 FROM portcullis_replicas WHERE lease_until > clock_timestamp()",
+            )
+            .bind(seq)
+            .fetch_one(&self.pool);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let row = tokio::time::timeout(left, row)
+                .await
+                .map_err(|_| SharedStoreError::Timeout(self.bound))??;
+            let (acked, behind): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if behind == 0 || Instant::now() >= deadline {
+                return Ok((acked, behind));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The pool, for the role tables (`rbac/store.rs`).

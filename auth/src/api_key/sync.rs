@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sqlx::postgres::PgListener;
@@ -69,6 +69,13 @@ pub struct SyncStats {
     pub propagation_micros: AtomicU64,
     /// How many changes `propagation_micros` sums.
     pub propagated: AtomicU64,
+    /// Acknowledged changes: how many waits, their total (microseconds), and how many ended
+    /// at the bound with a replica still behind.
+    pub ack_waits: AtomicU64,
+    /// Total time spent waiting for acknowledgements, in microseconds.
+    pub ack_wait_micros: AtomicU64,
+    /// Waits that reached the bound with a replica still behind.
+    pub ack_timeouts: AtomicU64,
 }
 
 /// The shared store's side of the KeyRegistry.
@@ -142,7 +149,9 @@ impl KeyRegistry {
                             sync.failing = false;
                             tracing::info!("the user store answers again");
                         }
-                        act.apply_read(read, via);
+                        if let Some((seq, started)) = act.apply_read(read, via) {
+                            act.confirm(ctx, seq, started);
+                        }
                     }
                     Err(err) => {
                         sync.stats.reads_failed.fetch_add(1, Ordering::Relaxed);
@@ -168,15 +177,14 @@ impl KeyRegistry {
         ));
     }
 
-    /// Applies a read made from the table's current position, then renews the lease from the
-    /// read's start. A read from another position (one that waited behind a write) is
-    /// dropped: a newer one follows. `false` when nothing was applied.
-    pub(super) fn apply_read(&mut self, read: Read, via: Via) -> bool {
-        let Some(sync) = self.sync.as_ref() else {
-            return false;
-        };
+    /// Applies a read made from the table's current position. A read from another position
+    /// (one that waited behind a write) is dropped: a newer one follows. The position reached
+    /// and when the read started, for [`KeyRegistry::confirm`]; `None` when nothing was
+    /// applied.
+    pub(super) fn apply_read(&mut self, read: Read, via: Via) -> Option<(i64, Instant)> {
+        let sync = self.sync.as_ref()?;
         if read.base != sync.position {
-            return false;
+            return None;
         }
         let stats = sync.stats.clone();
         let mut roles = false;
@@ -217,9 +225,7 @@ impl KeyRegistry {
             }
         };
         self.publish_counts();
-        let Some(sync) = self.sync.as_mut() else {
-            return false;
-        };
+        let sync = self.sync.as_mut()?;
         if roles {
             sync.roles_changed.notify_one();
         }
@@ -229,14 +235,37 @@ impl KeyRegistry {
                 "a change from the user store does not fit the users in memory; reloading them all"
             );
             sync.position = None;
-            return false;
+            return None;
         }
-        stats
-            .applied_seq
-            .store(read.position.seq, Ordering::Relaxed);
+        let seq = read.position.seq;
+        stats.applied_seq.store(seq, Ordering::Relaxed);
         sync.position = Some(read.position);
-        sync.lease.renew(read.started);
-        true
+        Some((seq, read.started))
+    }
+
+    /// Reports that the table is at `seq` (`shared.rs`, `report`), then renews the lease from
+    /// `started` (the start of the read that brought it there) if nothing newer committed
+    /// meanwhile; otherwise reads again. A writer waiting for acknowledgements counts this
+    /// replica from its report on, so the lease is never renewed on a view that a writer
+    /// has not counted.
+    pub(super) fn confirm(&mut self, ctx: &mut Context<Self>, seq: i64, started: Instant) {
+        let Some(sync) = self.sync.as_ref() else {
+            return;
+        };
+        let store = sync.store.clone();
+        ctx.spawn(async move { store.report(seq).await }.into_actor(self).map(
+            move |current, act, ctx| match current {
+                Ok(current) if current == seq => {
+                    if let Some(sync) = act.sync.as_ref() {
+                        sync.lease.renew(started);
+                    }
+                }
+                Ok(_) => act.start_sync(ctx, Via::Poll),
+                Err(err) => {
+                    tracing::debug!(error = %err, "cannot report this replica's position");
+                }
+            },
+        ));
     }
 
     /// Makes a user's row what the log says it became (`None`: deleted), withdrawing any
@@ -346,7 +375,9 @@ impl KeyRegistry {
     ) {
         match read {
             Ok(read) => {
-                self.apply_read(read, Via::Write);
+                if let Some((seq, started)) = self.apply_read(read, Via::Write) {
+                    self.confirm(ctx, seq, started);
+                }
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read back a change just written to the user store");

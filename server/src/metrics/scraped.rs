@@ -342,6 +342,9 @@ pub struct UserSyncCollector {
     reconnects: ScrapedFamily,
     propagation_sum: ScrapedFamily,
     propagation_count: ScrapedFamily,
+    ack_wait: ScrapedFamily,
+    ack_waits: ScrapedFamily,
+    ack_timeouts: ScrapedFamily,
 }
 
 impl UserSyncCollector {
@@ -403,6 +406,21 @@ impl UserSyncCollector {
                 "Changes the propagation sum counts.",
                 &[],
             )?,
+            ack_wait: counter(
+                "portcullis_user_sync_ack_wait_seconds_total",
+                "Time changes to users waited for every replica with a live lease to apply them.",
+                &[],
+            )?,
+            ack_waits: counter(
+                "portcullis_user_sync_ack_waits_total",
+                "Changes to users that waited for acknowledgements.",
+                &[],
+            )?,
+            ack_timeouts: counter(
+                "portcullis_user_sync_ack_timeouts_total",
+                "Waits that reached the bound with a replica still behind (it is fenced by then).",
+                &[],
+            )?,
         })
     }
 }
@@ -421,6 +439,9 @@ impl Collector for UserSyncCollector {
             &self.reconnects.desc,
             &self.propagation_sum.desc,
             &self.propagation_count.desc,
+            &self.ack_wait.desc,
+            &self.ack_waits.desc,
+            &self.ack_timeouts.desc,
         ]
     }
 
@@ -460,6 +481,9 @@ impl Collector for UserSyncCollector {
             self.propagation_sum
                 .single(load(&stats.propagation_micros) / 1e6),
             self.propagation_count.single(load(&stats.propagated)),
+            self.ack_wait.single(load(&stats.ack_wait_micros) / 1e6),
+            self.ack_waits.single(load(&stats.ack_waits)),
+            self.ack_timeouts.single(load(&stats.ack_timeouts)),
         ]
     }
 }
