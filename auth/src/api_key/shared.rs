@@ -299,6 +299,16 @@ impl SharedUserStore {
                 url: shown_url.to_owned(),
                 source,
             })?;
+        // Replicas that stopped an hour ago or more (each process has its own id).
+        sqlx::query(
+            "DELETE FROM portcullis_replicas WHERE lease_until < clock_timestamp() - interval '1 hour'",
+        )
+        .execute(&pool)
+        .await
+        .map_err(|source| SharedStoreError::Connect {
+            url: shown_url.to_owned(),
+            source,
+        })?;
         let listen = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(write_timeout)
