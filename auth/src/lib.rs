@@ -27,7 +27,8 @@ pub mod rbac;
 pub mod throttle;
 
 pub use api_key::{
-    valid_user_name, KeyRegistry, KeyRegistryHandle, UserError, UserInfo, UserStore, UserStoreError,
+    valid_user_name, KeyRegistry, KeyRegistryHandle, SharedUserStore, UserError, UserInfo,
+    UserStore, UserStoreError,
 };
 pub use authz::{Action, Authorizer, Verb};
 pub use digest::{digest, KeyDigest};

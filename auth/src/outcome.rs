@@ -110,11 +110,14 @@ pub enum Reason {
     /// The client has spent its budget of failed credential checks; the credential was not
     /// judged.
     Throttled,
+    /// A database key, while the store shared by replicas has not been read within
+    /// `PORTCULLIS_KEY_REVOCATION_BOUND`: the key was not judged.
+    StoreUnavailable,
 }
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::Ok,
         Reason::Missing,
         Reason::Malformed,
@@ -134,6 +137,7 @@ impl Reason {
         Reason::MalformedToken,
         Reason::Internal,
         Reason::Throttled,
+        Reason::StoreUnavailable,
     ];
 
     /// The metric label value.
@@ -158,6 +162,7 @@ impl Reason {
             Reason::MalformedToken => "malformed_token",
             Reason::Internal => "internal",
             Reason::Throttled => "throttled",
+            Reason::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -189,7 +194,8 @@ impl Reason {
             | Reason::Unconfigured
             | Reason::IssuerUnavailable
             | Reason::Internal
-            | Reason::Throttled => false,
+            | Reason::Throttled
+            | Reason::StoreUnavailable => false,
         }
     }
 

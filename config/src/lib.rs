@@ -20,6 +20,7 @@ pub use secret::{Secret, REDACTED};
 pub use settings::AuditLog;
 pub use settings::GrpcSettings;
 pub use settings::RbacSettings;
+pub use settings::UserStoreSettings;
 pub use settings::{
     AdminList, AuthenticationSettings, AuthorizationSettings, BackendSettings, LogFormat, LogLevel,
     LogSettings, MetricsSettings, OidcSettings, Settings, StaticApiKeys, ThrottleSettings,

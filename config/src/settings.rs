@@ -37,6 +37,8 @@ pub struct Settings {
     pub grpc: GrpcSettings,
     /// TLS on the listeners; `None` when `PORTCULLIS_TLS_CERT_FILE` is not set (cleartext).
     pub tls: Option<crate::tls::TlsSettings>,
+    /// The shared user store (replicas); `None`: the SQLite file under the data path.
+    pub user_store: Option<UserStoreSettings>,
     /// Things worth a warning line at start-up (ignored variables, overrides). Never contains secrets.
     pub notices: Vec<String>,
 }
@@ -176,6 +178,24 @@ pub struct BackendSettings {
     /// `PORTCULLIS_UPSTREAM_URL`: when set, requests are proxied there instead of served by
     /// the embedded store.
     pub upstream: Option<UpstreamSettings>,
+}
+
+/// The user store shared by replicas (`PORTCULLIS_USER_STORE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStoreSettings {
+    /// `postgres://...` (or `postgresql://`); may hold a password: show it only through
+    /// [`UserStoreSettings::shown_url`].
+    pub url: crate::Secret<String>,
+    /// `PORTCULLIS_KEY_REVOCATION_BOUND`, default 5 s, from 200 ms to 300 s: database keys are
+    /// answered only from a view of the store younger than this.
+    pub revocation_bound: Duration,
+}
+
+impl UserStoreSettings {
+    /// The URL with any `user:password@` hidden, for messages and logs.
+    pub fn shown_url(&self) -> String {
+        redact_userinfo(self.url.expose())
+    }
 }
 
 /// Where and how requests are proxied.
@@ -412,6 +432,15 @@ impl Settings {
             ),
         ]);
         lines.extend(describe_throttle(&self.throttle));
+        if let Some(store) = &self.user_store {
+            lines.extend([
+                (vars::USER_STORE_URL, store.shown_url()),
+                (
+                    vars::KEY_REVOCATION_BOUND,
+                    format!("{:?}", store.revocation_bound),
+                ),
+            ]);
+        }
         if let Some(up) = &self.backend.upstream {
             lines.extend([
                 (vars::UPSTREAM_URL, redact_userinfo(&up.url)),

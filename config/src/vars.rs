@@ -22,6 +22,11 @@ pub const TRUSTED_PROXIES: &str = "PORTCULLIS_TRUSTED_PROXIES";
 pub const AUTH_FAILURE_LIMIT: &str = "PORTCULLIS_AUTH_FAILURE_LIMIT";
 /// The time in which a client's budget of failed credential checks refills (e.g. `60s`).
 pub const AUTH_FAILURE_WINDOW: &str = "PORTCULLIS_AUTH_FAILURE_WINDOW";
+/// The shared user store, `postgres://...`; unset means the SQLite file under the data path.
+pub const USER_STORE_URL: &str = "PORTCULLIS_USER_STORE_URL";
+/// The longest a replica answers database keys from a view of the user store that old
+/// (e.g. `5s`); with `PORTCULLIS_USER_STORE_URL` only.
+pub const KEY_REVOCATION_BOUND: &str = "PORTCULLIS_KEY_REVOCATION_BOUND";
 /// The upstream database HTTP API to proxy to; unset means the embedded store.
 pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
 /// Whether the client's `Authorization` header is forwarded upstream.
@@ -157,6 +162,8 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     AUTH_FAILURE_LIMIT,
     AUTH_FAILURE_WINDOW,
     UPSTREAM_URL,
+    USER_STORE_URL,
+    KEY_REVOCATION_BOUND,
     UPSTREAM_FORWARD_AUTH,
     UPSTREAM_TIMEOUT,
     GRPC_ADDR,

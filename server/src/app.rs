@@ -56,6 +56,9 @@ impl AppState {
             Some(rbac) => Some(Arc::new(start_roles(settings, rbac).await?)),
             None => None,
         };
+        if let Some(roles) = &roles {
+            crate::replicas::follow_roles(roles, &keys);
+        }
         let users = web::Data::new(UsersApi {
             keys: keys.clone(),
             authorizer: authorizer.clone(),
@@ -189,15 +192,20 @@ async fn start_roles(
     settings: &Settings,
     rbac: &portcullis_config::RbacSettings,
 ) -> anyhow::Result<RoleRegistry> {
-    let store = UserStore::open(&settings.data_path)
-        .await
-        .context("while opening the user store for roles (PERSISTENCE_DATA_PATH)")?;
+    let store = match &settings.user_store {
+        Some(shared) => RoleStore::shared(crate::replicas::open(shared, "roles").await?),
+        None => RoleStore::new(
+            UserStore::open(&settings.data_path)
+                .await
+                .context("while opening the user store for roles (PERSISTENCE_DATA_PATH)")?,
+        ),
+    };
     let auth = &settings.authentication;
     let kinds = UserKinds {
         db: auth.api_key.is_some() || auth.db_users_enabled,
         oidc: auth.oidc.is_some(),
     };
-    RoleRegistry::open(rbac, kinds, Some(RoleStore::new(store)))
+    RoleRegistry::open(rbac, kinds, Some(store))
         .await
         .context("while loading roles (AUTHORIZATION_RBAC_ENABLED)")
 }

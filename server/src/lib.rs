@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
+pub mod replicas;
 pub mod store;
 pub mod tls;
 
@@ -140,19 +141,31 @@ fn start_tls(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Option<Ar
 /// creates the bootstrap admin on a first start, and starts the actor.
 pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<KeyRegistryHandle> {
     let auth = &settings.authentication;
-    let store = if auth.db_users_enabled {
-        Some(
-            UserStore::open(&settings.data_path)
-                .await
-                .context("while opening the user store (PERSISTENCE_DATA_PATH)")?,
-        )
-    } else {
-        None
-    };
     let started = std::time::Instant::now();
-    let mut registry = KeyRegistry::load(auth.api_key.as_ref(), store)
-        .await
-        .context("while loading database users")?;
+    let mut registry = match (&settings.user_store, auth.db_users_enabled) {
+        (Some(shared), true) => {
+            let store = replicas::open(shared, "database users").await?;
+            KeyRegistry::load_shared(auth.api_key.as_ref(), store)
+                .await
+                .with_context(|| {
+                    format!("while loading database users from {}", shared.shown_url())
+                })?
+        }
+        _ => {
+            let store = if auth.db_users_enabled {
+                Some(
+                    UserStore::open(&settings.data_path)
+                        .await
+                        .context("while opening the user store (PERSISTENCE_DATA_PATH)")?,
+                )
+            } else {
+                None
+            };
+            KeyRegistry::load(auth.api_key.as_ref(), store)
+                .await
+                .context("while loading database users")?
+        }
+    };
     tracing::info!(millis = started.elapsed().as_millis() as u64, "keys loaded");
     if auth.bootstrap_admin {
         let supplied = match &auth.bootstrap_admin_key {

@@ -17,7 +17,9 @@ use super::model::{UserError, UserInfo, UserPage};
 use super::now_ms;
 use super::published::{PublishedAnswers, UserCounts};
 use super::registry::{Authenticate, KeyRegistry};
+use super::shared::{Lease, SharedUserStore};
 use super::statics::{static_entries, ReplaceStaticKeys, StaticKeyChange};
+use super::sync::SyncStats;
 use crate::digest::{digest, KeyDigest};
 use crate::{AuthMethod, Authenticated, Denied, Reason};
 
@@ -32,6 +34,11 @@ pub struct KeyRegistryHandle {
     published: PublishedAnswers,
     counts: Arc<UserCounts>,
     db_enabled: bool,
+    /// With the store shared by replicas: database keys are answered only while it holds.
+    lease: Option<Arc<Lease>>,
+    /// With the store shared by replicas: what the sync has done, the roles signal, and the
+    /// store (to wait for acknowledgements).
+    sync: Option<(Arc<SyncStats>, Arc<tokio::sync::Notify>, SharedUserStore)>,
 }
 
 /// What the published answers say of a presented key, without the actor.
@@ -57,12 +64,22 @@ impl KeyRegistry {
         let published = self.published.clone();
         let counts = self.counts.clone();
         let db_enabled = self.db.is_some();
+        let lease = self.sync.as_ref().map(|sync| sync.lease.clone());
+        let sync = self.sync.as_ref().map(|sync| {
+            (
+                sync.stats.clone(),
+                sync.roles_changed.clone(),
+                sync.store.clone(),
+            )
+        });
         let addr = self.start();
         KeyRegistryHandle {
             addr,
             published,
             counts,
             db_enabled,
+            lease,
+            sync,
         }
     }
 }
@@ -92,6 +109,9 @@ impl KeyRegistryHandle {
         let presented = digest(key.as_bytes());
         if let Some(answer) = self.published.0.get(&presented) {
             if let Some(db) = &answer.db {
+                if self.lease_expired() {
+                    return KeyLookup::Decided(Err(store_unavailable()));
+                }
                 db.last_used.store(now_ms(), Ordering::Relaxed);
             }
             return KeyLookup::Decided(Ok(Authenticated {
@@ -103,6 +123,10 @@ impl KeyRegistryHandle {
         let Some(key_id) = db_key_id else {
             return KeyLookup::Decided(Err(denied(AuthMethod::ApiKeyStatic)));
         };
+        // Hit or miss alike, so an expired lease is no oracle of which keys exist.
+        if self.lease_expired() {
+            return KeyLookup::Decided(Err(store_unavailable()));
+        }
         KeyLookup::Unjudged(UnjudgedKey {
             digest: presented,
             key_id,
@@ -223,6 +247,60 @@ impl KeyRegistryHandle {
             })
     }
 
+    /// Whether database keys must be refused now: the store shared by replicas has not been
+    /// read within the bound (one clock read and one atomic load; never with SQLite).
+    #[inline]
+    fn lease_expired(&self) -> bool {
+        self.lease.as_ref().is_some_and(|lease| !lease.valid())
+    }
+
+    /// With the store shared by replicas: its lease (the bound, the view's age).
+    pub fn lease(&self) -> Option<&Arc<Lease>> {
+        self.lease.as_ref()
+    }
+
+    /// With the store shared by replicas: what the sync has done.
+    pub fn sync_stats(&self) -> Option<&Arc<SyncStats>> {
+        self.sync.as_ref().map(|(stats, _, _)| stats)
+    }
+
+    /// With the store shared by replicas: woken when the roles in the store changed.
+    pub fn roles_changed(&self) -> Option<&Arc<tokio::sync::Notify>> {
+        self.sync.as_ref().map(|(_, roles, _)| roles)
+    }
+
+    /// With the store shared by replicas, after a change to users returned: waits until every
+    /// replica holding a live lease has applied what this replica has (so the change), at
+    /// most the bound (a replica that has not by then is fenced anyway). How many replicas
+    /// have, this one included; `None` without the shared store or when the store cannot
+    /// say.
+    pub async fn acknowledge(&self) -> Option<i64> {
+        let (stats, _, store) = self.sync.as_ref()?;
+        let seq = stats.applied_seq.load(Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let acked = store.await_acks(seq).await;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        stats.ack_waits.fetch_add(1, Ordering::Relaxed);
+        stats.ack_wait_micros.fetch_add(micros, Ordering::Relaxed);
+        match acked {
+            Ok((acked, 0)) => Some(acked),
+            Ok((acked, behind)) => {
+                stats.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    acked,
+                    behind,
+                    "replicas did not acknowledge a change within PORTCULLIS_KEY_REVOCATION_BOUND; they are fenced by now"
+                );
+                Some(acked)
+            }
+            Err(err) => {
+                stats.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "cannot wait for the replicas' acknowledgements");
+                None
+            }
+        }
+    }
+
     /// Whether database users are enabled.
     pub fn db_enabled(&self) -> bool {
         self.db_enabled
@@ -250,6 +328,14 @@ impl KeyRegistryHandle {
     #[cfg(test)]
     pub(super) fn is_published(&self, key: &str) -> bool {
         self.published.0.contains_key(&digest(key.as_bytes()))
+    }
+}
+
+/// A database key while the lease on the shared store is expired.
+fn store_unavailable() -> Denied {
+    Denied {
+        method: AuthMethod::ApiKeyDb,
+        reason: Reason::StoreUnavailable,
     }
 }
 

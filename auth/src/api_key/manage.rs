@@ -15,7 +15,8 @@ use actix::prelude::*;
 use super::format::{self, NewKey};
 use super::model::{valid_user_name, UserError, UserInfo, UserPage};
 use super::now_ms;
-use super::registry::{DbUsers, KeyRegistry};
+use super::registry::{Backend, DbUsers, KeyRegistry};
+use super::shared::{SharedStoreError, SharedUserStore, Written};
 use super::store::{UserRecord, UserStoreError};
 use super::table::{self, Slot, UserRow, UserTable};
 use crate::digest::{digest, KeyDigest};
@@ -102,6 +103,46 @@ fn write_then_apply<S: 'static, T: 'static>(
     ))
 }
 
+/// A change to the store shared by replicas: `write` commits it (off the actor); then, still
+/// inside the held mailbox, the store is read from the table's position and the read applied
+/// (`sync.rs`), so the change is in the table before the reply, by the one path every change
+/// from every replica takes. `done` is the reply.
+fn shared_change<T: 'static>(
+    act: &KeyRegistry,
+    id: String,
+    write: impl Future<Output = Result<Written, SharedStoreError>> + 'static,
+    done: T,
+) -> Reply<T> {
+    let Some(sync) = act.sync.as_ref() else {
+        return reply_now(Err(UserError::Disabled));
+    };
+    let store = sync.store.clone();
+    let base = sync.position.clone();
+    let run = async move {
+        let written = write.await?;
+        let read = match written {
+            Written::Done(_) => Some(store.read(base).await),
+            Written::Missing | Written::Exists => None,
+        };
+        Ok::<_, SharedStoreError>((written, read))
+    };
+    AtomicResponse::new(Box::pin(run.into_actor(act).map(
+        move |result, act, ctx| match result.map_err(shared_failed)? {
+            (Written::Done(seq), Some(read)) => {
+                act.after_write(ctx, seq, read);
+                Ok(done)
+            }
+            (Written::Exists, _) => Err(UserError::Exists(id)),
+            _ => Err(UserError::NotFound(id)),
+        },
+    )))
+}
+
+fn shared_failed(err: SharedStoreError) -> UserError {
+    tracing::error!(error = %err, "user store write failed; change not made");
+    UserError::Store
+}
+
 fn store_failed(err: UserStoreError) -> UserError {
     tracing::error!(error = %err, "user store write failed; change not made");
     UserError::Store
@@ -162,7 +203,14 @@ impl KeyRegistry {
         let Some(db) = self.db.as_mut() else {
             return Err(UserError::Disabled);
         };
-        let done = db.store.meta(BOOTSTRAP_FACT).await.map_err(|err| {
+        let store = match &db.store {
+            Backend::Local(store) => store.clone(),
+            Backend::Shared(store) => {
+                let store = store.clone();
+                return self.bootstrap_shared_admin(store, supplied).await;
+            }
+        };
+        let done = store.meta(BOOTSTRAP_FACT).await.map_err(|err| {
             tracing::error!(error = %err, "could not read the user store");
             UserError::Store
         })?;
@@ -170,7 +218,7 @@ impl KeyRegistry {
             return Ok(None);
         }
         if db.table.get(BOOTSTRAP_ADMIN).is_some() {
-            db.store
+            store
                 .set_meta(BOOTSTRAP_FACT, "existing")
                 .await
                 .map_err(|_| UserError::Store)?;
@@ -184,7 +232,7 @@ impl KeyRegistry {
             None => fresh_key(&db.table)?,
         };
         let record = UserRecord::new(BOOTSTRAP_ADMIN, &key, now_ms());
-        db.store
+        store
             .insert_with_meta(&record, BOOTSTRAP_FACT, "created")
             .await
             .map_err(|err| {
@@ -192,6 +240,45 @@ impl KeyRegistry {
                 UserError::Store
             })?;
         self.apply_create(record)?;
+        Ok(Some(key))
+    }
+
+    /// [`KeyRegistry::bootstrap_admin`] on the store shared by replicas: of replicas starting
+    /// at once on an empty store, exactly one creates the admin (`shared.rs`).
+    async fn bootstrap_shared_admin(
+        &mut self,
+        store: SharedUserStore,
+        supplied: Option<NewKey>,
+    ) -> Result<Option<NewKey>, UserError> {
+        let db = self.db.as_ref().ok_or(UserError::Disabled)?;
+        let key = match supplied {
+            Some(key) if table::key_id(key.id()).is_none_or(|id| db.table.key_taken(&id)) => {
+                return Err(UserError::KeyInUse)
+            }
+            Some(key) => key,
+            None => fresh_key(&db.table)?,
+        };
+        let record = UserRecord::new(BOOTSTRAP_ADMIN, &key, now_ms());
+        let created = store
+            .bootstrap(&record, BOOTSTRAP_FACT)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "could not store the bootstrap admin");
+                UserError::Store
+            })?;
+        if created.is_none() {
+            return Ok(None);
+        }
+        let base = self.sync.as_ref().and_then(|sync| sync.position.clone());
+        match store.read(base).await {
+            Ok(read) => {
+                if let Some((seq, started)) = self.apply_read(read, super::sync::Via::Write) {
+                    self.confirm_now(&store, seq, started).await;
+                }
+            }
+            // The admin arrives with the first poll.
+            Err(err) => tracing::warn!(error = %err, "cannot read back the bootstrap admin"),
+        }
         Ok(Some(key))
     }
 
@@ -274,7 +361,17 @@ impl KeyRegistry {
         let Some(db) = self.db.as_ref() else {
             return reply_now(Err(UserError::Disabled));
         };
-        let store = db.store.clone();
+        let store = match &db.store {
+            Backend::Local(store) => store.clone(),
+            Backend::Shared(store) => {
+                let store = store.clone();
+                let write = {
+                    let id = id.clone();
+                    async move { store.set_state(&id, active, revoked).await }
+                };
+                return shared_change(self, id, write, ());
+            }
+        };
         let write = {
             let id = id.clone();
             async move { store.set_state(&id, active, revoked).await }
@@ -339,7 +436,14 @@ impl Handler<CreateUser> for KeyRegistry {
             Err(err) => return reply_now(Err(err)),
         };
         let record = UserRecord::new(&msg.id, &key, now_ms());
-        let store = db.store.clone();
+        let store = match &db.store {
+            Backend::Local(store) => store.clone(),
+            Backend::Shared(store) => {
+                let store = store.clone();
+                let write = async move { store.insert(&record).await };
+                return shared_change(self, msg.id, write, key);
+            }
+        };
         let write = async move { store.insert(&record).await.map(|()| record) };
         write_then_apply(self, write, move |act, record| {
             act.apply_create(record)?;
@@ -361,8 +465,18 @@ impl Handler<RotateKey> for KeyRegistry {
             Err(err) => return reply_now(Err(err)),
         };
         let new_digest = digest(key.expose().as_bytes());
-        let store = db.store.clone();
         let id = msg.id;
+        let store = match &db.store {
+            Backend::Local(store) => store.clone(),
+            Backend::Shared(store) => {
+                let store = store.clone();
+                let write = {
+                    let (id, key_id) = (id.clone(), key.id().to_owned());
+                    async move { store.set_key(&id, &key_id, &new_digest).await }
+                };
+                return shared_change(self, id, write, key);
+            }
+        };
         let write = {
             let (id, key_id) = (id.clone(), key.id().to_owned());
             async move { store.set_key(&id, &key_id, &new_digest).await }
@@ -419,6 +533,16 @@ impl Handler<DeleteUser> for KeyRegistry {
             Ok((db, _, _)) => db.store.clone(),
         };
         let id = msg.id;
+        let store = match store {
+            Backend::Local(store) => store,
+            Backend::Shared(store) => {
+                let write = {
+                    let id = id.clone();
+                    async move { store.delete(&id).await }
+                };
+                return shared_change(self, id, write, ());
+            }
+        };
         let write = {
             let id = id.clone();
             async move { store.delete(&id).await }

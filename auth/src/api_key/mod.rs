@@ -9,6 +9,8 @@
 //! - `model.rs`: users as the actor shows them, and [`UserError`];
 //! - `table.rs`: users as the actor holds them, each once, in one table;
 //! - `store.rs`: the durable [`UserStore`] (SQLite);
+//! - `shared.rs`: the [`SharedUserStore`] of replicas (PostgreSQL), and `sync.rs`: how the
+//!   actor keeps in step with it under a lease;
 //! - `format.rs`: the `pcu_` key format, generation and parsing.
 
 pub mod format;
@@ -17,8 +19,10 @@ mod manage;
 mod model;
 mod published;
 mod registry;
+pub mod shared;
 mod statics;
 pub mod store;
+mod sync;
 mod table;
 
 #[cfg(test)]
@@ -32,8 +36,10 @@ pub use manage::BOOTSTRAP_ADMIN;
 pub use model::{valid_user_name, UserError, UserInfo, UserPage};
 pub use published::UserCounts;
 pub use registry::KeyRegistry;
+pub use shared::{FullReason, Lease, SharedStoreError, SharedUserStore};
 pub use statics::StaticKeyChange;
 pub use store::{StoredUser, UserRecord, UserStore, UserStoreError};
+pub use sync::{SyncStats, Via};
 
 /// Now, in Unix milliseconds: creation and last-used times.
 fn now_ms() -> i64 {

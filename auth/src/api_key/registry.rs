@@ -30,7 +30,9 @@ use subtle::ConstantTimeEq;
 
 use super::now_ms;
 use super::published::{Answer, DbUse, PublishedAnswers, UserCounts};
+use super::shared::{SharedStoreError, SharedUserStore};
 use super::store::{UserStore, UserStoreError};
+use super::sync::SyncState;
 use super::table::{self, TableLoader, UserRow, UserTable};
 use crate::digest::KeyDigest;
 use crate::{AuthMethod, Principal, PrincipalKind, Reason};
@@ -38,9 +40,18 @@ use crate::{AuthMethod, Principal, PrincipalKind, Reason};
 /// How often last-used times are written to the store (in one batch).
 const LAST_USED_FLUSH: Duration = Duration::from_secs(10);
 
+/// Where database users are kept.
+#[derive(Clone)]
+pub(super) enum Backend {
+    /// The SQLite file of this process.
+    Local(UserStore),
+    /// The store shared by replicas (its sync state is [`KeyRegistry::sync`]).
+    Shared(SharedUserStore),
+}
+
 /// Database users: the store and the in-memory table of them.
 pub(super) struct DbUsers {
-    pub(super) store: UserStore,
+    pub(super) store: Backend,
     pub(super) table: UserTable,
     /// Last-used times folded into rows when their answers were withdrawn, for the next
     /// flush (the flush otherwise reads only published answers).
@@ -55,6 +66,9 @@ pub struct KeyRegistry {
     pub(super) db: Option<DbUsers>,
     pub(super) published: PublishedAnswers,
     pub(super) counts: Arc<UserCounts>,
+    /// With the shared store only: the change log position, the lease and the listener's
+    /// statistics (`sync.rs`).
+    pub(super) sync: Option<SyncState>,
 }
 
 impl KeyRegistry {
@@ -84,6 +98,7 @@ impl KeyRegistry {
             db: None,
             published,
             counts: Arc::default(),
+            sync: None,
         }
     }
 
@@ -125,13 +140,56 @@ impl KeyRegistry {
                 what: "duplicate name or key id",
             })?;
             registry.db = Some(DbUsers {
-                store,
+                store: Backend::Local(store),
                 table,
                 unflushed: Vec::new(),
             });
             registry.publish_counts();
         }
         Ok(registry)
+    }
+
+    /// A registry with static keys and every database user of the store shared by replicas,
+    /// read in one snapshot; the actor then keeps them in step with the store (`sync.rs`).
+    pub async fn load_shared(
+        static_keys: Option<&StaticApiKeys>,
+        store: SharedUserStore,
+    ) -> Result<Self, SharedStoreError> {
+        let mut registry = Self::new(static_keys);
+        let read = store.read_at_start().await?;
+        registry.db = Some(DbUsers {
+            store: Backend::Shared(store.clone()),
+            table: UserTable::default(),
+            unflushed: Vec::new(),
+        });
+        registry.sync = Some(SyncState::new(store.clone()));
+        let Some((seq, started)) = registry.apply_read(read, super::sync::Via::Poll) else {
+            return Err(SharedStoreError::BadRow {
+                user: String::new(),
+                what: "the stored users do not fit in memory (a duplicate name or key id)",
+            });
+        };
+        registry.confirm_now(&store, seq, started).await;
+        Ok(registry)
+    }
+
+    /// [`KeyRegistry::confirm`] before the actor runs (start-up, the bootstrap admin): a
+    /// failed report leaves the lease as it was (the first poll renews it).
+    pub(super) async fn confirm_now(
+        &mut self,
+        store: &SharedUserStore,
+        seq: i64,
+        started: std::time::Instant,
+    ) {
+        match store.report(seq).await {
+            Ok(current) if current == seq => {
+                if let Some(sync) = &self.sync {
+                    sync.lease.renew(started);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot report this replica's position"),
+        }
     }
 
     pub(super) fn is_static_user(&self, name: &str) -> bool {
@@ -187,6 +245,9 @@ impl KeyRegistry {
         let Some(db) = self.db.as_ref() else {
             return Err(Reason::InvalidKey);
         };
+        if self.sync.as_ref().is_some_and(|sync| !sync.lease.valid()) {
+            return Err(Reason::StoreUnavailable);
+        }
         let user = table::key_id(key_id).and_then(|id| db.table.by_key(&id));
         // Compare against a dummy when the id is unknown, so both cases cost the same.
         let stored = user.map(|(_, u)| u.digest).unwrap_or([0u8; 32]);
@@ -246,7 +307,11 @@ impl KeyRegistry {
         let store = db.store.clone();
         ctx.spawn(
             async move {
-                if let Err(err) = store.record_last_used(&updates).await {
+                let written = match &store {
+                    Backend::Local(store) => store.record_last_used(&updates).await.map_err(|e| e.to_string()),
+                    Backend::Shared(store) => store.record_last_used(&updates).await.map_err(|e| e.to_string()),
+                };
+                if let Err(err) = written {
                     // Best effort: the times stay in memory and are tried again next time a
                     // user is seen.
                     tracing::warn!(error = %err, users = updates.len(), "could not record last-used times");
@@ -269,6 +334,7 @@ impl Actor for KeyRegistry {
         if self.db.is_some() {
             ctx.run_interval(LAST_USED_FLUSH, |act, ctx| act.flush_last_used(ctx));
         }
+        self.start_syncing(ctx);
     }
 }
 

@@ -153,7 +153,68 @@ fn compile_stored(role: &str, permissions: &[Permission]) -> Vec<Grant> {
     grants
 }
 
+/// The registry's view of what the role tables hold.
+fn state_of(stored: super::store::StoredRoles) -> State {
+    let mut state = State::default();
+    for (name, permissions) in stored.roles {
+        if BuiltInRole::parse(&name).is_some() {
+            tracing::warn!(role = %name, "a stored role has a built-in role's name and is ignored");
+            continue;
+        }
+        let grants = compile_stored(&name, &permissions);
+        state.roles.insert(name, grants);
+    }
+    for (ns, subject, role) in stored.assignments {
+        if state.exists(&role) {
+            state.held[slot(ns)]
+                .entry(subject)
+                .or_default()
+                .insert(role);
+        }
+    }
+    state
+}
+
 impl RoleRegistry {
+    /// Reads every role and assignment from the store again and publishes what changed (the
+    /// store shared by replicas, after another replica changed roles). Without a store,
+    /// nothing to do.
+    pub async fn reload(&self) -> Result<(), RoleStoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut state = self.state.write().await;
+        let new = state_of(store.load().await?);
+        for name in state.roles.keys() {
+            if !new.roles.contains_key(name) {
+                self.policies.remove_role(name);
+            }
+        }
+        for (name, grants) in &new.roles {
+            if state.roles.get(name) != Some(grants) {
+                self.policies
+                    .set_role(name, CompiledRole::new(grants.iter().cloned()));
+            }
+        }
+        for ns in NAMESPACES {
+            let (old, fresh) = (&state.held[slot(ns)], &new.held[slot(ns)]);
+            for subject in old.keys() {
+                if !fresh.contains_key(subject) {
+                    self.policies
+                        .set_assignments(ns, subject, std::iter::empty());
+                }
+            }
+            for (subject, roles) in fresh {
+                if old.get(subject) != Some(roles) {
+                    self.policies
+                        .set_assignments(ns, subject, roles.iter().map(String::as_str));
+                }
+            }
+        }
+        *state = new;
+        Ok(())
+    }
+
     /// Opens the registry: writes the settings' holders, loads every role and assignment
     /// (from `store`, or none without one), and publishes them.
     pub async fn open(
@@ -169,23 +230,7 @@ impl RoleRegistry {
                 store
                     .apply_settings(&mirrored, &borrowed(&exact), &borrowed(&additive))
                     .await?;
-                let stored = store.load().await?;
-                for (name, permissions) in stored.roles {
-                    if BuiltInRole::parse(&name).is_some() {
-                        tracing::warn!(role = %name, "a stored role has a built-in role's name and is ignored");
-                        continue;
-                    }
-                    let grants = compile_stored(&name, &permissions);
-                    state.roles.insert(name, grants);
-                }
-                for (ns, subject, role) in stored.assignments {
-                    if state.exists(&role) {
-                        state.held[slot(ns)]
-                            .entry(subject)
-                            .or_default()
-                            .insert(role);
-                    }
-                }
+                state = state_of(store.load().await?);
             }
             None => {
                 for (ns, subject, role) in exact.into_iter().chain(additive) {

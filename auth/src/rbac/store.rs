@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::permission::Permission;
 use super::policy::Namespace;
-use crate::api_key::UserStore;
+use crate::api_key::shared::log_roles;
+use crate::api_key::{SharedUserStore, UserStore};
 
 /// Failures of the role tables. Messages name the role, never a key.
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +38,13 @@ pub struct StoredRoles {
 /// One assignment as written: whose, and which role.
 pub type Assignment<'a> = (Namespace, &'a str, &'a str);
 
-/// The role tables of a user store.
+/// The role tables of a user store: the SQLite file's, or those of the store shared by
+/// replicas (where each change is also a `roles` entry of the change log, notified, so every
+/// replica reloads its roles).
 #[derive(Clone, Debug)]
 pub struct RoleStore {
-    users: UserStore,
+    users: Option<UserStore>,
+    shared: Option<SharedUserStore>,
 }
 
 /// The namespace of its stored name.
@@ -56,12 +60,34 @@ fn namespace(name: &str) -> Option<Namespace> {
 impl RoleStore {
     /// The role tables in `users`' file (created by its migrations).
     pub fn new(users: UserStore) -> Self {
-        RoleStore { users }
+        RoleStore {
+            users: Some(users),
+            shared: None,
+        }
+    }
+
+    /// The role tables of the store shared by replicas.
+    pub fn shared(store: SharedUserStore) -> Self {
+        RoleStore {
+            users: None,
+            shared: Some(store),
+        }
+    }
+
+    /// The SQLite file's pool (every method asks the shared store first, when there is one).
+    fn sqlite(&self) -> Result<&sqlx::SqlitePool, RoleStoreError> {
+        self.users
+            .as_ref()
+            .map(UserStore::pool)
+            .ok_or(RoleStoreError::Query(sqlx::Error::PoolClosed))
     }
 
     /// Reads every custom role and every assignment.
     pub async fn load(&self) -> Result<StoredRoles, RoleStoreError> {
-        let pool = self.users.pool();
+        if let Some(shared) = &self.shared {
+            return shared_load(shared).await;
+        }
+        let pool = self.sqlite()?;
         let mut stored = StoredRoles::default();
         for row in sqlx::query("SELECT name, permissions FROM rbac_roles ORDER BY name")
             .fetch_all(pool)
@@ -100,7 +126,22 @@ impl RoleStore {
         exact: &[Assignment<'_>],
         additive: &[Assignment<'_>],
     ) -> Result<(), RoleStoreError> {
-        let mut tx = self.users.pool().begin().await?;
+        if let Some(shared) = &self.shared {
+            let mut tx = shared.pool().begin().await?;
+            for role in mirrored {
+                sqlx::query("DELETE FROM portcullis_rbac_assignments WHERE role = $1")
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (ns, subject, role) in exact.iter().chain(additive) {
+                shared_assign(&mut tx, *ns, subject, role).await?;
+            }
+            log_roles(&mut tx, "settings").await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let mut tx = self.sqlite()?.begin().await?;
         for role in mirrored {
             sqlx::query("DELETE FROM rbac_assignments WHERE role = ?")
                 .bind(role)
@@ -124,20 +165,48 @@ impl RoleStore {
             row: name.to_owned(),
             what: err.to_string(),
         })?;
+        if let Some(shared) = &self.shared {
+            let mut tx = shared.pool().begin().await?;
+            sqlx::query(
+                "INSERT INTO portcullis_rbac_roles (name, permissions) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions",
+            )
+            .bind(name)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+            log_roles(&mut tx, "put_role").await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO rbac_roles (name, permissions) VALUES (?, ?) \
              ON CONFLICT(name) DO UPDATE SET permissions = excluded.permissions",
         )
         .bind(name)
         .bind(text)
-        .execute(self.users.pool())
+        .execute(self.sqlite()?)
         .await?;
         Ok(())
     }
 
     /// Deletes a role and every assignment of it in one transaction.
     pub async fn delete_role(&self, name: &str) -> Result<(), RoleStoreError> {
-        let mut tx = self.users.pool().begin().await?;
+        if let Some(shared) = &self.shared {
+            let mut tx = shared.pool().begin().await?;
+            sqlx::query("DELETE FROM portcullis_rbac_roles WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM portcullis_rbac_assignments WHERE role = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            log_roles(&mut tx, "delete_role").await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let mut tx = self.sqlite()?.begin().await?;
         sqlx::query("DELETE FROM rbac_roles WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)
@@ -156,7 +225,28 @@ impl RoleStore {
         assign: bool,
         changes: &[Assignment<'_>],
     ) -> Result<(), RoleStoreError> {
-        let mut tx = self.users.pool().begin().await?;
+        if let Some(shared) = &self.shared {
+            let mut tx = shared.pool().begin().await?;
+            for (ns, subject, role) in changes {
+                if assign {
+                    shared_assign(&mut tx, *ns, subject, role).await?;
+                } else {
+                    sqlx::query(
+                        "DELETE FROM portcullis_rbac_assignments \
+                         WHERE namespace = $1 AND subject = $2 AND role = $3",
+                    )
+                    .bind(ns.as_str())
+                    .bind(subject)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            log_roles(&mut tx, "assignments").await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let mut tx = self.sqlite()?.begin().await?;
         for (ns, subject, role) in changes {
             if assign {
                 insert_assignment(&mut tx, *ns, subject, role).await?;
@@ -174,6 +264,56 @@ impl RoleStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn shared_load(shared: &SharedUserStore) -> Result<StoredRoles, RoleStoreError> {
+    let pool = shared.pool();
+    let mut stored = StoredRoles::default();
+    for row in sqlx::query("SELECT name, permissions FROM portcullis_rbac_roles ORDER BY name")
+        .fetch_all(pool)
+        .await?
+    {
+        let name: String = row.try_get(0)?;
+        let text: String = row.try_get(1)?;
+        let permissions: Vec<Permission> =
+            serde_json::from_str(&text).map_err(|err| RoleStoreError::BadRow {
+                row: name.clone(),
+                what: err.to_string(),
+            })?;
+        stored.roles.push((name, permissions));
+    }
+    for row in sqlx::query("SELECT namespace, subject, role FROM portcullis_rbac_assignments")
+        .fetch_all(pool)
+        .await?
+    {
+        let ns: String = row.try_get(0)?;
+        let subject: String = row.try_get(1)?;
+        let role: String = row.try_get(2)?;
+        let ns = namespace(&ns).ok_or_else(|| RoleStoreError::BadRow {
+            row: subject.clone(),
+            what: format!("unknown namespace {ns:?}"),
+        })?;
+        stored.assignments.push((ns, subject, role));
+    }
+    Ok(stored)
+}
+
+async fn shared_assign(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ns: Namespace,
+    subject: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO portcullis_rbac_assignments (namespace, subject, role) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ns.as_str())
+    .bind(subject)
+    .bind(role)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_assignment(

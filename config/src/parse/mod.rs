@@ -23,6 +23,7 @@ mod oidc;
 pub(crate) mod tests;
 mod throttle;
 mod tls;
+mod user_store;
 mod values;
 
 pub(crate) use values::redact_userinfo;
@@ -166,6 +167,7 @@ impl<'a> Parser<'a> {
             throttle: self.throttle(),
             grpc: self.grpc(http_addr, http_valid),
             tls: self.tls(),
+            user_store: self.user_store(),
             notices: Vec::new(),
         }
     }

@@ -214,7 +214,9 @@ async fn rotate_key(
             Ok(api.keys.rotate_key(id.into_inner()))
         })
         .await?;
-    Ok(with_key(actix_web::http::StatusCode::OK, key.expose()))
+    let mut response = with_key(actix_web::http::StatusCode::OK, key.expose());
+    acknowledged(&api, &mut response).await;
+    Ok(response)
 }
 
 async fn deactivate_user(
@@ -233,7 +235,9 @@ async fn deactivate_user(
             .deactivate(id.into_inner(), caller.0.username(), body.revoke_key))
     })
     .await?;
-    Ok(HttpResponse::Ok().finish())
+    let mut response = HttpResponse::Ok().finish();
+    acknowledged(&api, &mut response).await;
+    Ok(response)
 }
 
 async fn activate_user(
@@ -248,7 +252,9 @@ async fn activate_user(
         Ok(api.keys.activate(id.into_inner()))
     })
     .await?;
-    Ok(HttpResponse::Ok().finish())
+    let mut response = HttpResponse::Ok().finish();
+    acknowledged(&api, &mut response).await;
+    Ok(response)
 }
 
 async fn delete_user(
@@ -272,7 +278,26 @@ async fn delete_user(
         })
     })
     .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut response = HttpResponse::NoContent().finish();
+    acknowledged(&api, &mut response).await;
+    Ok(response)
+}
+
+/// The header naming how many replicas applied a change before the reply
+/// (`docs/replicas.md`, acknowledged revocation).
+const REPLICAS_ACKNOWLEDGED: &str = "x-portcullis-replicas-acknowledged";
+
+/// With the user store shared by replicas: waits until every replica holding a live lease
+/// applied the change just made (at most the bound), and says how many did in a header.
+async fn acknowledged(api: &UsersApi, response: &mut HttpResponse) {
+    if let Some(count) = api.keys.acknowledge().await {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&count.to_string()) {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static(REPLICAS_ACKNOWLEDGED),
+                value,
+            );
+        }
+    }
 }
 
 /// `?includeLastUsedTime=true`.

@@ -60,6 +60,11 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const OIDC_UNAVAILABLE: &str =
     "the OpenID Connect issuer's signing keys are not available yet; retry later";
 
+/// The 503 message while the user store shared by replicas has not been read within the
+/// revocation bound (database keys only).
+const STORE_UNAVAILABLE: &str = "store_unavailable: the user store has not been read within \
+     PORTCULLIS_KEY_REVOCATION_BOUND, so database keys are refused; retry later";
+
 /// A refused authentication: what to count and what to answer.
 struct Denial {
     denied: Denied,
@@ -206,6 +211,10 @@ impl Gate {
             Reason::IssuerUnavailable => ApiError::ServiceUnavailable {
                 message: OIDC_UNAVAILABLE,
                 retry_after: self.gatekeeper.retry_after_seconds(),
+            },
+            Reason::StoreUnavailable => ApiError::ServiceUnavailable {
+                message: STORE_UNAVAILABLE,
+                retry_after: 1,
             },
             Reason::Throttled => ApiError::TooManyFailures {
                 retry_after: self.gatekeeper.throttled_retry_after(client, now),

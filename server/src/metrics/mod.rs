@@ -296,6 +296,10 @@ impl Metrics {
 
     /// Registers `portcullis_db_users`, read from the counts `keys` publishes.
     pub fn register_db_users(&self, keys: KeyRegistryHandle) -> Result<(), prometheus::Error> {
+        if keys.sync_stats().is_some() {
+            self.registry
+                .register(Box::new(scraped::UserSyncCollector::new(keys.clone())?))?;
+        }
         self.registry
             .register(Box::new(DbUsersCollector::new(keys)?))
     }

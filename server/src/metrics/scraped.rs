@@ -325,3 +325,165 @@ impl Collector for ThrottleCollector {
         ]
     }
 }
+
+/// Exports the replicas' sync with the shared user store (`docs/replicas.md`), read at each
+/// scrape from the KeyRegistry's `SyncStats` and lease. Registered only with
+/// `PORTCULLIS_USER_STORE_URL`. Labels come from the closed `result`, `reason` and `via` sets.
+pub struct UserSyncCollector {
+    keys: KeyRegistryHandle,
+    staleness: ScrapedFamily,
+    bound: ScrapedFamily,
+    fenced: ScrapedFamily,
+    applied_seq: ScrapedFamily,
+    polls: ScrapedFamily,
+    full_reloads: ScrapedFamily,
+    applied: ScrapedFamily,
+    listener_up: ScrapedFamily,
+    reconnects: ScrapedFamily,
+    propagation_sum: ScrapedFamily,
+    propagation_count: ScrapedFamily,
+    ack_wait: ScrapedFamily,
+    ack_waits: ScrapedFamily,
+    ack_timeouts: ScrapedFamily,
+}
+
+impl UserSyncCollector {
+    /// A collector over what `keys` publishes of its sync.
+    pub fn new(keys: KeyRegistryHandle) -> Result<Self, prometheus::Error> {
+        let gauge = |name, help| ScrapedFamily::new(name, help, &[], MetricType::GAUGE);
+        let counter = |name, help, labels: &[&str]| {
+            ScrapedFamily::new(name, help, labels, MetricType::COUNTER)
+        };
+        Ok(UserSyncCollector {
+            keys,
+            staleness: gauge(
+                "portcullis_user_sync_staleness_seconds",
+                "Age of this replica's view of the user store (from the start of the last good read).",
+            )?,
+            bound: gauge(
+                "portcullis_user_sync_bound_seconds",
+                "PORTCULLIS_KEY_REVOCATION_BOUND: database keys are refused once the view is this old.",
+            )?,
+            fenced: gauge(
+                "portcullis_user_sync_fenced",
+                "1 while database keys are refused (503 store_unavailable): the view is older than the bound.",
+            )?,
+            applied_seq: gauge(
+                "portcullis_user_sync_applied_seq",
+                "The last change of the user store's log applied here.",
+            )?,
+            polls: counter(
+                "portcullis_user_sync_polls_total",
+                "Reads of the user store's change log, by result.",
+                &["result"],
+            )?,
+            full_reloads: counter(
+                "portcullis_user_sync_full_reloads_total",
+                "Reads that reloaded every user, by reason.",
+                &["reason"],
+            )?,
+            applied: counter(
+                "portcullis_user_sync_changes_applied_total",
+                "Changes applied, by the path that brought them (notify, poll, write).",
+                &["via"],
+            )?,
+            listener_up: gauge(
+                "portcullis_user_sync_listener_up",
+                "1 while the LISTEN connection to the user store is up.",
+            )?,
+            reconnects: counter(
+                "portcullis_user_sync_listener_reconnects_total",
+                "Times the LISTEN connection was lost and made again.",
+                &[],
+            )?,
+            propagation_sum: counter(
+                "portcullis_user_sync_propagation_seconds_total",
+                "Sum over applied changes of the time from their commit to their read (the database's clock).",
+                &[],
+            )?,
+            propagation_count: counter(
+                "portcullis_user_sync_propagated_changes_total",
+                "Changes the propagation sum counts.",
+                &[],
+            )?,
+            ack_wait: counter(
+                "portcullis_user_sync_ack_wait_seconds_total",
+                "Time changes to users waited for every replica with a live lease to apply them.",
+                &[],
+            )?,
+            ack_waits: counter(
+                "portcullis_user_sync_ack_waits_total",
+                "Changes to users that waited for acknowledgements.",
+                &[],
+            )?,
+            ack_timeouts: counter(
+                "portcullis_user_sync_ack_timeouts_total",
+                "Waits that reached the bound with a replica still behind (it is fenced by then).",
+                &[],
+            )?,
+        })
+    }
+}
+
+impl Collector for UserSyncCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![
+            &self.staleness.desc,
+            &self.bound.desc,
+            &self.fenced.desc,
+            &self.applied_seq.desc,
+            &self.polls.desc,
+            &self.full_reloads.desc,
+            &self.applied.desc,
+            &self.listener_up.desc,
+            &self.reconnects.desc,
+            &self.propagation_sum.desc,
+            &self.propagation_count.desc,
+            &self.ack_wait.desc,
+            &self.ack_waits.desc,
+            &self.ack_timeouts.desc,
+        ]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        use portcullis_auth::api_key::{FullReason, Via};
+        let (Some(stats), Some(lease)) = (self.keys.sync_stats(), self.keys.lease()) else {
+            return Vec::new();
+        };
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed) as f64;
+        let results = [["ok"], ["error"]];
+        let reasons = FullReason::ALL.map(|r| [r.as_str()]);
+        let vias = Via::ALL.map(|v| [v.as_str()]);
+        vec![
+            self.staleness.single(lease.staleness().as_secs_f64()),
+            self.bound.single(lease.bound().as_secs_f64()),
+            self.fenced.single(if lease.valid() { 0.0 } else { 1.0 }),
+            self.applied_seq
+                .single(stats.applied_seq.load(Ordering::Relaxed) as f64),
+            self.polls.collect([
+                (&results[0][..], load(&stats.reads_ok)),
+                (&results[1][..], load(&stats.reads_failed)),
+            ]),
+            self.full_reloads.collect(
+                reasons
+                    .iter()
+                    .zip(&stats.full_reloads)
+                    .map(|(label, n)| (&label[..], load(n))),
+            ),
+            self.applied.collect(
+                vias.iter()
+                    .zip(&stats.applied)
+                    .map(|(label, n)| (&label[..], load(n))),
+            ),
+            self.listener_up
+                .single(stats.listener_up.load(Ordering::Relaxed) as f64),
+            self.reconnects.single(load(&stats.listener_reconnects)),
+            self.propagation_sum
+                .single(load(&stats.propagation_micros) / 1e6),
+            self.propagation_count.single(load(&stats.propagated)),
+            self.ack_wait.single(load(&stats.ack_wait_micros) / 1e6),
+            self.ack_waits.single(load(&stats.ack_waits)),
+            self.ack_timeouts.single(load(&stats.ack_timeouts)),
+        ]
+    }
+}

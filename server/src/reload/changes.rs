@@ -92,6 +92,7 @@ pub(crate) fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> 
     check(old.metrics != new.metrics, vars::METRICS_ADDR);
     check(old.log.format != new.log.format, vars::LOG_FORMAT);
     check(old.data_path != new.data_path, vars::PERSISTENCE_DATA_PATH);
+    check(old.user_store != new.user_store, vars::USER_STORE_URL);
     check(old.grpc.addr != new.grpc.addr, vars::GRPC_ADDR);
     check(
         old.grpc.upstream != new.grpc.upstream,
