@@ -71,7 +71,7 @@ async fn role_holder_lists_and_the_user_list_stream_every_page_in_order() {
         .env(vars::APIKEY_USERS, "admin")
         .env(vars::DB_USERS_ENABLED, "true")
         .env(vars::OIDC_ENABLED, "true")
-        .env(vars::OIDC_ISSUER, &issuer.url())
+        .env(vars::OIDC_ISSUER, issuer.url())
         .env(vars::OIDC_CLIENT_ID, CLIENT_ID)
         .env(vars::OIDC_USERNAME_CLAIM, USERNAME_CLAIM)
         .env(vars::OIDC_GROUPS_CLAIM, GROUPS_CLAIM)
