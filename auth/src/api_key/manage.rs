@@ -177,9 +177,9 @@ fn checked<'a>(
     Ok((db, slot))
 }
 
-/// The row of a user just written to the store; `None` for a key id not of the key format
-/// (never: every key written comes from `format`).
-fn row_of(record: UserRecord) -> Option<UserRow> {
+/// The row of a user just written to the store, or read back whole (a replica's full reload);
+/// `None` for a key id not of the key format (never: every key written comes from `format`).
+pub(super) fn row_of(record: UserRecord) -> Option<UserRow> {
     Some(UserRow {
         key_id: table::key_id(&record.key_id)?,
         name: Arc::from(record.id),

@@ -338,20 +338,10 @@ impl KeyRegistry {
         }
         let mut loader = TableLoader::with_capacity(users.len());
         for user in users {
-            let Some(key_id) = table::key_id(&user.key_id) else {
+            let Some(row) = super::manage::row_of(user) else {
                 return false;
             };
-            let last = user.last_used_ms.unwrap_or(0);
-            if !loader.push(UserRow {
-                name: Arc::from(user.id),
-                digest: user.key_digest,
-                key_id,
-                active: user.active,
-                revoked: user.revoked,
-                created_at_ms: user.created_at_ms,
-                last_used_ms: last,
-                persisted_last_used_ms: last,
-            }) {
+            if !loader.push(row) {
                 return false;
             }
         }

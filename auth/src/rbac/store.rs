@@ -93,27 +93,17 @@ impl RoleStore {
             .fetch_all(pool)
             .await?
         {
-            let name: String = row.try_get(0)?;
-            let text: String = row.try_get(1)?;
-            let permissions: Vec<Permission> =
-                serde_json::from_str(&text).map_err(|err| RoleStoreError::BadRow {
-                    row: name.clone(),
-                    what: err.to_string(),
-                })?;
-            stored.roles.push((name, permissions));
+            let (name, text): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            stored.roles.push(role_entry(name, &text)?);
         }
         for row in sqlx::query("SELECT namespace, subject, role FROM rbac_assignments")
             .fetch_all(pool)
             .await?
         {
             let ns: String = row.try_get(0)?;
-            let subject: String = row.try_get(1)?;
-            let role: String = row.try_get(2)?;
-            let ns = namespace(&ns).ok_or_else(|| RoleStoreError::BadRow {
-                row: subject.clone(),
-                what: format!("unknown namespace {ns:?}"),
-            })?;
-            stored.assignments.push((ns, subject, role));
+            stored
+                .assignments
+                .push(assignment_entry(&ns, row.try_get(1)?, row.try_get(2)?)?);
         }
         Ok(stored)
     }
@@ -266,6 +256,32 @@ impl RoleStore {
     }
 }
 
+/// A stored role row: its name and its permissions (JSON in the /v1/authz wire form).
+fn role_entry(name: String, text: &str) -> Result<(String, Vec<Permission>), RoleStoreError> {
+    match serde_json::from_str(text) {
+        Ok(permissions) => Ok((name, permissions)),
+        Err(err) => Err(RoleStoreError::BadRow {
+            row: name,
+            what: err.to_string(),
+        }),
+    }
+}
+
+/// A stored assignment row, its namespace checked.
+fn assignment_entry(
+    ns: &str,
+    subject: String,
+    role: String,
+) -> Result<(Namespace, String, String), RoleStoreError> {
+    match namespace(ns) {
+        Some(ns) => Ok((ns, subject, role)),
+        None => Err(RoleStoreError::BadRow {
+            row: subject,
+            what: format!("unknown namespace {ns:?}"),
+        }),
+    }
+}
+
 async fn shared_load(shared: &SharedUserStore) -> Result<StoredRoles, RoleStoreError> {
     let pool = shared.pool();
     let mut stored = StoredRoles::default();
@@ -273,27 +289,17 @@ async fn shared_load(shared: &SharedUserStore) -> Result<StoredRoles, RoleStoreE
         .fetch_all(pool)
         .await?
     {
-        let name: String = row.try_get(0)?;
-        let text: String = row.try_get(1)?;
-        let permissions: Vec<Permission> =
-            serde_json::from_str(&text).map_err(|err| RoleStoreError::BadRow {
-                row: name.clone(),
-                what: err.to_string(),
-            })?;
-        stored.roles.push((name, permissions));
+        let (name, text): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        stored.roles.push(role_entry(name, &text)?);
     }
     for row in sqlx::query("SELECT namespace, subject, role FROM portcullis_rbac_assignments")
         .fetch_all(pool)
         .await?
     {
         let ns: String = row.try_get(0)?;
-        let subject: String = row.try_get(1)?;
-        let role: String = row.try_get(2)?;
-        let ns = namespace(&ns).ok_or_else(|| RoleStoreError::BadRow {
-            row: subject.clone(),
-            what: format!("unknown namespace {ns:?}"),
-        })?;
-        stored.assignments.push((ns, subject, role));
+        stored
+            .assignments
+            .push(assignment_entry(&ns, row.try_get(1)?, row.try_get(2)?)?);
     }
     Ok(stored)
 }
