@@ -67,6 +67,20 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// A new database key in the key format, from `portcullis generate-key` (for a bootstrap
+/// admin key the server accepts as a database user's).
+pub fn generated_key() -> String {
+    let out = std::process::Command::new(binary())
+        .arg("generate-key")
+        .output()
+        .expect("portcullis generate-key runs");
+    assert!(out.status.success(), "generate-key failed: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 key")
+        .trim()
+        .to_owned()
+}
+
 /// Configures a server before it starts.
 pub struct ServerBuilder {
     env: BTreeMap<String, String>,

@@ -350,19 +350,6 @@ async fn oidc_client_credentials_token_runs_the_scenario() {
     assert_rest_agrees(&server, ROOT_KEY, collection, &result).await;
 }
 
-/// The key of the root user `admin` in the roles tests (the bootstrap admin).
-fn generated_key() -> String {
-    let out = std::process::Command::new(portcullis_tests::binary())
-        .arg("generate-key")
-        .output()
-        .expect("portcullis generate-key runs");
-    assert!(out.status.success(), "generate-key failed: {out:?}");
-    String::from_utf8(out.stdout)
-        .expect("UTF-8 key")
-        .trim()
-        .to_owned()
-}
-
 /// The refusal every denied call of the roles scenarios raises in the client.
 const REFUSED: &str = "InsufficientPermissionsError";
 
@@ -382,7 +369,7 @@ fn strings(value: &Value) -> Vec<&str> {
 /// scope `match` cannot grant more than it holds.
 #[tokio::test]
 async fn roles_for_database_users_through_the_client() {
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = ServerBuilder::new()
         .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
         .env(vars::RBAC_ENABLED, "true")

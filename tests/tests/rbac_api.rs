@@ -9,17 +9,6 @@ use portcullis_tests::{Server, ServerBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A new database key from `portcullis generate-key`.
-fn generated_key() -> String {
-    let out = std::process::Command::new(portcullis_tests::binary())
-        .arg("generate-key")
-        .output()
-        .expect("portcullis generate-key runs");
-    assert!(out.status.success(), "generate-key failed: {out:?}");
-    let key = String::from_utf8(out.stdout).expect("UTF-8 key");
-    key.trim().to_owned()
-}
-
 /// RBAC with database users and the bootstrap admin `admin` (whose key is `admin_key`) as the
 /// root user.
 fn rbac_server(admin_key: &str) -> ServerBuilder {
@@ -103,7 +92,7 @@ async fn own_role_names(server: &Server, key: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn role_routes_answer_weaviates_codes_and_messages() {
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = rbac_server(&admin).start().await;
     let read_movies = json!([{"action": "read_data", "data": {"collection": "Movie*"}}]);
 
@@ -384,7 +373,7 @@ async fn role_routes_answer_weaviates_codes_and_messages() {
 
 #[tokio::test]
 async fn assignments_follow_users_groups_and_deletions() {
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = rbac_server(&admin).start().await;
     let alice = create_user(&server, &admin, "alice").await;
     let reader = json!([{"action": "read_data", "data": {"collection": "Movie"}}]);
@@ -743,7 +732,7 @@ fn urlencode(name: &str) -> String {
 
 #[tokio::test]
 async fn acknowledged_changes_survive_kill_9_and_root_mirrors_the_settings() {
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = rbac_server(&admin).start().await;
     let bob = create_user(&server, &admin, "bob").await;
     // A root name is refused before anything else about the user is looked at.
@@ -837,7 +826,7 @@ async fn acknowledged_changes_survive_kill_9_and_root_mirrors_the_settings() {
 
 #[tokio::test]
 async fn a_match_scoped_role_manager_cannot_grant_more_than_it_holds() {
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = rbac_server(&admin).start().await;
     let carol = create_user(&server, &admin, "carol").await;
     let manager = json!([

@@ -23,18 +23,6 @@ const MOVIE_ID: &str = "00000000-0000-4000-8000-000000000001";
 const MOVIE_B_ID: &str = "00000000-0000-4000-8000-000000000002";
 const BOOK_ID: &str = "00000000-0000-4000-8000-000000000003";
 
-fn generated_key() -> String {
-    let out = std::process::Command::new(portcullis_tests::binary())
-        .arg("generate-key")
-        .output()
-        .expect("portcullis generate-key runs");
-    assert!(out.status.success(), "generate-key failed: {out:?}");
-    String::from_utf8(out.stdout)
-        .expect("UTF-8 key")
-        .trim()
-        .to_owned()
-}
-
 async fn call(
     server: &Server,
     method: Method,
@@ -63,7 +51,7 @@ fn data(class: &str) -> String {
 /// The server with RBAC on, the bootstrap admin as root, three collections and one object in
 /// each; returns it and the admin's key.
 async fn start() -> (Server, String) {
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = ServerBuilder::new()
         .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
         .env(vars::RBAC_ENABLED, "true")
@@ -545,7 +533,7 @@ fn class_names(body: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
     let (upstream, handle) = schema_upstream();
-    let admin = generated_key();
+    let admin = portcullis_tests::generated_key();
     let server = ServerBuilder::new()
         .env(vars::UPSTREAM_URL, format!("http://{upstream}"))
         .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)

@@ -399,13 +399,7 @@ async fn database_users_without_any_administrator_are_announced_at_start() {
 
 /// A new database key from `portcullis generate-key`.
 fn generated_key() -> String {
-    let out = std::process::Command::new(portcullis_tests::binary())
-        .arg("generate-key")
-        .output()
-        .expect("portcullis generate-key runs");
-    assert!(out.status.success(), "generate-key failed: {out:?}");
-    let key = String::from_utf8(out.stdout).expect("UTF-8 key");
-    let key = key.trim().to_owned();
+    let key = portcullis_tests::generated_key();
     assert!(key.starts_with("pcu_"), "not a database key");
     key
 }
