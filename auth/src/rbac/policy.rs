@@ -1,25 +1,28 @@
-//! The published policies: every role's compiled grants, and every subject's roles, read by
-//! the request path without messaging or allocation (the same rule as the key map: the owner
-//! publishes a change before it answers the API call that made it).
+//! The published policies: every subject's effective permissions, read by the request path
+//! without messaging or allocation (the same rule as the key map: the owner publishes a change
+//! before it answers the API call that made it).
 //!
-//! Each role lives in one cell that every holder shares, so changing a role's permissions swaps
-//! one pointer whatever the number of holders; changing a subject's assignments re-publishes
-//! that subject only. Deleting a role empties its cell, so a holder the owner has not yet
-//! re-published is left with nothing rather than with the old permissions, and a new role of
-//! the same name gets a new cell.
+//! Subjects holding the same roles share one [`Effective`] set (the roles' grants merged and
+//! indexed, see [`super::effective`]), in a cell every holder points to. Changing a role's
+//! permissions rebuilds the sets of the role combinations that include it, one swap each,
+//! whatever the number of holders; changing a subject's assignments re-points that subject only.
+//!
+//! Every role created gets a new number, and combinations are sets of numbers: deleting a role
+//! rebuilds its combinations without it, so a holder the owner has not yet re-published is left
+//! with nothing of it rather than with the old permissions, and a new role of the same name is
+//! not inherited by the old holders.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
 use super::action::Action;
+use super::effective::Effective;
 use super::permission::{Grant, RoleScope};
 use super::role::{BuiltInRole, CompiledRole, Request};
 use crate::{Principal, PrincipalKind};
-
-/// One role's current grants, shared by all its holders.
-pub type RoleCell = ArcSwap<CompiledRole>;
 
 /// Whose roles: Weaviate's subject prefixes `db:`, `oidc:` and `group:`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,12 +54,60 @@ impl Namespace {
     }
 }
 
-type Held = Arc<[Arc<RoleCell>]>;
+/// A role's number: unique for the life of the process, never reused.
+type RoleId = u64;
+
+/// One combination of roles (their numbers, sorted) and its merged permissions, shared by every
+/// subject holding exactly these roles.
+struct Combination {
+    roles: Box<[RoleId]>,
+    effective: ArcSwap<Effective>,
+}
+
+/// The writer's side: roles by name and number, and the live combinations.
+#[derive(Default)]
+struct Roles {
+    next_id: RoleId,
+    by_name: HashMap<Arc<str>, (RoleId, Arc<CompiledRole>)>,
+    by_id: HashMap<RoleId, Arc<CompiledRole>>,
+    /// Held weakly: a combination no subject points to any more is dropped.
+    combinations: HashMap<Box<[RoleId]>, Weak<Combination>>,
+}
+
+impl Roles {
+    fn effective(&self, roles: &[RoleId]) -> Effective {
+        Effective::new(
+            roles
+                .iter()
+                .filter_map(|id| self.by_id.get(id))
+                .flat_map(|role| role.grants()),
+        )
+    }
+
+    /// Rebuilds every live combination that includes `id`, and forgets dead ones.
+    fn rebuild_holding(&mut self, id: RoleId) {
+        let mut live = Vec::new();
+        self.combinations.retain(|_, weak| match weak.upgrade() {
+            Some(combination) => {
+                if combination.roles.binary_search(&id).is_ok() {
+                    live.push(combination);
+                }
+                true
+            }
+            None => false,
+        });
+        for combination in live {
+            combination
+                .effective
+                .store(Arc::new(self.effective(&combination.roles)));
+        }
+    }
+}
 
 /// Every role and every subject's roles, as the request path sees them.
 pub struct Policies {
-    roles: DashMap<Arc<str>, Arc<RoleCell>>,
-    subjects: [DashMap<Box<str>, Held>; 3],
+    roles: Mutex<Roles>,
+    subjects: [DashMap<Box<str>, Arc<Combination>>; 3],
 }
 
 impl Default for Policies {
@@ -68,7 +119,7 @@ impl Default for Policies {
 impl std::fmt::Debug for Policies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policies")
-            .field("roles", &self.roles.len())
+            .field("roles", &self.role_count())
             .field(
                 "subjects",
                 &self.subjects.iter().map(DashMap::len).sum::<usize>(),
@@ -81,7 +132,7 @@ impl Policies {
     /// Policies holding only the built-in roles, assigned to no one.
     pub fn new() -> Self {
         let policies = Policies {
-            roles: DashMap::new(),
+            roles: Mutex::new(Roles::default()),
             subjects: [DashMap::new(), DashMap::new(), DashMap::new()],
         };
         for built_in in BuiltInRole::ALL {
@@ -90,32 +141,53 @@ impl Policies {
         policies
     }
 
-    /// Publishes a role's grants: a new role gets a new cell; an existing one's cell is swapped,
-    /// which every holder sees at once.
-    pub fn set_role(&self, name: &str, role: CompiledRole) {
-        if let Some(cell) = self.roles.get(name) {
-            cell.store(Arc::new(role));
-            return;
-        }
+    fn roles(&self) -> MutexGuard<'_, Roles> {
+        // The state stays consistent through a panic (each step replaces whole values).
         self.roles
-            .insert(Arc::from(name), Arc::new(ArcSwap::from_pointee(role)));
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Withdraws a role: its cell is emptied (holders keep nothing of it) and forgotten.
+    /// Publishes a role's grants: a new role gets a new number; an existing one's holders see
+    /// the new grants at once (their combinations are rebuilt).
+    pub fn set_role(&self, name: &str, role: CompiledRole) {
+        let role = Arc::new(role);
+        let mut roles = self.roles();
+        if let Some((id, current)) = roles.by_name.get_mut(name) {
+            let id = *id;
+            *current = Arc::clone(&role);
+            roles.by_id.insert(id, role);
+            roles.rebuild_holding(id);
+            return;
+        }
+        let id = roles.next_id;
+        roles.next_id += 1;
+        roles
+            .by_name
+            .insert(Arc::from(name), (id, Arc::clone(&role)));
+        roles.by_id.insert(id, role);
+    }
+
+    /// Withdraws a role: its holders keep nothing of it, and it is forgotten.
     pub fn remove_role(&self, name: &str) {
-        if let Some((_, cell)) = self.roles.remove(name) {
-            cell.store(Arc::new(CompiledRole::empty()));
+        let mut roles = self.roles();
+        if let Some((id, _)) = roles.by_name.remove(name) {
+            roles.by_id.remove(&id);
+            roles.rebuild_holding(id);
         }
     }
 
     /// The role's current grants, if it exists.
     pub fn role(&self, name: &str) -> Option<Arc<CompiledRole>> {
-        self.roles.get(name).map(|cell| cell.load_full())
+        self.roles()
+            .by_name
+            .get(name)
+            .map(|(_, role)| Arc::clone(role))
     }
 
     /// How many roles exist, built-in ones included.
     pub fn role_count(&self) -> usize {
-        self.roles.len()
+        self.roles().by_name.len()
     }
 
     /// Publishes the full list of a subject's roles (unknown names are skipped: the owner
@@ -126,24 +198,53 @@ impl Policies {
         subject: &str,
         roles: impl IntoIterator<Item = &'a str>,
     ) {
-        let held: Vec<Arc<RoleCell>> = roles
+        let mut state = self.roles();
+        let mut ids: Vec<RoleId> = roles
             .into_iter()
-            .filter_map(|name| self.roles.get(name).map(|cell| Arc::clone(&cell)))
+            .filter_map(|name| state.by_name.get(name).map(|(id, _)| *id))
             .collect();
+        ids.sort_unstable();
+        ids.dedup();
         let map = &self.subjects[namespace.index()];
-        if held.is_empty() {
-            map.remove(subject);
+        let previous = if ids.is_empty() {
+            map.remove(subject).map(|(_, combination)| combination)
         } else {
-            map.insert(subject.into(), held.into());
+            let live = state
+                .combinations
+                .get(ids.as_slice())
+                .and_then(Weak::upgrade);
+            let combination = live.unwrap_or_else(|| {
+                let combination = Arc::new(Combination {
+                    effective: ArcSwap::from_pointee(state.effective(&ids)),
+                    roles: ids.into_boxed_slice(),
+                });
+                state
+                    .combinations
+                    .insert(combination.roles.clone(), Arc::downgrade(&combination));
+                combination
+            });
+            map.insert(subject.into(), combination)
+        };
+        // The last holder of the previous combination gone: forget it.
+        if let Some(previous) = previous {
+            let roles = previous.roles.clone();
+            drop(previous);
+            if state
+                .combinations
+                .get(&roles)
+                .is_some_and(|weak| weak.strong_count() == 0)
+            {
+                state.combinations.remove(&roles);
+            }
         }
     }
 
-    /// Each of the principal's subjects' held roles: its groups (OIDC principals only), then
-    /// the user.
+    /// Each of the principal's subjects' effective permissions: its groups' (OIDC principals
+    /// only), then the user's.
     fn for_each_held(
         &self,
         principal: &Principal,
-        mut visit: impl FnMut(&CompiledRole) -> bool,
+        mut visit: impl FnMut(&Effective) -> bool,
     ) -> bool {
         let user_namespace = match principal.kind() {
             PrincipalKind::StaticKey | PrincipalKind::DbUser => Namespace::Db,
@@ -151,10 +252,10 @@ impl Policies {
             PrincipalKind::Anonymous => return false,
         };
         let visit_subject =
-            |namespace: Namespace, name: &str, visit: &mut dyn FnMut(&CompiledRole) -> bool| {
+            |namespace: Namespace, name: &str, visit: &mut dyn FnMut(&Effective) -> bool| {
                 self.subjects[namespace.index()]
                     .get(name)
-                    .is_some_and(|held| held.iter().any(|cell| visit(&cell.load())))
+                    .is_some_and(|held| visit(&held.effective.load()))
             };
         if user_namespace == Namespace::Oidc
             && principal
@@ -169,7 +270,7 @@ impl Policies {
 
     /// Whether any of the principal's roles allows the request. Allow-only: any grant wins.
     pub fn allows(&self, principal: &Principal, request: &Request<'_>) -> bool {
-        self.for_each_held(principal, |role| role.allows(request))
+        self.for_each_held(principal, |held| held.allows(request))
     }
 
     /// The widest scope with which the principal may perform a role action on `role`.
@@ -190,14 +291,19 @@ impl Policies {
     /// Whether the principal's roles cover `asked` (what a `match`-scoped role manager must
     /// hold for every permission it grants or removes).
     pub fn covers(&self, principal: &Principal, asked: &Grant) -> bool {
-        self.for_each_held(principal, |role| role.covers(asked))
+        self.for_each_held(principal, |held| held.covers(asked))
     }
 
     /// How many roles a subject holds right now.
     pub fn held_count(&self, namespace: Namespace, subject: &str) -> usize {
         self.subjects[namespace.index()]
             .get(subject)
-            .map_or(0, |held| held.len())
+            .map_or(0, |held| held.roles.len())
+    }
+
+    /// How many distinct role combinations subjects hold (each has one shared permission set).
+    pub fn combination_count(&self) -> usize {
+        self.roles().combinations.len()
     }
 }
 
@@ -290,6 +396,81 @@ mod tests {
         assert!(p.role("r").is_some());
         p.set_assignments(Namespace::Db, "alice", ["r"]);
         assert!(p.allows(&db("alice"), &READ_MOVIE));
+    }
+
+    #[test]
+    fn holders_of_the_same_roles_share_one_set_and_unheld_sets_are_dropped() {
+        let p = Policies::new();
+        p.set_role(
+            "movies",
+            role(vec![
+                json!({"action": "read_data", "data": {"collection": "Movie"}}),
+            ]),
+        );
+        p.set_role(
+            "books",
+            role(vec![
+                json!({"action": "read_data", "data": {"collection": "Book*"}}),
+            ]),
+        );
+        for i in 0..100 {
+            // The order and repetition of names do not make another combination.
+            if i % 2 == 0 {
+                p.set_assignments(Namespace::Db, &format!("u{i}"), ["movies", "books"]);
+            } else {
+                p.set_assignments(
+                    Namespace::Db,
+                    &format!("u{i}"),
+                    ["books", "movies", "books"],
+                );
+            }
+        }
+        p.set_assignments(Namespace::Group, "film", ["movies"]);
+        assert_eq!(p.combination_count(), 2);
+        assert_eq!(p.held_count(Namespace::Db, "u7"), 2);
+        // Moving every holder away drops the combination; the other one stays.
+        for i in 0..100 {
+            p.set_assignments(Namespace::Db, &format!("u{i}"), ["movies"]);
+        }
+        assert_eq!(p.combination_count(), 1);
+        assert!(p.allows(&db("u3"), &READ_MOVIE));
+        p.set_assignments(Namespace::Group, "film", []);
+        for i in 0..100 {
+            p.set_assignments(Namespace::Db, &format!("u{i}"), []);
+        }
+        assert_eq!(p.combination_count(), 0);
+    }
+
+    #[test]
+    fn a_role_change_reaches_every_combination_that_holds_it_and_no_other() {
+        let p = Policies::new();
+        p.set_role("r", role(vec![]));
+        p.set_role(
+            "s",
+            role(vec![
+                json!({"action": "read_data", "data": {"collection": "Book"}}),
+            ]),
+        );
+        p.set_assignments(Namespace::Db, "only-r", ["r"]);
+        p.set_assignments(Namespace::Db, "r-and-s", ["r", "s"]);
+        p.set_assignments(Namespace::Db, "only-s", ["s"]);
+        p.set_assignments(Namespace::Oidc, "viewer", ["viewer"]);
+        assert!(!p.allows(&db("only-r"), &READ_MOVIE));
+        p.set_role(
+            "r",
+            role(vec![
+                json!({"action": "read_data", "data": {"collection": "Mov*"}}),
+            ]),
+        );
+        assert!(p.allows(&db("only-r"), &READ_MOVIE));
+        assert!(p.allows(&db("r-and-s"), &READ_MOVIE));
+        assert!(!p.allows(&db("only-s"), &READ_MOVIE));
+        p.remove_role("r");
+        assert!(!p.allows(&db("only-r"), &READ_MOVIE));
+        assert!(!p.allows(&db("r-and-s"), &READ_MOVIE));
+        let read_book = Request::data(Action::ReadData, "Book", "*", "*");
+        assert!(p.allows(&db("r-and-s"), &read_book));
+        assert!(p.allows(&oidc("viewer", &[]), &READ_MOVIE));
     }
 
     #[test]
