@@ -7,7 +7,10 @@
 //! cannot be had.
 //!
 //! Auto-schema runs against a real peer: a second Portcullis on its embedded store. Aliases
-//! need a stand-in written here, since the embedded store has none.
+//! need a stand-in written here, since the embedded store has none; gRPC a stand-in upstream
+//! that answers every call with an empty reply.
+
+#![allow(deprecated)] // SearchRequest.uses_125_api: deprecated, and what every client sends.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -354,6 +357,139 @@ async fn a_call_through_an_alias_is_checked_on_its_collection() {
     )
     .await;
     assert_eq!(status, 200);
+    handle.stop(false).await;
+}
+
+/// A gRPC upstream stand-in: answers every call with an empty message and status OK.
+async fn grpc_upstream() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use bytes::Bytes;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the gRPC stand-in");
+    let addr = listener.local_addr().expect("address");
+    let acceptor = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(tcp).await else {
+                    return;
+                };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    tokio::spawn(async move {
+                        let mut body = request.into_body();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                        }
+                        let response = http::Response::builder()
+                            .status(200)
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .expect("response");
+                        let Ok(mut stream) = respond.send_response(response, false) else {
+                            return;
+                        };
+                        let _ = stream.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let _ = stream.send_trailers(trailers);
+                    });
+                }
+            });
+        }
+    });
+    (addr, acceptor)
+}
+
+#[tokio::test]
+async fn a_grpc_search_through_an_alias_is_checked_on_its_collection() {
+    use portcullis_server::grpc::pb;
+    use portcullis_server::grpc::pb::weaviate_client::WeaviateClient;
+    use tonic::Code;
+
+    let state = Arc::new(Upstream {
+        classes: vec!["Movie".into(), "Book".into()],
+        ..Default::default()
+    });
+    state
+        .aliases
+        .lock()
+        .unwrap()
+        .insert("Film".into(), "Movie".into());
+    let (url, handle) = alias_upstream(state.clone());
+    let (grpc, acceptor) = grpc_upstream().await;
+    let admin = portcullis_tests::generated_key();
+    let server = ServerBuilder::new()
+        .env(vars::UPSTREAM_URL, &url)
+        .env(vars::UPSTREAM_GRPC_ADDR, grpc.to_string())
+        .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
+        .env(vars::RBAC_ENABLED, "true")
+        .env(vars::RBAC_ROOT_USERS, "admin")
+        .start()
+        .await;
+    let movies = user_with(
+        &server,
+        &admin,
+        "gm",
+        json!([{"action": "read_data", "data": {"collection": "Movie"}}]),
+    )
+    .await;
+    let films = user_with(
+        &server,
+        &admin,
+        "gf",
+        json!([{"action": "read_data", "data": {"collection": "Film"}}]),
+    )
+    .await;
+    let channel = tonic::transport::Channel::from_shared(format!(
+        "http://{}",
+        server.grpc.expect("the gRPC address")
+    ))
+    .expect("endpoint")
+    .connect()
+    .await
+    .expect("connect to the gRPC port");
+    let mut client = WeaviateClient::new(channel);
+    let search = |collection: &str, key: &str| {
+        let mut request = tonic::Request::new(pb::SearchRequest {
+            collection: collection.into(),
+            limit: 10,
+            uses_123_api: true,
+            uses_125_api: true,
+            uses_127_api: true,
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {key}").parse().expect("metadata value"),
+        );
+        request
+    };
+    let reply = client.search(search("Film", &movies)).await;
+    assert!(reply.is_ok(), "{:?}", reply.err());
+    let status = client
+        .search(search("Film", &films))
+        .await
+        .expect_err("a role on the alias's name grants nothing");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        status.message(),
+        "rbac: authorization, forbidden action: user 'gf' has insufficient permissions to read_data [[Domain: data, Collection: Movie, Tenant: *, Object: *]]"
+    );
+    // The mapping forgotten (an alias change through REST), then unreadable: refused.
+    let (status, _) = call(&server, Method::DELETE, "/v1/aliases/Gone", &admin, None).await;
+    assert_eq!(status, 204);
+    state.failing.store(true, Ordering::SeqCst);
+    let status = client
+        .search(search("Movie", &movies))
+        .await
+        .expect_err("no mapping, no guess");
+    assert_eq!(
+        (status.code(), status.message()),
+        (
+            Code::Unavailable,
+            "upstream unavailable: the upstream's collections and aliases could not be read to check the call"
+        )
+    );
+    acceptor.abort();
     handle.stop(false).await;
 }
 
