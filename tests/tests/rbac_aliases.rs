@@ -114,7 +114,8 @@ struct Upstream {
 
 /// A Weaviate stand-in: `GET /v1/schema` and `GET /v1/aliases` list what it holds (the alias
 /// list answers 500 while failing), `PUT /v1/aliases/{A}` retargets, `DELETE` removes, `GET
-/// /v1/aliases/{A}` and `GET /v1/objects/{C}/{id}` answer what they were asked for.
+/// /v1/aliases/{A}` and `GET /v1/objects/{C}/{id}` answer what they were asked for, `GET
+/// /v1/schema/{C}/tenants` two tenants of a collection (through an alias too).
 fn alias_upstream(state: Arc<Upstream>) -> (String, ServerHandle) {
     async fn answer(
         req: HttpRequest,
@@ -164,6 +165,14 @@ fn alias_upstream(state: Arc<Upstream>) -> (String, ServerHandle) {
             ("DELETE", ["v1", "aliases", alias]) => {
                 state.aliases.lock().unwrap().remove(*alias);
                 HttpResponse::NoContent().finish()
+            }
+            ("GET", ["v1", "schema", class, "tenants"]) => {
+                let aliases = state.aliases.lock().unwrap();
+                let class = aliases.get(*class).map_or(*class, String::as_str);
+                if !state.classes.iter().any(|c| c == class) {
+                    return HttpResponse::NotFound().finish();
+                }
+                HttpResponse::Ok().json(json!([{"name": "t1"}, {"name": "u1"}]))
             }
             ("GET", ["v1", "objects", class, id]) => {
                 HttpResponse::Ok().json(json!({"class": class, "id": id}))
@@ -219,6 +228,7 @@ async fn a_call_through_an_alias_is_checked_on_its_collection() {
             {"action": "read_data", "data": {"collection": "Movie"}},
             {"action": "read_aliases", "aliases": {"collection": "Movie", "alias": "*"}},
             {"action": "delete_aliases", "aliases": {"collection": "Movie", "alias": "*"}},
+            {"action": "read_tenants", "tenants": {"collection": "Movie", "tenant": "t*"}},
         ]),
     )
     .await;
@@ -270,6 +280,25 @@ async fn a_call_through_an_alias_is_checked_on_its_collection() {
             )
         )
     );
+    // A tenant list through the alias is filtered by the collection's tenant grants.
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        "/v1/schema/Film/tenants",
+        &movies,
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!([{"name": "t1"}])));
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        "/v1/schema/Film/tenants",
+        &films,
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!([])));
     // One fetch served all of that: cached.
     assert_eq!(state.alias_reads.load(Ordering::SeqCst), 1);
     assert_eq!(state.schema_reads.load(Ordering::SeqCst), 1);
