@@ -95,6 +95,7 @@ impl AppState {
         if let Some(roles) = &roles {
             gate = gate.with_policies(roles.policies().clone());
         }
+        let mut upstream_schema = None;
         if let (Some(roles), Some(rbac)) = (&roles, &settings.authorization.rbac) {
             // RBAC decides instead of the admin list (server/src/authz).
             let enforcer = Arc::new(crate::authz::Enforcer::new(
@@ -102,10 +103,18 @@ impl AppState {
                 settings.log.audit,
                 !rbac.ip_in_audit_log_disabled,
             ));
-            gate = gate.with_rbac(crate::authz::RbacGate::new(
-                enforcer,
-                settings.backend.max_body,
-            ));
+            let mut rbac_gate = crate::authz::RbacGate::new(enforcer, settings.backend.max_body);
+            if let Some(upstream) = &settings.backend.upstream {
+                // Proxy mode: aliases are checked as their collections, auto-schema writes
+                // for create_collections, by what the upstream says it has.
+                let schema = Arc::new(
+                    proxy::UpstreamSchema::new(upstream, metrics.upstream_connections_opened())
+                        .context("while building the HTTP client for PORTCULLIS_UPSTREAM_URL")?,
+                );
+                rbac_gate = rbac_gate.with_schema(schema.clone());
+                upstream_schema = Some(schema);
+            }
+            gate = gate.with_rbac(rbac_gate);
         }
         let gate = web::Data::new(gate);
         let authz = match (roles, &settings.authorization.rbac) {
@@ -131,10 +140,14 @@ impl AppState {
             _ => None,
         };
         let proxy = match &settings.backend.upstream {
-            Some(upstream) => Some(web::Data::new(
-                Proxy::new(upstream, metrics.clone())
-                    .context("while building the HTTP client for PORTCULLIS_UPSTREAM_URL")?,
-            )),
+            Some(upstream) => {
+                let mut built = Proxy::new(upstream, metrics.clone())
+                    .context("while building the HTTP client for PORTCULLIS_UPSTREAM_URL")?;
+                if let Some(schema) = upstream_schema {
+                    built = built.with_schema(schema);
+                }
+                Some(web::Data::new(built))
+            }
             None => None,
         };
         // Without an upstream, the embedded document store is the database.

@@ -7,6 +7,7 @@
 
 mod body;
 mod client;
+mod schema;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ use portcullis_config::UpstreamSettings;
 use self::body::{RequestBody, ResponseBody};
 pub use self::client::ClientError;
 use self::client::{ClientSetup, UpstreamClient};
+pub use self::schema::{Lookup, SchemaError, Snapshot, UpstreamSchema};
 use crate::authz::ListFilter;
 use crate::error::ApiError;
 use crate::gate::Caller;
@@ -106,6 +108,9 @@ pub struct Proxy {
     forward_auth: bool,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// What RBAC knows of the upstream's schema (RBAC on), forgotten when a call that
+    /// changes it passes.
+    schema: Option<Arc<UpstreamSchema>>,
 }
 
 /// One worker's client for the upstream, with its own connection pool.
@@ -128,7 +133,15 @@ impl Proxy {
             forward_auth: config.forward_auth,
             timeout: config.timeout,
             metrics,
+            schema: None,
         })
+    }
+
+    /// The proxy invalidating `schema` when a call that may change the upstream's
+    /// collections or aliases passes through it.
+    pub fn with_schema(mut self, schema: Arc<UpstreamSchema>) -> Self {
+        self.schema = Some(schema);
+        self
     }
 
     /// Forwards one request and returns the upstream's answer, its body still streaming.
@@ -145,8 +158,15 @@ impl Proxy {
             RequestBody::Empty
         };
         let headers = self.request_headers(req, caller);
-        let response = self.send(client, req, body, headers).await?;
-        Ok(build_response(req.method(), response, self.timeout))
+        let response = self.send(client, req, body, headers).await;
+        // Once the upstream has answered (or failed: it may have applied the change), what
+        // RBAC knew of its collections and aliases may be out of date.
+        if let Some(schema) = &self.schema {
+            if changes_schema(req.method(), req.path()) {
+                schema.invalidate();
+            }
+        }
+        Ok(build_response(req.method(), response?, self.timeout))
     }
 
     /// Forwards a list request (`GET /v1/schema`, `/v1/schema/{C}/tenants`, `/v1/aliases`)
@@ -396,6 +416,28 @@ fn filter_list(list: &mut serde_json::Value, filter: &ListFilter) -> bool {
         allowed.unwrap_or(false)
     });
     readable
+}
+
+/// Whether a call may change which collections or aliases the upstream has: a write under
+/// `/v1/aliases`, a class created (`POST /v1/schema`) or deleted (`DELETE /v1/schema/{C}`), a
+/// backup restored. (A class an object write creates by auto-schema is learned when a later
+/// call names it: an unknown name makes the schema fetched again.)
+fn changes_schema(method: &ActixMethod, path: &str) -> bool {
+    if method == ActixMethod::GET || method == ActixMethod::HEAD {
+        return false;
+    }
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    if segments.next() != Some("v1") {
+        return false;
+    }
+    let rest: Vec<&str> = segments.collect();
+    match rest.as_slice() {
+        ["aliases", ..] => true,
+        ["schema"] => method == ActixMethod::POST,
+        ["schema", _] => method == ActixMethod::DELETE,
+        ["backups", _, _, "restore"] => method == ActixMethod::POST,
+        _ => false,
+    }
 }
 
 /// Reads a whole body; `None` past `cap` bytes or when it fails.
@@ -775,6 +817,29 @@ mod tests {
                     .collect();
                 assert_eq!(decoded, names);
             }
+        }
+    }
+
+    #[test]
+    fn only_calls_that_change_classes_or_aliases_forget_the_schema() {
+        let cases = [
+            (ActixMethod::PUT, "/v1/aliases/Film", true),
+            (ActixMethod::DELETE, "/v1/aliases/Film", true),
+            (ActixMethod::POST, "/v1/aliases", true),
+            (ActixMethod::POST, "/v1/schema", true),
+            (ActixMethod::DELETE, "/v1/schema/Movie", true),
+            (ActixMethod::POST, "/v1/backups/fs/b1/restore", true),
+            (ActixMethod::GET, "/v1/aliases", false),
+            (ActixMethod::GET, "/v1/schema", false),
+            (ActixMethod::PUT, "/v1/schema/Movie", false),
+            (ActixMethod::POST, "/v1/schema/Movie/properties", false),
+            (ActixMethod::POST, "/v1/schema/Movie/tenants", false),
+            (ActixMethod::POST, "/v1/objects", false),
+            (ActixMethod::POST, "/v1/batch/objects", false),
+            (ActixMethod::POST, "/v1/backups/fs", false),
+        ];
+        for (method, path, changes) in cases {
+            assert_eq!(changes_schema(&method, path), changes, "{method} {path}");
         }
     }
 

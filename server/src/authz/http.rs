@@ -19,10 +19,12 @@ use super::body;
 use super::enforce::{Enforcer, Refused};
 use super::grpc::{self, GrpcNeeds};
 use super::need::Need;
+use super::resolve;
 use super::routes::{plan, Plan};
 use crate::error::ApiError;
 use crate::grpc::methods::GrpcMethod;
 use crate::metrics::Metrics;
+use crate::proxy::{SchemaError, Snapshot, UpstreamSchema};
 
 /// What a handler of a filtered list reads from the request's extensions: whether the caller
 /// may see an item.
@@ -73,12 +75,68 @@ impl ListFilter {
 pub struct RbacGate {
     enforcer: Arc<Enforcer>,
     max_body: usize,
+    /// In proxy mode: the upstream's aliases and collections ([`resolve`]).
+    schema: Option<Arc<UpstreamSchema>>,
+}
+
+/// The answer when the upstream's schema cannot be learned: the call is refused, never judged
+/// by a guess at what its names are.
+fn schema_unknown(err: SchemaError) -> ApiError {
+    match err {
+        SchemaError::Timeout => ApiError::GatewayTimeout,
+        SchemaError::Unreadable => ApiError::BadGateway(
+            "the upstream's collections and aliases could not be read to check the call",
+        ),
+    }
 }
 
 impl RbacGate {
     /// The step deciding with `enforcer`, reading bodies up to `max_body` bytes.
     pub fn new(enforcer: Arc<Enforcer>, max_body: usize) -> Self {
-        RbacGate { enforcer, max_body }
+        RbacGate {
+            enforcer,
+            max_body,
+            schema: None,
+        }
+    }
+
+    /// The step resolving aliases and checking auto-schema by the upstream's `schema` (proxy
+    /// mode).
+    pub fn with_schema(mut self, schema: Arc<UpstreamSchema>) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// A snapshot of the upstream's schema that knows every name `needs` asks to look up, or
+    /// `None` when there is no upstream or nothing to look up.
+    async fn learn(&self, needs: &[Need<'_>]) -> Result<Option<Arc<Snapshot>>, ApiError> {
+        let Some(schema) = &self.schema else {
+            return Ok(None);
+        };
+        let names = resolve::names(needs);
+        if names.clone().next().is_none() {
+            return Ok(None);
+        }
+        schema
+            .knowing(names)
+            .await
+            .map(Some)
+            .map_err(schema_unknown)
+    }
+
+    /// Before [`RbacGate::judge_grpc`] (which cannot wait): makes sure the upstream's schema
+    /// is known for the names of a unary call's `body`. A body that does not decode is left
+    /// to `judge_grpc` to refuse.
+    pub async fn learn_grpc(&self, method: GrpcMethod, body: &[u8]) -> Result<(), ApiError> {
+        if self.schema.is_none() {
+            return Ok(());
+        }
+        let Ok(Ok(GrpcNeeds::Check(needs))) =
+            grpc::message(body).map(|message| grpc::needs(method, message))
+        else {
+            return Ok(());
+        };
+        self.learn(&needs).await.map(|_| ())
     }
 
     /// The enforcer (the gRPC gate decides with it too).
@@ -104,17 +162,32 @@ impl RbacGate {
                 Plan::Check(needs) if needs.overflowed() => {
                     return self.count(metrics, Err(Refused("forbidden".to_owned())))
                 }
-                Plan::Check(needs) => {
+                Plan::Check(mut needs) => {
+                    if let Some(snapshot) = self.learn(needs.as_slice()).await? {
+                        resolve::resolve(&snapshot, needs.as_mut_slice());
+                    }
                     return self.count(
                         metrics,
                         self.enforcer.decide(principal, needs.as_slice(), client),
-                    )
+                    );
                 }
                 Plan::Filtered { action, collection } => {
+                    let mut collection: Box<str> = collection.as_deref().unwrap_or("*").into();
+                    // A tenant list of an alias lists its collection's tenants.
+                    if self.schema.is_some() && &*collection != "*" {
+                        let mut probe = [Need::tenant(
+                            Action::ReadTenants,
+                            collection.to_string().into(),
+                            "*".into(),
+                        )];
+                        if let Some(snapshot) = self.learn(&probe).await? {
+                            resolve::resolve(&snapshot, &mut probe);
+                            collection = probe[0].values[0].as_ref().into();
+                        }
+                    }
                     // The handler (or, for an upstream's list, the proxy) filters per item.
                     self.enforcer.audit_list(principal, action, client);
                     metrics.observe_authorization(true);
-                    let collection = collection.as_deref().unwrap_or("*").into();
                     req.extensions_mut().insert(ListFilter {
                         enforcer: self.enforcer.clone(),
                         principal: principal.clone(),
@@ -149,6 +222,11 @@ impl RbacGate {
         // The handler (or the upstream) reads the same bytes.
         req.set_payload(Payload::from(bytes));
         needs.extend(from_body.map_err(|err| ApiError::Unprocessable(err.to_string()))?);
+        if let Some(snapshot) = self.learn(&needs).await? {
+            resolve::resolve(&snapshot, &mut needs);
+            let created = resolve::auto_schema(&snapshot, &needs);
+            needs.extend(created);
+        }
         self.count(metrics, self.enforcer.decide(principal, &needs, client))
     }
 
@@ -170,7 +248,20 @@ impl RbacGate {
         };
         let decision = match needs {
             GrpcNeeds::Unmapped => self.enforcer.decide_unmapped(principal, client),
-            GrpcNeeds::Check(needs) => self.enforcer.decide(principal, &needs, client),
+            GrpcNeeds::Check(mut needs) => {
+                if let Some(schema) = &self.schema {
+                    if resolve::names(&needs).next().is_some() {
+                        // [`RbacGate::learn_grpc`] has just made sure of it.
+                        let snapshot = schema
+                            .last()
+                            .ok_or_else(|| schema_unknown(SchemaError::Unreadable))?;
+                        resolve::resolve(&snapshot, &mut needs);
+                        let created = resolve::auto_schema(&snapshot, &needs);
+                        needs.extend(created);
+                    }
+                }
+                self.enforcer.decide(principal, &needs, client)
+            }
         };
         self.count(metrics, decision)
     }

@@ -150,6 +150,11 @@ impl<'a> Needs<'a> {
     pub fn as_slice(&self) -> &[Need<'a>] {
         &self.items[..self.len]
     }
+
+    /// The needs, to rewrite in place (an alias resolved to its collection).
+    pub fn as_mut_slice(&mut self) -> &mut [Need<'a>] {
+        &mut self.items[..self.len]
+    }
 }
 
 impl Default for Needs<'_> {

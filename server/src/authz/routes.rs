@@ -2,9 +2,10 @@
 //! fronts, what a call needs ([`plan`]), from the method, the path and the query alone. Where
 //! the resources are in the body the plan says which body to read ([`BodyKind`]), and
 //! [`super::body`] reads it. Follows the reference's per-route table
-//! (`weaviate-rbac.md` §3 and §4); where Weaviate needs data Portcullis does not have (an
+//! (`weaviate-rbac.md` §3 and §4); where Weaviate needs data the request does not hold (an
 //! alias's target, the classes of a stored backup) the need is on `*`, which only a grant on
-//! all allows: stricter, never looser.
+//! all allows: stricter, never looser. In proxy mode, names are then looked up in the
+//! upstream's schema ([`super::resolve`]): an alias is checked as its collection.
 //!
 //! A pure function: no state, no pattern compiled, no allocation except a collection name
 //! whose first letter must be upper-cased (Weaviate's `movie` is `Movie`).
@@ -305,8 +306,8 @@ fn plan_inner<'a>(
             ));
         }
 
-        // Aliases. The list is filtered per alias and its collection; otherwise the target is
-        // not in the path, and the needs name all collections.
+        // Aliases. The list is filtered per alias and its collection; read and delete by name
+        // need all collections here, narrowed to the alias's target in proxy mode.
         ["aliases"] if read => Plan::Filtered {
             action: Action::ReadAliases,
             collection: None,

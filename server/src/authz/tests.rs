@@ -752,3 +752,252 @@ fn smaller_bodies_name_their_resources() {
         Err(BodyError::NoClass("the object"))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Proxy mode: aliases resolved to their collection, auto-schema needs create_collections.
+
+use super::resolve::{auto_schema, names, resolve};
+use crate::proxy::Snapshot;
+
+/// The upstream of these tests: collections Movie and Book, alias Film of Movie.
+fn upstream() -> Snapshot {
+    Snapshot::new(["Movie", "Book"], [("Film", "Movie")])
+}
+
+/// The needs of a path-only route once resolved by [`upstream`].
+fn resolved_checks(method: Method, path: &str, query: &str) -> Vec<String> {
+    let Plan::Check(mut needs) = plan(&method, path, query) else {
+        panic!("{method} {path}: expected checks");
+    };
+    resolve(&upstream(), needs.as_mut_slice());
+    assert!(auto_schema(&upstream(), needs.as_slice()).is_empty());
+    needs
+        .as_slice()
+        .iter()
+        .map(|n| show(n.action, n.request().values))
+        .collect()
+}
+
+/// The needs of a body route once resolved by [`upstream`], auto-schema's included.
+fn resolved_body(kind: BodyKind, body: serde_json::Value) -> Vec<String> {
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut found = needs(kind, "*", "", &bytes).unwrap();
+    resolve(&upstream(), &mut found);
+    let created = auto_schema(&upstream(), &found);
+    found.extend(created);
+    found
+        .iter()
+        .map(|n| show(n.action, n.request().values))
+        .collect()
+}
+
+#[test]
+fn an_alias_in_the_path_is_checked_as_its_collection() {
+    let id = "8f5a3a6e-0000-4000-8000-000000000001";
+    assert_eq!(
+        resolved_checks(Method::GET, &format!("/v1/objects/Film/{id}"), "tenant=t"),
+        [format!("read_data Movie,t,{id}")]
+    );
+    // Lower-case as sent: upper-cased first, then resolved.
+    assert_eq!(
+        resolved_checks(Method::DELETE, &format!("/v1/objects/film/{id}"), ""),
+        [format!("delete_data Movie,*,{id}")]
+    );
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/objects", "class=Film"),
+        ["read_data Movie,*,*"]
+    );
+    assert_eq!(
+        resolved_checks(Method::PUT, "/v1/schema/Film", ""),
+        ["update_collections Movie"]
+    );
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/schema/Film/tenants/t1", ""),
+        ["read_tenants Movie,t1"]
+    );
+    // A collection is itself; a name that is neither stays as sent; all stays all.
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/schema/Book", ""),
+        ["read_collections Book"]
+    );
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/schema/Poem", ""),
+        ["read_collections Poem"]
+    );
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/objects", ""),
+        ["read_data *,*,*"]
+    );
+    // Nodes, replication and backups name collections, not aliases: as sent.
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/nodes/Film", "output=verbose"),
+        ["read_nodes verbose,Film"]
+    );
+}
+
+#[test]
+fn reading_or_deleting_an_alias_needs_it_on_its_target() {
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/aliases/Film", ""),
+        ["read_aliases Movie,Film"]
+    );
+    assert_eq!(
+        resolved_checks(Method::DELETE, "/v1/aliases/film", ""),
+        ["delete_aliases Movie,Film"]
+    );
+    // No such alias: all collections, as before (only a grant on all allows it).
+    assert_eq!(
+        resolved_checks(Method::GET, "/v1/aliases/Poem", ""),
+        ["read_aliases *,Poem"]
+    );
+    // Create and update name their collection: as sent.
+    assert_eq!(
+        resolved_body(
+            BodyKind::CreateAlias,
+            json!({"class": "Book", "alias": "Film"})
+        ),
+        ["create_aliases Book,Film"]
+    );
+}
+
+#[test]
+fn an_alias_in_a_body_is_checked_as_its_collection() {
+    assert_eq!(
+        resolved_body(
+            BodyKind::BatchObjects,
+            json!({"objects": [{"class": "Film"}, {"class": "Movie"}]})
+        ),
+        // Film and Movie are one collection: checked as Movie (twice is harmless).
+        [
+            "create_data Movie,*,*",
+            "update_data Movie,*,*",
+            "create_data Movie,*,*",
+            "update_data Movie,*,*",
+        ]
+    );
+    assert_eq!(
+        resolved_body(
+            BodyKind::Graphql,
+            json!({"query": "{ Get { Film(where: {path: [\"hasBook\", \"Book\", \"title\"], operator: Equal, valueText: \"x\"}) { title } } }"})
+        ),
+        [
+            "read_data Book,*,*",
+            "read_collections Book",
+            "read_data Movie,*,*"
+        ]
+    );
+    assert_eq!(
+        resolved_body(
+            BodyKind::BatchDelete,
+            json!({"match": {"class": "Film", "where": {"path": ["hasFilm", "Film", "title"]}}})
+        ),
+        [
+            "delete_data Movie,*,*",
+            "read_data Movie,*,*",
+            "read_collections Movie"
+        ]
+    );
+    // A class being created is no alias.
+    assert_eq!(
+        resolved_body(BodyKind::CreateClass, json!({"class": "Film"})),
+        ["create_collections Film"]
+    );
+}
+
+#[test]
+fn writing_to_a_collection_the_upstream_lacks_also_needs_create_collections() {
+    assert_eq!(
+        resolved_body(BodyKind::CreateObject, json!({"class": "poem"})),
+        ["create_data Poem,*,*", "create_collections Poem"]
+    );
+    assert_eq!(
+        resolved_body(
+            BodyKind::BatchObjects,
+            json!({"objects": [
+                {"class": "Poem", "tenant": "a"},
+                {"class": "Poem", "tenant": "b"},
+                {"class": "Film"},
+                {"class": "Song"},
+            ]})
+        ),
+        [
+            "create_data Poem,a,*",
+            "update_data Poem,a,*",
+            "create_data Poem,b,*",
+            "update_data Poem,b,*",
+            "create_data Movie,*,*",
+            "update_data Movie,*,*",
+            "create_data Song,*,*",
+            "update_data Song,*,*",
+            "create_collections Poem",
+            "create_collections Song",
+        ]
+    );
+    // Existing collections, through an alias or not: nothing more.
+    assert_eq!(
+        resolved_body(BodyKind::CreateObject, json!({"class": "Film"})),
+        ["create_data Movie,*,*"]
+    );
+    // Validation creates nothing.
+    assert_eq!(
+        resolved_body(BodyKind::ValidateObject, json!({"class": "Poem"})),
+        ["read_data Poem,*,*"]
+    );
+}
+
+#[test]
+fn only_names_that_can_be_aliases_are_looked_up() {
+    let lookups = |method: Method, path: &str| -> Vec<String> {
+        let Plan::Check(needs) = plan(&method, path, "") else {
+            panic!("{path}")
+        };
+        names(needs.as_slice()).map(str::to_owned).collect()
+    };
+    assert_eq!(lookups(Method::GET, "/v1/objects/Film/x"), ["Film"]);
+    assert_eq!(lookups(Method::GET, "/v1/aliases/Film"), ["Film"]);
+    assert!(lookups(Method::GET, "/v1/objects").is_empty());
+    assert!(lookups(Method::GET, "/v1/nodes").is_empty());
+    assert!(lookups(Method::GET, "/v1/cluster/statistics").is_empty());
+    assert!(lookups(Method::GET, "/v1/users/db/alice").is_empty());
+}
+
+#[test]
+fn a_role_on_the_alias_name_does_not_reach_its_collection() {
+    use super::enforce::Enforcer;
+    use portcullis_auth::rbac::{CompiledRole, Grant, Namespace, Permission, Policies};
+    use portcullis_auth::{Principal, PrincipalKind};
+    use std::sync::Arc;
+
+    let policies = Policies::new();
+    for (role, collection) in [("films", "Film"), ("movies", "Movie")] {
+        let permission: Permission = serde_json::from_value(
+            json!({"action": "read_data", "data": {"collection": collection}}),
+        )
+        .unwrap();
+        policies.set_role(
+            role,
+            CompiledRole::new([Grant::from_wire(&permission).unwrap()]),
+        );
+    }
+    policies.set_assignments(Namespace::Db, "f", ["films"]);
+    policies.set_assignments(Namespace::Db, "m", ["movies"]);
+    let enforcer = Enforcer::new(Arc::new(policies), portcullis_config::AuditLog::Off, true);
+    let client = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let path = "/v1/objects/Film/8f5a3a6e-0000-4000-8000-000000000001";
+    let Plan::Check(mut needs) = plan(&Method::GET, path, "") else {
+        panic!()
+    };
+    resolve(&upstream(), needs.as_mut_slice());
+    let user = |name: &str| Principal::new(name, Vec::new(), PrincipalKind::DbUser);
+    assert_eq!(
+        enforcer.decide(&user("m"), needs.as_slice(), client),
+        Ok(())
+    );
+    assert_eq!(
+        enforcer
+            .decide(&user("f"), needs.as_slice(), client)
+            .unwrap_err()
+            .0,
+        "rbac: authorization, forbidden action: user 'f' has insufficient permissions to read_data [[Domain: data, Collection: Movie, Tenant: *, Object: 8f5a3a6e-0000-4000-8000-000000000001]]"
+    );
+}

@@ -170,9 +170,16 @@ where
                 match read_unary(req, rbac.max_body(), shared.body_timeout).await {
                     Ok((bytes, rebuilt)) => {
                         req = rebuilt;
-                        shared
-                            .gate
-                            .judge_grpc(&principal, method, Some(&bytes), client)
+                        // In proxy mode, the upstream's aliases and collections for its
+                        // names (fetched if not known), then the decision.
+                        match rbac.learn_grpc(method, &bytes).await {
+                            Ok(()) => {
+                                shared
+                                    .gate
+                                    .judge_grpc(&principal, method, Some(&bytes), client)
+                            }
+                            Err(error) => Err(error),
+                        }
                     }
                     Err(status) => {
                         return finish(&shared, method, started, access, status.into_http())
