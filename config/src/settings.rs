@@ -205,6 +205,9 @@ pub struct UpstreamSettings {
     pub url: String,
     /// `PORTCULLIS_UPSTREAM_FORWARD_AUTH`, default false.
     pub forward_auth: bool,
+    /// `PORTCULLIS_UPSTREAM_API_KEY` (or `_FILE`): sent on Portcullis' own reads of the
+    /// upstream only.
+    pub api_key: Option<Secret<String>>,
     /// `PORTCULLIS_UPSTREAM_TIMEOUT`, default 60 s.
     pub timeout: Duration,
 }
@@ -445,6 +448,15 @@ impl Settings {
             lines.extend([
                 (vars::UPSTREAM_URL, redact_userinfo(&up.url)),
                 (vars::UPSTREAM_FORWARD_AUTH, up.forward_auth.to_string()),
+                (
+                    vars::UPSTREAM_API_KEY,
+                    if up.api_key.is_some() {
+                        "(set)"
+                    } else {
+                        "(unset)"
+                    }
+                    .to_owned(),
+                ),
                 (vars::UPSTREAM_TIMEOUT, format!("{:?}", up.timeout)),
             ]);
         }

@@ -31,6 +31,10 @@ pub const KEY_REVOCATION_BOUND: &str = "PORTCULLIS_KEY_REVOCATION_BOUND";
 pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
 /// Whether the client's `Authorization` header is forwarded upstream.
 pub const UPSTREAM_FORWARD_AUTH: &str = "PORTCULLIS_UPSTREAM_FORWARD_AUTH";
+/// The key Portcullis itself sends (`Authorization: Bearer`) on its own reads of the
+/// upstream (the schema and aliases RBAC needs in proxy mode); never on forwarded calls (a
+/// secret).
+pub const UPSTREAM_API_KEY: &str = "PORTCULLIS_UPSTREAM_API_KEY";
 /// How long the upstream may take to answer (e.g. `60s`, `500ms`, `2m`).
 pub const UPSTREAM_TIMEOUT: &str = "PORTCULLIS_UPSTREAM_TIMEOUT";
 /// The gRPC listen address, `IP:port` (wins over `GRPC_PORT`), or `off`.
@@ -165,6 +169,7 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     USER_STORE_URL,
     KEY_REVOCATION_BOUND,
     UPSTREAM_FORWARD_AUTH,
+    UPSTREAM_API_KEY,
     UPSTREAM_TIMEOUT,
     GRPC_ADDR,
     UPSTREAM_GRPC_ADDR,
@@ -182,7 +187,7 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
 ];
 
 /// Secret variables: never echoed, and each also accepted as `NAME_FILE`.
-pub const SECRET_VARIABLES: &[&str] = &[APIKEY_ALLOWED_KEYS, BOOTSTRAP_ADMIN_KEY];
+pub const SECRET_VARIABLES: &[&str] = &[APIKEY_ALLOWED_KEYS, BOOTSTRAP_ADMIN_KEY, UPSTREAM_API_KEY];
 
 /// Non-`PORTCULLIS_*`, non-auth variables Portcullis reads.
 pub const GENERAL_VARIABLES: &[&str] = &[

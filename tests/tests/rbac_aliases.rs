@@ -53,8 +53,17 @@ fn object(class: &str) -> String {
 
 /// Portcullis with RBAC in front of `upstream`; the bootstrap admin (root) and its key.
 async fn proxy_to(upstream: &str) -> (Server, String) {
+    proxy_with(upstream, &[]).await
+}
+
+/// [`proxy_to`] with more variables.
+async fn proxy_with(upstream: &str, extra: &[(&str, &str)]) -> (Server, String) {
     let admin = portcullis_tests::generated_key();
-    let server = ServerBuilder::new()
+    let mut builder = ServerBuilder::new();
+    for (name, value) in extra {
+        builder = builder.env(*name, *value);
+    }
+    let server = builder
         .env(vars::UPSTREAM_URL, upstream)
         .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
         .env(vars::RBAC_ENABLED, "true")
@@ -110,6 +119,10 @@ struct Upstream {
     schema_reads: AtomicUsize,
     alias_reads: AtomicUsize,
     failing: AtomicBool,
+    /// When set, the two lists answer 401 without `Authorization: Bearer <key>`.
+    key: Option<String>,
+    /// The `Authorization` header of every call that is not a list read (`-` when absent).
+    forwarded_authorization: Mutex<Vec<String>>,
 }
 
 /// A Weaviate stand-in: `GET /v1/schema` and `GET /v1/aliases` list what it holds (the alias
@@ -124,6 +137,22 @@ fn alias_upstream(state: Arc<Upstream>) -> (String, ServerHandle) {
     ) -> HttpResponse {
         let segments: Vec<&str> = req.path().split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().as_str();
+        let authorization = req
+            .headers()
+            .get("authorization")
+            .map_or("-", |v| v.to_str().unwrap_or("?"));
+        let list = method == "GET" && matches!(segments.as_slice(), ["v1", "schema" | "aliases"]);
+        if !list {
+            state
+                .forwarded_authorization
+                .lock()
+                .unwrap()
+                .push(authorization.to_owned());
+        } else if let Some(key) = &state.key {
+            if authorization != format!("Bearer {key}") {
+                return HttpResponse::Unauthorized().finish();
+            }
+        }
         match (method, segments.as_slice()) {
             ("GET", ["v1", "schema"]) => {
                 state.schema_reads.fetch_add(1, Ordering::SeqCst);
@@ -641,4 +670,52 @@ async fn a_write_that_would_create_a_collection_needs_create_collections() {
     )
     .await;
     assert_eq!((status, body["class"].clone()), (200, json!("Movie")));
+}
+
+#[tokio::test]
+async fn an_upstream_that_wants_a_key_gets_the_configured_one_on_the_lists_only() {
+    let upstream_key = "upstream-list-key-7f3a";
+    let state = Arc::new(Upstream {
+        classes: vec!["Movie".into()],
+        key: Some(upstream_key.into()),
+        ..Default::default()
+    });
+    state
+        .aliases
+        .lock()
+        .unwrap()
+        .insert("Film".into(), "Movie".into());
+    let (url, handle) = alias_upstream(state.clone());
+    let film = format!("/v1/objects/Film/{ID}");
+    let read_movies = json!([{"action": "read_data", "data": {"collection": "Movie"}}]);
+
+    // Without the key the lists cannot be read: refused, never guessed.
+    let (server, admin) = proxy_to(&url).await;
+    let reader = user_with(&server, &admin, "r", read_movies.clone()).await;
+    let (status, body) = call(&server, Method::GET, &film, &reader, None).await;
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!({"code": 502, "message": "upstream unavailable: the upstream's collections and aliases could not be read to check the call"})
+        )
+    );
+    drop(server);
+
+    // With it, the alias resolves; the forwarded call carries no credential (forwarding is
+    // off) and never the upstream key.
+    let (server, admin) = proxy_with(&url, &[(vars::UPSTREAM_API_KEY, upstream_key)]).await;
+    let reader = user_with(&server, &admin, "r", read_movies).await;
+    let (status, body) = call(&server, Method::GET, &film, &reader, None).await;
+    assert_eq!((status, body), (200, json!({"class": "Film", "id": ID})));
+    assert_eq!(
+        *state.forwarded_authorization.lock().unwrap(),
+        ["-"],
+        "only the object read was forwarded, without a credential"
+    );
+    assert!(
+        !server.stderr().contains(upstream_key) && !server.stdout().concat().contains(upstream_key),
+        "the key was logged"
+    );
+    handle.stop(false).await;
 }

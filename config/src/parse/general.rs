@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::values::parse_size;
 use super::{Field, Parser};
+use crate::secret::Secret;
 use crate::settings::{BackendSettings, LogFormat, LogLevel, MetricsSettings, UpstreamSettings};
 use crate::vars;
 
@@ -194,10 +195,28 @@ impl Parser<'_> {
         };
         let forward_auth = self.boolean(vars::UPSTREAM_FORWARD_AUTH);
         let timeout = self.duration(vars::UPSTREAM_TIMEOUT);
+        let api_key = match self.secret(vars::UPSTREAM_API_KEY) {
+            Field::Set((key, from))
+                if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                self.report.problem(
+                    &from,
+                    "is empty or holds a space or a control character",
+                    "set it to the upstream's API key as it is sent after `Bearer `",
+                );
+                None
+            }
+            Field::Set((key, _)) => Some(Secret::new(key)),
+            _ => None,
+        };
         let upstream = match self.get(vars::UPSTREAM_URL) {
             None => {
                 self.notice_ignored(
-                    &[vars::UPSTREAM_FORWARD_AUTH, vars::UPSTREAM_TIMEOUT],
+                    &[
+                        vars::UPSTREAM_FORWARD_AUTH,
+                        vars::UPSTREAM_API_KEY,
+                        vars::UPSTREAM_TIMEOUT,
+                    ],
                     "PORTCULLIS_UPSTREAM_URL is not set (the embedded store serves requests)",
                 );
                 None
@@ -206,6 +225,7 @@ impl Parser<'_> {
                 Ok(url) => Some(UpstreamSettings {
                     url,
                     forward_auth: forward_auth.unwrap_or(false),
+                    api_key,
                     timeout: timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
                 }),
                 Err(why) => {
@@ -466,6 +486,34 @@ mod tests {
             .upstream
             .expect("upstream");
         assert_eq!((up.forward_auth, up.timeout.as_secs()), (false, 60));
+        assert!(up.api_key.is_none());
+    }
+
+    #[test]
+    fn reads_the_key_for_its_own_upstream_reads_and_never_shows_it() {
+        let settings = ok(&open(&[
+            (UPSTREAM_URL, "http://127.0.0.1:9000"),
+            (UPSTREAM_API_KEY, "upstream-secret-1"),
+        ]));
+        let up = settings.backend.upstream.as_ref().expect("upstream");
+        assert_eq!(
+            up.api_key.as_ref().map(|k| k.expose().as_str()),
+            Some("upstream-secret-1")
+        );
+        assert!(!format!("{settings:?}").contains("upstream-secret-1"));
+        for bad in ["", "two words", "tab\there"] {
+            let problem = only_problem(
+                &open(&[
+                    (UPSTREAM_URL, "http://127.0.0.1:9000"),
+                    (UPSTREAM_API_KEY, bad),
+                ]),
+                UPSTREAM_API_KEY,
+            );
+            assert!(
+                bad.is_empty() || !format!("{problem:?}").contains(bad),
+                "the refused key is not shown"
+            );
+        }
     }
 
     #[test]

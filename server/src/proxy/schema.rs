@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use http::header::{ACCEPT_ENCODING, HOST};
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, HOST};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, StatusCode, Uri};
 use portcullis_config::UpstreamSettings;
@@ -108,6 +108,8 @@ impl Snapshot {
 pub struct UpstreamSchema {
     client: UpstreamClient,
     host: HeaderValue,
+    /// `Bearer <PORTCULLIS_UPSTREAM_API_KEY>`, marked sensitive (never logged by the client).
+    authorization: Option<HeaderValue>,
     schema_uri: Uri,
     aliases_uri: Uri,
     timeout: Duration,
@@ -140,10 +142,21 @@ impl UpstreamSchema {
             Uri::from_parts(setup.uri_parts(PathAndQuery::from_static(path)))
                 .map_err(|_| ClientError::Incomplete)
         };
+        let authorization = match &config.api_key {
+            None => None,
+            Some(key) => {
+                // The settings allow only visible ASCII in the key, so this cannot fail.
+                let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+                    .map_err(|_| ClientError::Incomplete)?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
         Ok(UpstreamSchema {
             // Its own client: used from every worker and the gRPC listener, rarely.
             client: setup.client(),
             host: setup.host.clone(),
+            authorization,
             schema_uri: uri("/v1/schema")?,
             aliases_uri: uri("/v1/aliases")?,
             timeout,
@@ -242,6 +255,11 @@ impl UpstreamSchema {
         request
             .headers_mut()
             .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if let Some(authorization) = &self.authorization {
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, authorization.clone());
+        }
         let response = self
             .client
             .request(request)
