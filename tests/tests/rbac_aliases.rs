@@ -61,7 +61,7 @@ async fn proxy_with(upstream: &str, extra: &[(&str, &str)]) -> (Server, String) 
     let admin = portcullis_tests::generated_key();
     let mut builder = ServerBuilder::new();
     for (name, value) in extra {
-        builder = builder.env(*name, *value);
+        builder = builder.env(name, *value);
     }
     let server = builder
         .env(vars::UPSTREAM_URL, upstream)
