@@ -639,7 +639,7 @@ async fn an_unreachable_store_fences_database_keys_within_the_bound() {
 
     // Writes work again and propagate.
     let (status, body) = manage(c, reqwest::Method::POST, "/v1/users/db/dan/rotate-key").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}; C's log:\n{}", c.stderr());
     for server in [a, b] {
         until(server, &dan, StatusCode::UNAUTHORIZED, BOUND + EPSILON).await;
     }
