@@ -254,8 +254,15 @@ impl Gatekeeper {
     }
 
     /// Whether at least one authentication method can serve now (readiness): anonymous
-    /// access and API keys always can; OIDC once its issuer's keys have loaded.
+    /// access and API keys always can; OIDC once its issuer's keys have loaded. With the user
+    /// store shared by replicas, never once it has been unreadable for longer than
+    /// `PORTCULLIS_USER_STORE_READY_GRACE`.
     pub fn can_serve(&self) -> bool {
+        // The user store shared by replicas, unreadable for longer than its grace, makes the
+        // replica unready whatever else could serve (`docs/replicas.md`).
+        if !self.keys.store_ready() {
+            return false;
+        }
         self.anonymous_access
             || self.api_keys_enabled
             || self

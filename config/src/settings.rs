@@ -189,6 +189,13 @@ pub struct UserStoreSettings {
     /// `PORTCULLIS_KEY_REVOCATION_BOUND`, default 5 s, from 200 ms to 300 s: database keys are
     /// answered only from a view of the store younger than this.
     pub revocation_bound: Duration,
+    /// `PORTCULLIS_USER_STORE_READY_GRACE`, default 30 s, at most 1 h; `None` (`off`): the
+    /// store never makes the replica unready. `ready` answers 503 once database keys have been
+    /// refused (the store unreadable) for longer than this, counted from the start too.
+    pub ready_grace: Option<Duration>,
+    /// `PORTCULLIS_CHANGE_LOG_RETENTION`, default 10 min, at most 7 days: change-log entries
+    /// every replica holding a live lease has applied are removed once this old.
+    pub log_retention: Duration,
 }
 
 impl UserStoreSettings {
@@ -441,6 +448,16 @@ impl Settings {
                 (
                     vars::KEY_REVOCATION_BOUND,
                     format!("{:?}", store.revocation_bound),
+                ),
+                (
+                    vars::USER_STORE_READY_GRACE,
+                    store
+                        .ready_grace
+                        .map_or_else(|| "off".to_owned(), |grace| format!("{grace:?}")),
+                ),
+                (
+                    vars::CHANGE_LOG_RETENTION,
+                    format!("{:?}", store.log_retention),
                 ),
             ]);
         }

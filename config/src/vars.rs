@@ -27,6 +27,12 @@ pub const USER_STORE_URL: &str = "PORTCULLIS_USER_STORE_URL";
 /// The longest a replica answers database keys from a view of the user store that old
 /// (e.g. `5s`); with `PORTCULLIS_USER_STORE_URL` only.
 pub const KEY_REVOCATION_BOUND: &str = "PORTCULLIS_KEY_REVOCATION_BOUND";
+/// How long the user store may be unreadable before `/v1/.well-known/ready` answers 503
+/// (e.g. `30s`), or `off`; with `PORTCULLIS_USER_STORE_URL` only.
+pub const USER_STORE_READY_GRACE: &str = "PORTCULLIS_USER_STORE_READY_GRACE";
+/// How long the user store's change log keeps entries every live replica has applied (e.g.
+/// `10m`); with `PORTCULLIS_USER_STORE_URL` only.
+pub const CHANGE_LOG_RETENTION: &str = "PORTCULLIS_CHANGE_LOG_RETENTION";
 /// The upstream database HTTP API to proxy to; unset means the embedded store.
 pub const UPSTREAM_URL: &str = "PORTCULLIS_UPSTREAM_URL";
 /// Whether the client's `Authorization` header is forwarded upstream.
@@ -168,6 +174,8 @@ pub const PORTCULLIS_VARIABLES: &[&str] = &[
     UPSTREAM_URL,
     USER_STORE_URL,
     KEY_REVOCATION_BOUND,
+    USER_STORE_READY_GRACE,
+    CHANGE_LOG_RETENTION,
     UPSTREAM_FORWARD_AUTH,
     UPSTREAM_API_KEY,
     UPSTREAM_TIMEOUT,

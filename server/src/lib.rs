@@ -167,7 +167,14 @@ pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<Ke
         }
     };
     tracing::info!(millis = started.elapsed().as_millis() as u64, "keys loaded");
-    if auth.bootstrap_admin {
+    let awaiting_store = registry.awaiting_store();
+    if auth.bootstrap_admin && awaiting_store {
+        tracing::warn!(
+            "the user store cannot be reached, so the bootstrap admin is not checked for now; \
+             on a store's first start, the first replica that starts while it answers creates it"
+        );
+    }
+    if auth.bootstrap_admin && !awaiting_store {
         let supplied = match &auth.bootstrap_admin_key {
             Some(key) => Some(api_key::NewKey::supplied(key.expose()).map_err(|_| {
                 anyhow::anyhow!(
@@ -221,6 +228,7 @@ pub(crate) async fn start_key_registry(settings: &Settings) -> anyhow::Result<Ke
     // Without the admin list only the database user `admin` manages users (the bootstrap
     // admin). Say so at start when no such user exists: nobody could create one.
     if auth.db_users_enabled
+        && !awaiting_store
         && settings.authorization.admin_list.is_none()
         && !matches!(handle.get(api_key::BOOTSTRAP_ADMIN).await, Ok(Some(_)))
     {

@@ -15,6 +15,11 @@ pub(crate) async fn open(store: &UserStoreSettings, what: &str) -> anyhow::Resul
     let shown = store.shown_url();
     SharedUserStore::connect(store.url.expose(), &shown, store.revocation_bound)
         .await
+        .map(|opened| {
+            opened
+                .with_ready_grace(store.ready_grace)
+                .with_log_retention(store.log_retention)
+        })
         .with_context(|| {
             format!(
                 "while opening the user store {shown} for {what} ({})",
@@ -23,19 +28,17 @@ pub(crate) async fn open(store: &UserStoreSettings, what: &str) -> anyhow::Resul
         })
 }
 
-/// Reloads `roles` from the shared store whenever the KeyRegistry reads a roles change in
-/// the change log (another replica, or this one, changed a role or an assignment).
+/// Has the KeyRegistry reload `roles` from the shared store whenever it reads a roles change
+/// in the change log (another replica, or this one, changed a role or an assignment), before
+/// it acknowledges the change. Reloads run one at a time, in the order they were asked for.
 pub(crate) fn follow_roles(roles: &Arc<RoleRegistry>, keys: &KeyRegistryHandle) {
-    let Some(changed) = keys.roles_changed().cloned() else {
-        return;
-    };
     let roles = roles.clone();
-    actix_web::rt::spawn(async move {
-        loop {
-            changed.notified().await;
-            if let Err(err) = roles.reload().await {
-                tracing::warn!(error = %err, "cannot reload the roles from the user store; retrying at the next change or poll");
-            }
-        }
-    });
+    let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+    keys.follow_roles(Arc::new(move || {
+        let (roles, one_at_a_time) = (roles.clone(), one_at_a_time.clone());
+        Box::pin(async move {
+            let _turn = one_at_a_time.lock().await;
+            roles.reload().await.map_err(|err| err.to_string())
+        })
+    }));
 }

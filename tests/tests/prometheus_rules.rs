@@ -137,6 +137,29 @@ async fn tls_server_exposition() -> String {
     server.metrics_text().await
 }
 
+/// The metrics of a replica sharing users through PostgreSQL (the `portcullis_user_sync_*`
+/// families exist only then); the store is unreachable here, which a replica starts through.
+async fn replica_exposition() -> String {
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let server = portcullis_tests::ServerBuilder::new()
+        .env(vars::APIKEY_ENABLED, "true")
+        .env(vars::APIKEY_ALLOWED_KEYS, API_KEY)
+        .env(vars::APIKEY_USERS, "root")
+        .env(vars::DB_USERS_ENABLED, "true")
+        .env(vars::UPSTREAM_URL, "http://127.0.0.1:9")
+        .env(
+            vars::USER_STORE_URL,
+            format!("postgres://portcullis@127.0.0.1:{unreachable}/none"),
+        )
+        .env(vars::KEY_REVOCATION_BOUND, "200ms")
+        .start()
+        .await;
+    server.metrics_text().await
+}
+
 #[tokio::test]
 async fn every_metric_a_rule_reads_is_exported() {
     let key = TestKey::rsa_a();
@@ -146,6 +169,8 @@ async fn every_metric_a_rule_reads_is_exported() {
     let mut exported = exported(&exposition);
     // TLS's families exist only with TLS on.
     exported.extend(self::exported(&tls_server_exposition().await));
+    // The replicas' families exist only with the shared user store.
+    exported.extend(self::exported(&replica_exposition().await));
     let docs =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md"))
             .unwrap();

@@ -639,7 +639,7 @@ async fn an_unreachable_store_fences_database_keys_within_the_bound() {
 
     // Writes work again and propagate.
     let (status, body) = manage(c, reqwest::Method::POST, "/v1/users/db/dan/rotate-key").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}; C's log:\n{}", c.stderr());
     for server in [a, b] {
         until(server, &dan, StatusCode::UNAUTHORIZED, BOUND + EPSILON).await;
     }
@@ -708,29 +708,189 @@ async fn the_embedded_store_is_refused_and_the_password_never_shown() {
     assert!(!failure.stderr.contains("hunter2"), "{}", failure.stderr);
     assert!(!failure.stdout.contains("hunter2"));
 
-    // An unreachable store: the start fails with the URL's credentials hidden.
-    let failure = ServerBuilder::new()
+    // An unreachable store: the replica starts (fenced), and says so with the URL's
+    // credentials hidden.
+    let server = ServerBuilder::new()
         .env(vars::APIKEY_ENABLED, "true")
         .env(vars::APIKEY_ALLOWED_KEYS, ROOT_KEY)
         .env(vars::APIKEY_USERS, "root")
         .env(vars::DB_USERS_ENABLED, "true")
         .env(vars::UPSTREAM_URL, "http://127.0.0.1:9")
+        .env(vars::GRPC_ADDR, "off")
         .env(
             vars::USER_STORE_URL,
             format!("postgres://u:hunter2-secret@127.0.0.1:{}/db", free_port()),
         )
-        .start_expect_failure()
+        .start()
         .await;
+    let stderr = server.stderr();
     assert!(
-        failure.stderr.contains("postgres://***@127.0.0.1"),
-        "{}",
-        failure.stderr
+        stderr.contains("the user store cannot be reached")
+            && stderr.contains("postgres://***@127.0.0.1"),
+        "{stderr}"
     );
-    assert!(!failure.stderr.contains("hunter2"), "{}", failure.stderr);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!server.stdout().join("\n").contains("hunter2"));
 }
 
-/// Roles are shared too: a role created and assigned on A governs the user on B, and its
-/// revocation on B reaches A within the bound.
+/// An upstream that answers every request 200 with an empty body (the proxy asks it for its
+/// readiness), on 127.0.0.1; its URL.
+async fn ready_upstream() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut seen, mut buf) = (Vec::new(), [0u8; 1024]);
+                while let Ok(n @ 1..) = socket.read(&mut buf).await {
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if socket.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `GET /v1/.well-known/ready`: its status.
+async fn ready(server: &Server) -> StatusCode {
+    server
+        .request(reqwest::Method::GET, "/v1/.well-known/ready")
+        .send()
+        .await
+        .status
+}
+
+/// Replicas started while PostgreSQL is down (one on a store another replica made, one on a
+/// database never migrated): static keys work, database keys and user management get 503
+/// `store_unavailable`, `ready` turns 503 after the grace; when PostgreSQL starts, both catch
+/// up without a restart: the users are loaded, the schema made, management works again.
+#[tokio::test]
+async fn replicas_started_while_the_store_is_down_catch_up_when_it_returns() {
+    let mut pg = Postgres::start();
+    pg.create_db("late");
+    pg.create_db("fresh");
+    let url = pg.url("late");
+    let fresh_url = pg.url("fresh");
+    let hal = {
+        let first = replica(&url).start().await;
+        create(&first, "hal").await
+    };
+    pg.stop();
+
+    const GRACE: Duration = Duration::from_millis(3000);
+    let upstream = ready_upstream().await;
+    let late = |url: &str| {
+        replica(url)
+            .env(
+                vars::USER_STORE_READY_GRACE,
+                format!("{}ms", GRACE.as_millis()),
+            )
+            .env(vars::UPSTREAM_URL, upstream.as_str())
+    };
+    let started = Instant::now();
+    let (b, c) = tokio::join!(late(&url).start(), late(&fresh_url).start());
+    for server in [&b, &c] {
+        let (status, _, body) = whoami(server, ROOT_KEY).await;
+        assert_eq!(status, StatusCode::OK, "a static key: {body}");
+        for key in [hal.as_str(), &portcullis_tests::generated_key()] {
+            let (status, retry, body) = whoami(server, key).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(retry.as_deref(), Some("1"));
+            assert!(
+                body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("store_unavailable")),
+                "{body}"
+            );
+        }
+        for (method, path) in [
+            (reqwest::Method::POST, "/v1/users/db/ivy"),
+            (reqwest::Method::GET, "/v1/users/db"),
+            (reqwest::Method::GET, "/v1/users/db/hal"),
+            (reqwest::Method::POST, "/v1/users/db/hal/rotate-key"),
+            (reqwest::Method::DELETE, "/v1/users/db/hal"),
+        ] {
+            let (status, body) = manage(server, method.clone(), path).await;
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{method} {path}: {body}"
+            );
+            assert!(
+                body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("store_unavailable")),
+                "{method} {path}: {body}"
+            );
+        }
+        assert_eq!(server.metric("portcullis_user_sync_fenced", &[]).await, 1.0);
+    }
+    // Ready during the grace (counted from the start), unready after it.
+    if started.elapsed() < GRACE - Duration::from_millis(300) {
+        assert_eq!(ready(&b).await, StatusCode::OK, "within the grace");
+    }
+    // The grace runs from the registry's start, a little after `started`.
+    let deadline = Instant::now() + GRACE + Duration::from_secs(5);
+    for server in [&b, &c] {
+        while ready(server).await != StatusCode::SERVICE_UNAVAILABLE {
+            assert!(
+                Instant::now() < deadline,
+                "still ready long after the grace"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            started.elapsed() >= GRACE,
+            "unready before the grace ended: {:?}",
+            started.elapsed()
+        );
+        let (status, _, _) = whoami(server, ROOT_KEY).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "static keys still work when unready"
+        );
+    }
+
+    pg.spawn();
+    until(&b, &hal, StatusCode::OK, Duration::from_secs(15)).await;
+    for server in [&b, &c] {
+        let start = Instant::now();
+        while ready(server).await != StatusCode::OK {
+            assert!(start.elapsed() < Duration::from_secs(15), "ready again");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Management works again on both, and the never-migrated database has its schema.
+    let (status, body) = manage(&b, reqwest::Method::GET, "/v1/users/db/hal").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ivy = create(&c, "ivy").await;
+    assert_eq!(whoami(&c, &ivy).await.0, StatusCode::OK);
+    assert_eq!(
+        pg.psql("fresh", "SELECT id FROM portcullis_users"),
+        "ivy",
+        "the fresh database was migrated when it came back"
+    );
+    let (status, acked, body) =
+        manage_acked(&b, reqwest::Method::POST, "/v1/users/db/hal/rotate-key").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(acked.as_deref(), Some("1"), "b alone holds a lease on late");
+    assert_eq!(whoami(&b, &hal).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Roles are shared too, and their changes acknowledged like key changes: a role created and
+/// assigned on A governs the user on B as soon as the call returns (both replicas
+/// acknowledged it), and its revocation on B likewise on A.
 #[tokio::test]
 async fn roles_and_assignments_reach_every_replica() {
     let pg = Postgres::start();
@@ -776,6 +936,11 @@ async fn roles_and_assignments_reach_every_replica() {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-portcullis-replicas-acknowledged"),
+        Some("2"),
+        "a role created: acknowledged by both"
+    );
     let reply = a
         .request(reqwest::Method::POST, "/v1/authz/users/ann/assign")
         .bearer(ROOT_KEY)
@@ -783,15 +948,17 @@ async fn roles_and_assignments_reach_every_replica() {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-portcullis-replicas-acknowledged"),
+        Some("2"),
+        "an assignment: acknowledged by both"
+    );
     assert_eq!(own_roles(&a).await, ["movies"], "on the writer at once");
-    let start = Instant::now();
-    while own_roles(&b).await != ["movies"] {
-        assert!(
-            start.elapsed() < BOUND + EPSILON,
-            "the assignment did not reach B"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert_eq!(
+        own_roles(&b).await,
+        ["movies"],
+        "on B as soon as the call returned"
+    );
 
     let reply = b
         .request(reqwest::Method::POST, "/v1/authz/users/ann/revoke")
@@ -800,14 +967,123 @@ async fn roles_and_assignments_reach_every_replica() {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let start = Instant::now();
-    while !own_roles(&a).await.is_empty() {
-        assert!(
-            start.elapsed() < BOUND + EPSILON,
-            "the revocation did not reach A"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        reply.header("x-portcullis-replicas-acknowledged"),
+        Some("2")
+    );
+    assert!(
+        own_roles(&a).await.is_empty(),
+        "the revocation holds on A as soon as the call returned"
+    );
+
+    // A role deleted on B: gone on A when the call returns.
+    let reply = b
+        .request(reqwest::Method::DELETE, "/v1/authz/roles/movies")
+        .bearer(ROOT_KEY)
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-portcullis-replicas-acknowledged"),
+        Some("2")
+    );
+    let reply = a
+        .request(reqwest::Method::GET, "/v1/authz/roles/movies")
+        .bearer(ROOT_KEY)
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text());
+    let waited = a
+        .metric("portcullis_user_sync_ack_wait_seconds_count", &[])
+        .await;
+    assert!(waited >= 2.0, "acknowledgement waits on A: {waited}");
+}
+
+/// The change log is pruned once every live replica has applied it (retention 0 here), and
+/// a replica that fell behind the pruned point (paused past its lease) reloads in full.
+#[tokio::test]
+async fn the_change_log_is_pruned_and_a_replica_behind_it_reloads_in_full() {
+    let pg = Postgres::start();
+    pg.create_db("prune");
+    let url = pg.url("prune");
+    let pruning = || replica(&url).env(vars::CHANGE_LOG_RETENTION, "0s");
+    let (a, b) = tokio::join!(pruning().start(), pruning().start());
+    let jay = create(&a, "jay").await;
+    until(&b, &jay, StatusCode::OK, BOUND + EPSILON).await;
+    for _ in 0..5 {
+        let (status, body) = manage(&a, reqwest::Method::POST, "/v1/users/db/jay/rotate-key").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
+    let (status, body) = manage(&a, reqwest::Method::POST, "/v1/users/db/jay/rotate-key").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let jay = body["apikey"].as_str().expect("apikey").to_owned();
+    until(&b, &jay, StatusCode::OK, BOUND + EPSILON).await;
+    // Every entry below the replicas' common position goes (every 4 s with B = 1 s).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = pg.psql("prune", "SELECT count(*) FROM portcullis_changes");
+        if left == "1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log still holds {left} entries"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pruned = a.metric("portcullis_user_sync_log_pruned_total", &[]).await
+        + b.metric("portcullis_user_sync_log_pruned_total", &[]).await;
+    assert!(pruned >= 6.0, "entries pruned: {pruned}");
+
+    // B paused past its lease: A's changes meanwhile are pruned, B's position with them.
+    let b_pid = b.pid().expect("B runs").to_string();
+    let signal = |sig: &str| {
+        let status = Command::new("kill")
+            .args([sig, &b_pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    let (status, acked, body) =
+        manage_acked(&a, reqwest::Method::POST, "/v1/users/db/jay/rotate-key").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        acked.as_deref(),
+        Some("1"),
+        "B's lease ended unacknowledged"
+    );
+    let rotated = body["apikey"].as_str().expect("apikey").to_owned();
+    let kay = create(&a, "kay").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = pg.psql(
+            "prune",
+            "SELECT count(*) FROM portcullis_changes WHERE kind = 'user' AND op = 'rotate'",
+        );
+        if left == "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotation is still in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    signal("-CONT");
+    until(&b, &kay, StatusCode::OK, Duration::from_secs(10)).await;
+    let (status, _, body) = whoami(&b, &jay).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old key on B: {body}");
+    until(&b, &rotated, StatusCode::OK, BOUND + EPSILON).await;
+    assert!(
+        b.metric(
+            "portcullis_user_sync_full_reloads_total",
+            &[("reason", "pruned")]
+        )
+        .await
+            >= 1.0,
+        "B reloaded in full because its position was pruned"
+    );
 }
 
 /// A replica killed with SIGKILL and started again catches up with what changed meanwhile;

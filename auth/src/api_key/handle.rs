@@ -19,7 +19,7 @@ use super::published::{PublishedAnswers, UserCounts};
 use super::registry::{Authenticate, KeyRegistry};
 use super::shared::{Lease, SharedUserStore};
 use super::statics::{static_entries, ReplaceStaticKeys, StaticKeyChange};
-use super::sync::SyncStats;
+use super::sync::{FollowRoles, RolesReload, SyncStats};
 use crate::digest::{digest, KeyDigest};
 use crate::{AuthMethod, Authenticated, Denied, Reason};
 
@@ -36,9 +36,9 @@ pub struct KeyRegistryHandle {
     db_enabled: bool,
     /// With the store shared by replicas: database keys are answered only while it holds.
     lease: Option<Arc<Lease>>,
-    /// With the store shared by replicas: what the sync has done, the roles signal, and the
-    /// store (to wait for acknowledgements).
-    sync: Option<(Arc<SyncStats>, Arc<tokio::sync::Notify>, SharedUserStore)>,
+    /// With the store shared by replicas: what the sync has done, and the store (to wait for
+    /// acknowledgements).
+    sync: Option<(Arc<SyncStats>, SharedUserStore)>,
 }
 
 /// What the published answers say of a presented key, without the actor.
@@ -65,13 +65,10 @@ impl KeyRegistry {
         let counts = self.counts.clone();
         let db_enabled = self.db.is_some();
         let lease = self.sync.as_ref().map(|sync| sync.lease.clone());
-        let sync = self.sync.as_ref().map(|sync| {
-            (
-                sync.stats.clone(),
-                sync.roles_changed.clone(),
-                sync.store.clone(),
-            )
-        });
+        let sync = self
+            .sync
+            .as_ref()
+            .map(|sync| (sync.stats.clone(), sync.store.clone()));
         let addr = self.start();
         KeyRegistryHandle {
             addr,
@@ -157,17 +154,20 @@ impl KeyRegistryHandle {
 
     /// Creates a database user with a new key, returned to be shown once.
     pub async fn create_user(&self, id: impl Into<String>) -> Result<NewKey, UserError> {
+        self.store_loaded()?;
         self.ask(CreateUser { id: id.into() }).await
     }
 
     /// Replaces a database user's key; the old key stops working before this returns. A
     /// revoked key's revocation ends with it.
     pub async fn rotate_key(&self, id: impl Into<String>) -> Result<NewKey, UserError> {
+        self.store_loaded()?;
         self.ask(RotateKey { id: id.into() }).await
     }
 
     /// Activates a deactivated database user (a revoked key stays revoked).
     pub async fn activate(&self, id: impl Into<String>) -> Result<(), UserError> {
+        self.store_loaded()?;
         self.ask(ActivateUser { id: id.into() }).await
     }
 
@@ -180,6 +180,7 @@ impl KeyRegistryHandle {
         caller: &str,
         revoke_key: bool,
     ) -> Result<(), UserError> {
+        self.store_loaded()?;
         self.ask(DeactivateUser {
             id: id.into(),
             revoke_key,
@@ -191,6 +192,7 @@ impl KeyRegistryHandle {
     /// Deletes a database user on behalf of `caller` (users cannot delete themselves); its
     /// key stops working before this returns.
     pub async fn delete(&self, id: impl Into<String>, caller: &str) -> Result<(), UserError> {
+        self.store_loaded()?;
         self.ask(DeleteUser {
             id: id.into(),
             caller: caller.to_owned(),
@@ -222,11 +224,13 @@ impl KeyRegistryHandle {
         after: Option<String>,
         limit: usize,
     ) -> Result<UserPage, UserError> {
+        self.store_reachable()?;
         self.ask(ListUsers { after, limit }).await
     }
 
     /// One user, database or static; `None` when there is none of that name.
     pub async fn get(&self, id: impl Into<String>) -> Result<Option<UserInfo>, UserError> {
+        self.store_reachable()?;
         self.ask(GetUser { id: id.into() }).await
     }
 
@@ -254,6 +258,31 @@ impl KeyRegistryHandle {
         self.lease.as_ref().is_some_and(|lease| !lease.valid())
     }
 
+    /// The user listing and lookup answer only from a view of the store that database keys
+    /// may be answered from: [`UserError::StoreUnavailable`] otherwise.
+    fn store_reachable(&self) -> Result<(), UserError> {
+        if self.lease_expired() {
+            return Err(UserError::StoreUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Changes need the users loaded from the store once (their checks read them); then they
+    /// go to the store, which decides (unreachable: [`UserError::StoreUnavailable`]), even
+    /// while database keys are fenced.
+    fn store_loaded(&self) -> Result<(), UserError> {
+        if self.lease.as_ref().is_some_and(|lease| lease.never_held()) {
+            return Err(UserError::StoreUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Whether the replica is ready as far as the shared store goes (always without it):
+    /// see `PORTCULLIS_USER_STORE_READY_GRACE`.
+    pub fn store_ready(&self) -> bool {
+        self.lease.as_ref().is_none_or(|lease| lease.ready())
+    }
+
     /// With the store shared by replicas: its lease (the bound, the view's age).
     pub fn lease(&self) -> Option<&Arc<Lease>> {
         self.lease.as_ref()
@@ -261,12 +290,16 @@ impl KeyRegistryHandle {
 
     /// With the store shared by replicas: what the sync has done.
     pub fn sync_stats(&self) -> Option<&Arc<SyncStats>> {
-        self.sync.as_ref().map(|(stats, _, _)| stats)
+        self.sync.as_ref().map(|(stats, _)| stats)
     }
 
-    /// With the store shared by replicas: woken when the roles in the store changed.
-    pub fn roles_changed(&self) -> Option<&Arc<tokio::sync::Notify>> {
-        self.sync.as_ref().map(|(_, roles, _)| roles)
+    /// With the store shared by replicas: has the KeyRegistry reload the roles with `reload`
+    /// after every roles change it reads from the log, before it reports (acknowledges) the
+    /// change. Without the shared store, nothing.
+    pub fn follow_roles(&self, reload: RolesReload) {
+        if self.sync.is_some() {
+            self.addr.do_send(FollowRoles(reload));
+        }
     }
 
     /// With the store shared by replicas, after a change to users returned: waits until every
@@ -275,13 +308,32 @@ impl KeyRegistryHandle {
     /// have, this one included; `None` without the shared store or when the store cannot
     /// say.
     pub async fn acknowledge(&self) -> Option<i64> {
-        let (stats, _, store) = self.sync.as_ref()?;
-        let seq = stats.applied_seq.load(Ordering::Relaxed);
+        let (stats, _) = self.sync.as_ref()?;
+        self.await_acks(stats.applied_seq.load(Ordering::Relaxed))
+            .await
+    }
+
+    /// [`KeyRegistryHandle::acknowledge`] for a change this replica committed to the store
+    /// but may not have read back yet (a roles change): waits for every change committed so
+    /// far, this replica's own acknowledgement included. `None` without the shared store or
+    /// when the store cannot say.
+    pub async fn acknowledge_committed(&self) -> Option<i64> {
+        let (stats, store) = self.sync.as_ref()?;
+        match store.current_seq().await {
+            Ok(seq) => self.await_acks(seq).await,
+            Err(err) => {
+                stats.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "cannot wait for the replicas' acknowledgements");
+                None
+            }
+        }
+    }
+
+    async fn await_acks(&self, seq: i64) -> Option<i64> {
+        let (stats, store) = self.sync.as_ref()?;
         let started = std::time::Instant::now();
         let acked = store.await_acks(seq).await;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        stats.ack_waits.fetch_add(1, Ordering::Relaxed);
-        stats.ack_wait_micros.fetch_add(micros, Ordering::Relaxed);
+        stats.ack_wait.observe(started.elapsed());
         match acked {
             Ok((acked, 0)) => Some(acked),
             Ok((acked, behind)) => {

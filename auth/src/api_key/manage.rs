@@ -139,6 +139,10 @@ fn shared_change<T: 'static>(
 }
 
 fn shared_failed(err: SharedStoreError) -> UserError {
+    if err.is_unavailable() {
+        tracing::warn!(error = %err, "user store unreachable; change not made");
+        return UserError::StoreUnavailable;
+    }
     tracing::error!(error = %err, "user store write failed; change not made");
     UserError::Store
 }

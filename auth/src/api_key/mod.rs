@@ -39,7 +39,7 @@ pub use registry::KeyRegistry;
 pub use shared::{FullReason, Lease, SharedStoreError, SharedUserStore};
 pub use statics::StaticKeyChange;
 pub use store::{StoredUser, UserRecord, UserStore, UserStoreError};
-pub use sync::{SyncStats, Via};
+pub use sync::{RolesReload, SyncStats, TimeHistogram, Via};
 
 /// Now, in Unix milliseconds: creation and last-used times.
 fn now_ms() -> i64 {

@@ -36,6 +36,10 @@ pub enum UserError {
     /// The store failed; the change was not made.
     #[error("the user store failed; the change was not made")]
     Store,
+    /// The user store shared by replicas cannot be reached, or has not been read within the
+    /// revocation bound; nothing was done.
+    #[error("store_unavailable: the user store cannot be reached; retry later")]
+    StoreUnavailable,
     /// The OS random source failed; no key was made.
     #[error("could not generate a key")]
     Random,

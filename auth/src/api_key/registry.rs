@@ -151,18 +151,36 @@ impl KeyRegistry {
 
     /// A registry with static keys and every database user of the store shared by replicas,
     /// read in one snapshot; the actor then keeps them in step with the store (`sync.rs`).
+    /// A store that cannot be reached now is not an error: the registry starts with no
+    /// database users and its lease fenced, and the actor's first read that reaches the store
+    /// loads them all ([`KeyRegistry::awaiting_store`] says so meanwhile).
     pub async fn load_shared(
         static_keys: Option<&StaticApiKeys>,
         store: SharedUserStore,
     ) -> Result<Self, SharedStoreError> {
         let mut registry = Self::new(static_keys);
-        let read = store.read_at_start().await?;
         registry.db = Some(DbUsers {
             store: Backend::Shared(store.clone()),
             table: UserTable::default(),
             unflushed: Vec::new(),
         });
         registry.sync = Some(SyncState::new(store.clone()));
+        if !store.schema_ready() {
+            // Unreachable when it was opened (logged then).
+            return Ok(registry);
+        }
+        let read = match store.read_at_start().await {
+            Ok(read) => read,
+            Err(err) if err.is_unavailable() => {
+                tracing::warn!(
+                    error = %err,
+                    "cannot read the user store at start; database keys are refused (503) \
+                     until it answers, and the users are loaded then"
+                );
+                return Ok(registry);
+            }
+            Err(err) => return Err(err),
+        };
         let Some((seq, started)) = registry.apply_read(read, super::sync::Via::Poll) else {
             return Err(SharedStoreError::BadRow {
                 user: String::new(),
@@ -190,6 +208,14 @@ impl KeyRegistry {
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "cannot report this replica's position"),
         }
+    }
+
+    /// With the store shared by replicas: whether it has not been read yet (it could not be
+    /// reached at start); database keys and user management are refused until it is.
+    pub fn awaiting_store(&self) -> bool {
+        self.sync
+            .as_ref()
+            .is_some_and(|sync| sync.position.is_none())
     }
 
     pub(super) fn is_static_user(&self, name: &str) -> bool {

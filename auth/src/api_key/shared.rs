@@ -110,16 +110,20 @@ pub enum FullReason {
     SeqRegressed,
     /// The change at the replica's position is another one (a rewritten history).
     HistoryMismatch,
+    /// The log no longer holds the replica's position: pruned while the replica held no
+    /// live lease (partitioned, paused).
+    Pruned,
 }
 
 impl FullReason {
     /// Every reason, in label order.
-    pub const ALL: [FullReason; 5] = [
+    pub const ALL: [FullReason; 6] = [
         FullReason::Startup,
         FullReason::Gap,
         FullReason::StoreChanged,
         FullReason::SeqRegressed,
         FullReason::HistoryMismatch,
+        FullReason::Pruned,
     ];
 
     /// The metric label value.
@@ -130,6 +134,7 @@ impl FullReason {
             FullReason::StoreChanged => "store_changed",
             FullReason::SeqRegressed => "seq_regressed",
             FullReason::HistoryMismatch => "history_mismatch",
+            FullReason::Pruned => "pruned",
         }
     }
 }
@@ -167,13 +172,57 @@ pub(crate) enum Written {
     Exists,
 }
 
+impl SharedStoreError {
+    /// Whether the store could not be reached or did not answer (it is down, paused, starting
+    /// up, out of connections, or a standby), as opposed to refusing what was asked: a replica
+    /// starts and keeps running through these, with database keys fenced.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            SharedStoreError::Timeout(_) | SharedStoreError::Standby => true,
+            SharedStoreError::Query(err) | SharedStoreError::Connect { source: err, .. } => {
+                unreachable_error(err)
+            }
+            SharedStoreError::Migrate {
+                source: sqlx::migrate::MigrateError::Execute(err),
+                ..
+            } => unreachable_error(err),
+            _ => false,
+        }
+    }
+}
+
+/// Errors of a store that is down or not answering: the connection (I/O, TLS, protocol),
+/// the pool's wait, and the SQLSTATE classes 08 (connection exception) and 57 (operator
+/// intervention: shutting down, starting up), and 53300 (too many connections).
+fn unreachable_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57") || code == "53300"
+        }),
+        _ => false,
+    }
+}
+
 /// The shared store: a pool for reads and writes, and one for the listener.
 #[derive(Clone, Debug)]
 pub struct SharedUserStore {
     pool: PgPool,
     listen: PgPool,
     bound: Duration,
+    ready_grace: Option<Duration>,
+    log_retention: Duration,
     replica: String,
+    /// The URL, credentials hidden, for messages.
+    shown: std::sync::Arc<str>,
+    /// Set once the schema is up to date (at start, or at the first read or write that
+    /// reaches the store when it was down at start).
+    schema: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// The start of the process's monotonic clock for leases.
@@ -192,25 +241,45 @@ fn nanos(at: Instant) -> u64 {
 /// break the bound.
 #[derive(Debug)]
 pub struct Lease {
-    /// Nanoseconds after [`epoch`]; 0: fenced.
+    /// Nanoseconds after [`epoch`]; 0: fenced since the start. Fencing lowers it to now,
+    /// so that it also says since when database keys are refused (for readiness).
     deadline: AtomicU64,
     bound: Duration,
+    /// `PORTCULLIS_USER_STORE_READY_GRACE` (`None`: readiness ignores the store).
+    ready_grace: Option<Duration>,
 }
 
 impl Lease {
     /// A lease of `bound`, fenced until the first read.
-    pub(crate) fn new(bound: Duration) -> Self {
+    pub(crate) fn new(bound: Duration, ready_grace: Option<Duration>) -> Self {
         let _ = epoch();
         Lease {
             deadline: AtomicU64::new(0),
             bound,
+            ready_grace,
         }
+    }
+
+    /// Whether the replica is ready as far as the store goes: the lease holds, or has not
+    /// held for less than the grace (counted from the start when it never held); always
+    /// without a grace.
+    pub fn ready(&self) -> bool {
+        let Some(grace) = self.ready_grace else {
+            return true;
+        };
+        let grace = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
+        nanos(Instant::now()) < self.deadline.load(Ordering::Acquire).saturating_add(grace)
     }
 
     /// Whether database keys may be answered now.
     #[inline]
     pub fn valid(&self) -> bool {
         nanos(Instant::now()) < self.deadline.load(Ordering::Acquire)
+    }
+
+    /// Whether no read has renewed the lease yet (the store was not reached since the start).
+    pub fn never_held(&self) -> bool {
+        self.deadline.load(Ordering::Acquire) == 0
     }
 
     /// Extends the lease to `started` + the bound (never shortens it).
@@ -221,7 +290,8 @@ impl Lease {
 
     /// Ends the lease now (a change was committed but could not be read back).
     pub(crate) fn fence(&self) {
-        self.deadline.store(0, Ordering::Release);
+        self.deadline
+            .fetch_min(nanos(Instant::now()).max(1), Ordering::AcqRel);
     }
 
     /// The bound.
@@ -269,9 +339,13 @@ fn user_record(row: &sqlx::postgres::PgRow) -> Result<UserRecord, SharedStoreErr
 type Tx = Transaction<'static, Postgres>;
 
 impl SharedUserStore {
-    /// Connects to `url` (shown in messages as `shown_url`, credentials hidden) and brings the
-    /// schema up to date. `bound` is the revocation bound: reads time out after a quarter of
-    /// it; writes after the bound or 5 s, whichever is longer.
+    /// Opens the store at `url` (shown in messages as `shown_url`, credentials hidden) and
+    /// brings the schema up to date. `bound` is the revocation bound: reads time out after a
+    /// quarter of it; writes after the bound or 5 s, whichever is longer. A store that cannot
+    /// be reached ([`SharedStoreError::is_unavailable`]) is not an error: the replica starts
+    /// with database keys fenced, and the first read that reaches it migrates it
+    /// ([`SharedUserStore::schema_ready`] says whether that happened). Any other failure (a
+    /// bad URL, a refused login, a failed migration) is.
     pub async fn connect(
         url: &str,
         shown_url: &str,
@@ -286,39 +360,125 @@ impl SharedUserStore {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(write_timeout)
-            .connect_with(options.clone().application_name("portcullis"))
-            .await
-            .map_err(|source| SharedStoreError::Connect {
-                url: shown_url.to_owned(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations/shared")
-            .run(&pool)
-            .await
-            .map_err(|source| SharedStoreError::Migrate {
-                url: shown_url.to_owned(),
-                source,
-            })?;
-        // Replicas that stopped an hour ago or more (each process has its own id).
-        sqlx::query(
-            "DELETE FROM portcullis_replicas WHERE lease_until < clock_timestamp() - interval '1 hour'",
-        )
-        .execute(&pool)
-        .await
-        .map_err(|source| SharedStoreError::Connect {
-            url: shown_url.to_owned(),
-            source,
-        })?;
+            .connect_lazy_with(options.clone().application_name("portcullis"));
         let listen = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(write_timeout)
             .connect_lazy_with(options.application_name(&format!("portcullis-listen-{replica}")));
-        Ok(SharedUserStore {
+        let store = SharedUserStore {
             pool,
             listen,
             bound,
+            ready_grace: None,
+            log_retention: Duration::from_secs(600),
             replica,
-        })
+            shown: std::sync::Arc::from(shown_url),
+            schema: std::sync::Arc::default(),
+        };
+        // At most the bound: a store that does not answer by then is waited for in the
+        // background, with database keys fenced meanwhile.
+        let first = tokio::time::timeout(bound, store.ensure_schema())
+            .await
+            .unwrap_or(Err(SharedStoreError::Timeout(bound)));
+        match first {
+            Ok(()) => Ok(store),
+            Err(err) if err.is_unavailable() => {
+                tracing::warn!(
+                    error = %err,
+                    store = shown_url,
+                    "the user store cannot be reached; starting with database keys and user \
+                     management refused (503) until it answers"
+                );
+                Ok(store)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Brings the schema up to date once (within the write timeout); later calls return at
+    /// once. Removes the rows of replicas that stopped an hour ago or more.
+    async fn ensure_schema(&self) -> Result<(), SharedStoreError> {
+        let limit = self.write_timeout();
+        let migrate = async {
+            let connect = |source| SharedStoreError::Connect {
+                url: self.shown.to_string(),
+                source,
+            };
+            // A first connection, so that an unreachable store is a connection error.
+            drop(self.pool.acquire().await.map_err(connect)?);
+            sqlx::migrate!("./migrations/shared")
+                .run(&self.pool)
+                .await
+                .map_err(|source| SharedStoreError::Migrate {
+                    url: self.shown.to_string(),
+                    source,
+                })?;
+            // Each process has its own id.
+            sqlx::query(
+                "DELETE FROM portcullis_replicas \
+                 WHERE lease_until < clock_timestamp() - interval '1 hour'",
+            )
+            .execute(&self.pool)
+            .await
+            .map_err(connect)?;
+            Ok::<_, SharedStoreError>(())
+        };
+        let run = self.schema.get_or_try_init(|| migrate);
+        tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| SharedStoreError::Timeout(limit))??;
+        Ok(())
+    }
+
+    /// Whether the schema was brought up to date (false while the store has not been reached
+    /// since the start).
+    pub fn schema_ready(&self) -> bool {
+        self.schema.initialized()
+    }
+
+    /// Sets how long the store may be unreadable before the replica reports itself unready
+    /// (`PORTCULLIS_USER_STORE_READY_GRACE`; `None`: never).
+    pub fn with_ready_grace(mut self, grace: Option<Duration>) -> Self {
+        self.ready_grace = grace;
+        self
+    }
+
+    /// Sets how long change-log entries every live replica has applied are kept
+    /// (`PORTCULLIS_CHANGE_LOG_RETENTION`).
+    pub fn with_log_retention(mut self, retention: Duration) -> Self {
+        self.log_retention = retention;
+        self
+    }
+
+    /// How often this replica prunes the change log: four times the bound, at least 1 s.
+    pub(crate) fn prune_every(&self) -> Duration {
+        (self.bound * 4).max(Duration::from_secs(1))
+    }
+
+    /// Removes the change-log entries below the lowest position of the replicas holding a
+    /// live lease (the current change when none does) and older than the retention; the
+    /// entry at that position stays, since a replica checks it before reading on. A replica
+    /// whose position was removed (it had no live lease) reloads in full
+    /// ([`FullReason::Pruned`]). How many entries went.
+    pub(crate) async fn prune(&self) -> Result<u64, SharedStoreError> {
+        let limit = self.write_timeout();
+        let query = sqlx::query(
+            "DELETE FROM portcullis_changes WHERE seq < ( \
+               SELECT COALESCE(min(applied_seq), (SELECT change_seq FROM portcullis_sync)) \
+               FROM portcullis_replicas WHERE lease_until > clock_timestamp()) \
+             AND committed_at < clock_timestamp() - make_interval(secs => $1)",
+        )
+        .bind(self.log_retention.as_secs_f64())
+        .execute(&self.pool);
+        let done = tokio::time::timeout(limit, query)
+            .await
+            .map_err(|_| SharedStoreError::Timeout(limit))??;
+        Ok(done.rows_affected())
+    }
+
+    /// See [`SharedUserStore::with_ready_grace`].
+    pub fn ready_grace(&self) -> Option<Duration> {
+        self.ready_grace
     }
 
     /// The revocation bound.
@@ -348,6 +508,7 @@ impl SharedUserStore {
     /// The first read: every user, with up to 30 s for a large store (the lease still runs
     /// from the read's start).
     pub(crate) async fn read_at_start(&self) -> Result<Read, SharedStoreError> {
+        self.ensure_schema().await?;
         let started = Instant::now();
         let limit = self.read_timeout().max(Duration::from_secs(30));
         match tokio::time::timeout(limit, self.read_snapshot(None, limit)).await {
@@ -365,6 +526,7 @@ impl SharedUserStore {
     /// Reads the changes after `base` (everything when `base` is `None` or the log cannot
     /// bring it up to date) in one snapshot, within the read timeout.
     pub(crate) async fn read(&self, base: Option<Position>) -> Result<Read, SharedStoreError> {
+        self.ensure_schema().await?;
         let started = Instant::now();
         let limit = self.read_timeout();
         let read = tokio::time::timeout(limit, self.read_snapshot(base.as_ref(), limit)).await;
@@ -455,13 +617,14 @@ impl SharedUserStore {
         .await?;
         let mut rows = rows.iter();
         if base.seq > 0 {
+            // The entry at the position comes first, unless it was pruned.
             let Some(first) = rows.next() else {
-                return Ok(Err(FullReason::Gap));
+                return Ok(Err(FullReason::Pruned));
             };
             let seq: i64 = first.try_get(0)?;
             let tag: String = first.try_get(1)?;
             if seq != base.seq {
-                return Ok(Err(FullReason::Gap));
+                return Ok(Err(FullReason::Pruned));
             }
             if tag != base.tag {
                 return Ok(Err(FullReason::HistoryMismatch));
@@ -519,6 +682,7 @@ impl SharedUserStore {
             Box<dyn std::future::Future<Output = Result<Option<T>, SharedStoreError>> + Send + 't>,
         >,
     ) -> Result<Option<T>, SharedStoreError> {
+        self.ensure_schema().await?;
         let limit = self.write_timeout();
         let run = async {
             let mut tx = self.pool.begin().await?;
@@ -803,6 +967,16 @@ impl SharedUserStore {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The store's change number now (every change committed so far is at or below it).
+    pub(crate) async fn current_seq(&self) -> Result<i64, SharedStoreError> {
+        let limit = self.read_timeout();
+        let query =
+            sqlx::query_scalar("SELECT change_seq FROM portcullis_sync").fetch_one(&self.pool);
+        Ok(tokio::time::timeout(limit, query)
+            .await
+            .map_err(|_| SharedStoreError::Timeout(limit))??)
     }
 
     /// The pool, for the role tables (`rbac/store.rs`).

@@ -55,7 +55,7 @@ pub struct SyncStats {
     /// Reads that failed or timed out.
     pub reads_failed: AtomicU64,
     /// Full reloads, by [`FullReason`] (in `FullReason::ALL` order).
-    pub full_reloads: [AtomicU64; 5],
+    pub full_reloads: [AtomicU64; 6],
     /// Changes applied, by [`Via`] (in `Via::ALL` order).
     pub applied: [AtomicU64; 3],
     /// 1 while the listener is connected and listening.
@@ -64,19 +64,54 @@ pub struct SyncStats {
     pub listener_reconnects: AtomicU64,
     /// The last applied change number.
     pub applied_seq: AtomicI64,
-    /// Sum of commit-to-read times of applied changes (microseconds) and their count, for
-    /// the mean propagation time.
-    pub propagation_micros: AtomicU64,
-    /// How many changes `propagation_micros` sums.
-    pub propagated: AtomicU64,
-    /// Acknowledged changes: how many waits, their total (microseconds), and how many ended
-    /// at the bound with a replica still behind.
-    pub ack_waits: AtomicU64,
-    /// Total time spent waiting for acknowledgements, in microseconds.
-    pub ack_wait_micros: AtomicU64,
+    /// Commit-to-read times of applied changes (the database's clock).
+    pub propagation: TimeHistogram,
+    /// Time changes waited for acknowledgements.
+    pub ack_wait: TimeHistogram,
     /// Waits that reached the bound with a replica still behind.
     pub ack_timeouts: AtomicU64,
+    /// Entries removed from the change log by this replica's pruning.
+    pub pruned: AtomicU64,
 }
+
+/// A histogram of durations in plain atomics (the auth crate knows no metrics library): a
+/// count per bucket of [`TimeHistogram::BOUNDS`] (not cumulative), the sum and the count.
+#[derive(Debug, Default)]
+pub struct TimeHistogram {
+    /// Observations up to each bound (and above the last one, in the last slot).
+    pub buckets: [AtomicU64; 14],
+    /// Sum of the observations, in microseconds.
+    pub sum_micros: AtomicU64,
+    /// How many observations.
+    pub count: AtomicU64,
+}
+
+impl TimeHistogram {
+    /// The buckets' upper bounds, in seconds (the last slot is +Inf).
+    pub const BOUNDS: [f64; 13] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+
+    /// Records one duration.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let slot = Self::BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(Self::BOUNDS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reloads the roles from the store (the server's RoleRegistry); calls are serialised by it.
+pub type RolesReload = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The shared store's side of the KeyRegistry.
 pub(super) struct SyncState {
@@ -89,21 +124,46 @@ pub(super) struct SyncState {
     /// Whether the last read failed (to log transitions, not every failure).
     failing: bool,
     pub(super) stats: Arc<SyncStats>,
-    /// Woken when roles changed in the store (the server reloads them).
-    pub(super) roles_changed: Arc<tokio::sync::Notify>,
+    /// How the roles are reloaded (with RBAC on; set after start by
+    /// [`crate::KeyRegistryHandle::follow_roles`]).
+    roles_reload: Option<RolesReload>,
+    /// Roles changes applied from the log, and how many of them the roles were reloaded
+    /// after: while behind, the next report waits for a reload, so a replica acknowledges a
+    /// roles change (and renews its lease) only once its roles hold it.
+    roles_wanted: u64,
+    roles_done: u64,
 }
 
 impl SyncState {
     pub(super) fn new(store: SharedUserStore) -> Self {
         SyncState {
-            lease: Arc::new(Lease::new(store.bound())),
+            lease: Arc::new(Lease::new(store.bound(), store.ready_grace())),
             store,
             position: None,
             in_flight: false,
             again: false,
             failing: false,
             stats: Arc::default(),
-            roles_changed: Arc::new(tokio::sync::Notify::new()),
+            roles_reload: None,
+            roles_wanted: 0,
+            roles_done: 0,
+        }
+    }
+}
+
+/// Reload the roles with this after every roles change in the log (and once now).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct FollowRoles(pub(super) RolesReload);
+
+impl Handler<FollowRoles> for KeyRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: FollowRoles, _ctx: &mut Self::Context) {
+        if let Some(sync) = self.sync.as_mut() {
+            sync.roles_reload = Some(msg.0);
+            // Changes read before this reached the actor: the next report reloads first.
+            sync.roles_wanted += 1;
         }
     }
 }
@@ -195,6 +255,9 @@ impl KeyRegistry {
                     match change.user {
                         None => roles = true,
                         Some((id, state)) => {
+                            // A deletion also removed the user's role assignments (in its
+                            // transaction, with no roles entry): reload them too.
+                            roles |= state.is_none();
                             if !self.apply_user_state(&id, state) {
                                 all = false;
                                 break;
@@ -202,11 +265,9 @@ impl KeyRegistry {
                         }
                     }
                     stats.applied[via as usize].fetch_add(1, Ordering::Relaxed);
-                    let micros = (change.lag_seconds.max(0.0) * 1e6) as u64;
                     stats
-                        .propagation_micros
-                        .fetch_add(micros, Ordering::Relaxed);
-                    stats.propagated.fetch_add(1, Ordering::Relaxed);
+                        .propagation
+                        .observe(Duration::from_secs_f64(change.lag_seconds.clamp(0.0, 1e9)));
                     tracing::trace!(seq = change.seq, via = via.as_str(), "change applied");
                 }
                 all
@@ -227,7 +288,7 @@ impl KeyRegistry {
         self.publish_counts();
         let sync = self.sync.as_mut()?;
         if roles {
-            sync.roles_changed.notify_one();
+            sync.roles_wanted += 1;
         }
         if !applied {
             // The table and the log disagree (never, short of a damaged store): reload it all.
@@ -248,24 +309,51 @@ impl KeyRegistry {
     /// meanwhile; otherwise reads again. A writer waiting for acknowledgements counts this
     /// replica from its report on, so the lease is never renewed on a view that a writer
     /// has not counted.
+    /// When a roles change was applied since the roles were last reloaded, reloads them
+    /// first: a replica whose roles do not hold a change neither acknowledges it nor renews
+    /// its lease.
     pub(super) fn confirm(&mut self, ctx: &mut Context<Self>, seq: i64, started: Instant) {
-        let Some(sync) = self.sync.as_ref() else {
+        let Some(sync) = self.sync.as_mut() else {
             return;
         };
         let store = sync.store.clone();
-        ctx.spawn(async move { store.report(seq).await }.into_actor(self).map(
-            move |current, act, ctx| match current {
-                Ok(current) if current == seq => {
-                    if let Some(sync) = act.sync.as_ref() {
-                        sync.lease.renew(started);
-                    }
-                }
+        let wanted = sync.roles_wanted;
+        let reload = if wanted > sync.roles_done {
+            let reload = sync.roles_reload.clone();
+            if reload.is_none() {
+                // No roles to keep (RBAC off): nothing to wait for.
+                sync.roles_done = wanted;
+            }
+            reload
+        } else {
+            None
+        };
+        let run = async move {
+            if let Some(reload) = reload {
+                reload().await.map_err(Unconfirmed::Roles)?;
+            }
+            store.report(seq).await.map_err(Unconfirmed::Store)
+        };
+        ctx.spawn(run.into_actor(self).map(move |current, act, ctx| {
+            let Some(sync) = act.sync.as_mut() else {
+                return;
+            };
+            if !matches!(current, Err(Unconfirmed::Roles(_))) {
+                sync.roles_done = sync.roles_done.max(wanted);
+            }
+            match current {
+                Ok(current) if current == seq => sync.lease.renew(started),
                 Ok(_) => act.start_sync(ctx, Via::Poll),
-                Err(err) => {
+                Err(Unconfirmed::Roles(err)) => tracing::warn!(
+                    error = %err,
+                    "cannot reload the roles from the user store; retrying at the next poll \
+                     (database keys are refused once the bound passes)"
+                ),
+                Err(Unconfirmed::Store(err)) => {
                     tracing::debug!(error = %err, "cannot report this replica's position");
                 }
-            },
-        ));
+            }
+        }));
     }
 
     /// Makes a user's row what the log says it became (`None`: deleted), withdrawing any
@@ -383,6 +471,26 @@ impl KeyRegistry {
         }
     }
 
+    /// Prunes the change log in the background (`shared.rs`, `prune`); only while this
+    /// replica's lease holds, so a fenced replica leaves the log alone.
+    fn prune(&mut self, ctx: &mut Context<Self>) {
+        let Some(sync) = self.sync.as_ref().filter(|sync| sync.lease.valid()) else {
+            return;
+        };
+        let (store, stats) = (sync.store.clone(), sync.stats.clone());
+        ctx.spawn(
+            async move {
+                match store.prune().await {
+                    Ok(removed) => {
+                        stats.pruned.fetch_add(removed, Ordering::Relaxed);
+                    }
+                    Err(err) => tracing::debug!(error = %err, "cannot prune the change log"),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
     /// Starts the listener task and the poll timer (with the shared store only).
     pub(super) fn start_syncing(&mut self, ctx: &mut Context<Self>) {
         let Some(sync) = self.sync.as_ref() else {
@@ -390,12 +498,19 @@ impl KeyRegistry {
         };
         let every = sync.store.read_timeout();
         ctx.run_interval(every, |act, ctx| act.start_sync(ctx, Via::Poll));
+        ctx.run_interval(sync.store.prune_every(), |act, ctx| act.prune(ctx));
         listen(
             sync.store.clone(),
             ctx.address().downgrade(),
             sync.stats.clone(),
         );
     }
+}
+
+/// Why [`KeyRegistry::confirm`] did not report.
+enum Unconfirmed {
+    Roles(String),
+    Store(super::shared::SharedStoreError),
 }
 
 /// The listener: LISTENs on [`super::shared::CHANNEL`] over its own connection and asks the

@@ -12,12 +12,22 @@ use crate::{vars, Secret};
 pub(crate) const DEFAULT_REVOCATION_BOUND: Duration = Duration::from_secs(5);
 const MIN_REVOCATION_BOUND: Duration = Duration::from_millis(200);
 const MAX_REVOCATION_BOUND: Duration = Duration::from_secs(300);
+/// The readiness grace when `PORTCULLIS_USER_STORE_READY_GRACE` is not set.
+pub(crate) const DEFAULT_READY_GRACE: Duration = Duration::from_secs(30);
+const MAX_READY_GRACE: Duration = Duration::from_secs(3600);
+/// The change log's retention when `PORTCULLIS_CHANGE_LOG_RETENTION` is not set.
+pub(crate) const DEFAULT_LOG_RETENTION: Duration = Duration::from_secs(600);
+const MAX_LOG_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Parser<'_> {
     pub(super) fn user_store(&mut self) -> Option<UserStoreSettings> {
         let Some(raw) = self.get(vars::USER_STORE_URL) else {
             self.notice_ignored(
-                &[vars::KEY_REVOCATION_BOUND],
+                &[
+                    vars::KEY_REVOCATION_BOUND,
+                    vars::USER_STORE_READY_GRACE,
+                    vars::CHANGE_LOG_RETENTION,
+                ],
                 "PORTCULLIS_USER_STORE_URL is not set (users are kept in the SQLite file)",
             );
             return None;
@@ -57,10 +67,59 @@ impl Parser<'_> {
             valid = false;
         }
         let bound = self.revocation_bound();
+        let ready_grace = self.ready_grace();
+        let log_retention = self.log_retention();
         valid.then(|| UserStoreSettings {
             url: Secret::new(url.to_owned()),
             revocation_bound: bound,
+            ready_grace,
+            log_retention,
         })
+    }
+
+    fn log_retention(&mut self) -> Duration {
+        let Some(raw) = self.get(vars::CHANGE_LOG_RETENTION) else {
+            return DEFAULT_LOG_RETENTION;
+        };
+        match parse_duration(raw) {
+            Some(retention) if retention <= MAX_LOG_RETENTION => retention,
+            _ => {
+                self.report.problem(
+                    vars::CHANGE_LOG_RETENTION,
+                    format!("{raw:?} is not a duration up to 7 days"),
+                    format!(
+                        "e.g. {}=10m (the default); 0s removes entries as soon as every live \
+                         replica has applied them",
+                        vars::CHANGE_LOG_RETENTION
+                    ),
+                );
+                DEFAULT_LOG_RETENTION
+            }
+        }
+    }
+
+    fn ready_grace(&mut self) -> Option<Duration> {
+        let Some(raw) = self.get(vars::USER_STORE_READY_GRACE) else {
+            return Some(DEFAULT_READY_GRACE);
+        };
+        if raw.trim().eq_ignore_ascii_case("off") {
+            return None;
+        }
+        match parse_duration(raw) {
+            Some(grace) if grace <= MAX_READY_GRACE => Some(grace),
+            _ => {
+                self.report.problem(
+                    vars::USER_STORE_READY_GRACE,
+                    format!("{raw:?} is not a duration up to 1h, nor off"),
+                    format!(
+                        "e.g. {}=30s (the default), 0s to be unready as soon as database keys \
+                         are refused, or off to keep the store out of readiness",
+                        vars::USER_STORE_READY_GRACE
+                    ),
+                );
+                Some(DEFAULT_READY_GRACE)
+            }
+        }
     }
 
     fn revocation_bound(&mut self) -> Duration {
@@ -154,6 +213,74 @@ mod tests {
                 problem
                     .message
                     .ends_with("is not a duration from 200ms to 300s"),
+                "{raw}: {problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ready_grace_is_a_duration_up_to_an_hour_or_off() {
+        let settings = ok(&fronting(&[(USER_STORE_URL, PG)]));
+        assert_eq!(
+            settings.user_store.map(|s| s.ready_grace),
+            Some(Some(Duration::from_secs(30)))
+        );
+        for (raw, want) in [
+            ("0s", Some(Duration::ZERO)),
+            ("10s", Some(Duration::from_secs(10))),
+            ("1h", Some(Duration::from_secs(3600))),
+            ("off", None),
+            ("OFF", None),
+        ] {
+            let settings = ok(&fronting(&[
+                (USER_STORE_URL, PG),
+                (USER_STORE_READY_GRACE, raw),
+            ]));
+            assert_eq!(
+                settings.user_store.map(|s| s.ready_grace),
+                Some(want),
+                "{raw}"
+            );
+        }
+        for raw in ["61m", "2h", "soon", "-1s"] {
+            let problem = only_problem(
+                &fronting(&[(USER_STORE_URL, PG), (USER_STORE_READY_GRACE, raw)]),
+                USER_STORE_READY_GRACE,
+            );
+            assert!(
+                problem
+                    .message
+                    .ends_with("is not a duration up to 1h, nor off"),
+                "{raw}: {problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_log_retention_is_a_duration_up_to_a_week() {
+        let settings = ok(&fronting(&[(USER_STORE_URL, PG)]));
+        assert_eq!(
+            settings.user_store.map(|s| s.log_retention),
+            Some(Duration::from_secs(600))
+        );
+        for (raw, want) in [("0s", 0), ("90s", 90), ("168h", 7 * 24 * 3600)] {
+            let settings = ok(&fronting(&[
+                (USER_STORE_URL, PG),
+                (CHANGE_LOG_RETENTION, raw),
+            ]));
+            assert_eq!(
+                settings.user_store.map(|s| s.log_retention),
+                Some(Duration::from_secs(want)),
+                "{raw}"
+            );
+        }
+        for raw in ["169h", "forever", "-1s"] {
+            let problem = only_problem(
+                &fronting(&[(USER_STORE_URL, PG), (CHANGE_LOG_RETENTION, raw)]),
+                CHANGE_LOG_RETENTION,
+            );
+            assert!(
+                problem.message.ends_with("is not a duration up to 7 days"),
                 "{raw}: {problem}"
             );
         }

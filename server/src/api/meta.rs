@@ -68,8 +68,9 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-/// 200 while at least one authentication method can serve (see [`Gate::can_serve`]), else
-/// 503 with an empty body, as Weaviate answers an unready node.
+/// 200 while at least one authentication method can serve and the user store shared by
+/// replicas, if any, has not been unreadable for longer than its grace (see
+/// [`Gate::can_serve`]), else 503 with an empty body, as Weaviate answers an unready node.
 async fn ready(gate: Option<web::Data<Gate>>) -> HttpResponse {
     match gate {
         Some(gate) if !gate.can_serve() => HttpResponse::ServiceUnavailable().finish(),

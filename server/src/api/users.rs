@@ -54,6 +54,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The 503 message while the user store shared by replicas cannot be read
+/// (`docs/replicas.md`).
+const STORE_UNAVAILABLE: &str = "store_unavailable: the user store cannot be reached or has not \
+     been read within PORTCULLIS_KEY_REVOCATION_BOUND, so users cannot be managed; retry later";
+
 fn user_error(err: UserError) -> ApiError {
     let message = err.to_string();
     match err {
@@ -69,6 +74,10 @@ fn user_error(err: UserError) -> ApiError {
         UserError::Store | UserError::Random | UserError::Unavailable | UserError::KeyInUse => {
             ApiError::Internal
         }
+        UserError::StoreUnavailable => ApiError::ServiceUnavailable {
+            message: STORE_UNAVAILABLE,
+            retry_after: 1,
+        },
     }
 }
 
@@ -290,7 +299,13 @@ const REPLICAS_ACKNOWLEDGED: &str = "x-portcullis-replicas-acknowledged";
 /// With the user store shared by replicas: waits until every replica holding a live lease
 /// applied the change just made (at most the bound), and says how many did in a header.
 async fn acknowledged(api: &UsersApi, response: &mut HttpResponse) {
-    if let Some(count) = api.keys.acknowledge().await {
+    let count = api.keys.acknowledge().await;
+    replicas_acknowledged(response, count);
+}
+
+/// Sets `X-Portcullis-Replicas-Acknowledged` to `count` (none without one).
+pub(crate) fn replicas_acknowledged(response: &mut HttpResponse, count: Option<i64>) {
+    if let Some(count) = count {
         if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&count.to_string()) {
             response.headers_mut().insert(
                 actix_web::http::header::HeaderName::from_static(REPLICAS_ACKNOWLEDGED),
@@ -427,6 +442,7 @@ mod tests {
             (UserError::AlreadyInactive("x".into()), 409),
             (UserError::NotFound("x".into()), 404),
             (UserError::Store, 500),
+            (UserError::StoreUnavailable, 503),
             (UserError::Random, 500),
             (UserError::Unavailable, 500),
         ];

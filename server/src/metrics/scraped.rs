@@ -77,6 +77,38 @@ impl ScrapedFamily {
         family
     }
 
+    /// A histogram family of one unlabelled sample, from `histogram`'s atomics (its buckets
+    /// made cumulative here).
+    fn histogram(&self, histogram: &portcullis_auth::api_key::TimeHistogram) -> MetricFamily {
+        use portcullis_auth::api_key::TimeHistogram;
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        let mut cumulative = 0;
+        let buckets = TimeHistogram::BOUNDS
+            .iter()
+            .zip(&histogram.buckets)
+            .map(|(bound, n)| {
+                cumulative += load(n);
+                let mut bucket = prometheus::proto::Bucket::default();
+                bucket.set_upper_bound(*bound);
+                bucket.set_cumulative_count(cumulative);
+                bucket
+            })
+            .collect();
+        let mut sample = prometheus::proto::Histogram::default();
+        sample.set_bucket(buckets);
+        // The count includes the +Inf slot.
+        sample.set_sample_count(load(&histogram.count));
+        sample.set_sample_sum(load(&histogram.sum_micros) as f64 / 1e6);
+        let mut metric = Metric::default();
+        metric.set_histogram(sample);
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(MetricType::HISTOGRAM);
+        family.set_metric(vec![metric]);
+        family
+    }
+
     /// A family of one unlabelled sample.
     fn single(&self, value: f64) -> MetricFamily {
         self.collect([(&[][..], value)])
@@ -340,17 +372,17 @@ pub struct UserSyncCollector {
     applied: ScrapedFamily,
     listener_up: ScrapedFamily,
     reconnects: ScrapedFamily,
-    propagation_sum: ScrapedFamily,
-    propagation_count: ScrapedFamily,
+    propagation: ScrapedFamily,
     ack_wait: ScrapedFamily,
-    ack_waits: ScrapedFamily,
     ack_timeouts: ScrapedFamily,
+    pruned: ScrapedFamily,
 }
 
 impl UserSyncCollector {
     /// A collector over what `keys` publishes of its sync.
     pub fn new(keys: KeyRegistryHandle) -> Result<Self, prometheus::Error> {
         let gauge = |name, help| ScrapedFamily::new(name, help, &[], MetricType::GAUGE);
+        let histogram = |name, help| ScrapedFamily::new(name, help, &[], MetricType::HISTOGRAM);
         let counter = |name, help, labels: &[&str]| {
             ScrapedFamily::new(name, help, labels, MetricType::COUNTER)
         };
@@ -396,29 +428,22 @@ impl UserSyncCollector {
                 "Times the LISTEN connection was lost and made again.",
                 &[],
             )?,
-            propagation_sum: counter(
-                "portcullis_user_sync_propagation_seconds_total",
-                "Sum over applied changes of the time from their commit to their read (the database's clock).",
-                &[],
+            propagation: histogram(
+                "portcullis_user_sync_propagation_seconds",
+                "Time from a change's commit to its read by this replica (the database's clock).",
             )?,
-            propagation_count: counter(
-                "portcullis_user_sync_propagated_changes_total",
-                "Changes the propagation sum counts.",
-                &[],
-            )?,
-            ack_wait: counter(
-                "portcullis_user_sync_ack_wait_seconds_total",
-                "Time changes to users waited for every replica with a live lease to apply them.",
-                &[],
-            )?,
-            ack_waits: counter(
-                "portcullis_user_sync_ack_waits_total",
-                "Changes to users that waited for acknowledgements.",
-                &[],
+            ack_wait: histogram(
+                "portcullis_user_sync_ack_wait_seconds",
+                "Time a change made here waited for every replica with a live lease to apply it.",
             )?,
             ack_timeouts: counter(
                 "portcullis_user_sync_ack_timeouts_total",
                 "Waits that reached the bound with a replica still behind (it is fenced by then).",
+                &[],
+            )?,
+            pruned: counter(
+                "portcullis_user_sync_log_pruned_total",
+                "Entries this replica removed from the change log (applied by every live replica and older than PORTCULLIS_CHANGE_LOG_RETENTION).",
                 &[],
             )?,
         })
@@ -437,11 +462,10 @@ impl Collector for UserSyncCollector {
             &self.applied.desc,
             &self.listener_up.desc,
             &self.reconnects.desc,
-            &self.propagation_sum.desc,
-            &self.propagation_count.desc,
+            &self.propagation.desc,
             &self.ack_wait.desc,
-            &self.ack_waits.desc,
             &self.ack_timeouts.desc,
+            &self.pruned.desc,
         ]
     }
 
@@ -478,12 +502,10 @@ impl Collector for UserSyncCollector {
             self.listener_up
                 .single(stats.listener_up.load(Ordering::Relaxed) as f64),
             self.reconnects.single(load(&stats.listener_reconnects)),
-            self.propagation_sum
-                .single(load(&stats.propagation_micros) / 1e6),
-            self.propagation_count.single(load(&stats.propagated)),
-            self.ack_wait.single(load(&stats.ack_wait_micros) / 1e6),
-            self.ack_waits.single(load(&stats.ack_waits)),
+            self.propagation.histogram(&stats.propagation),
+            self.ack_wait.histogram(&stats.ack_wait),
             self.ack_timeouts.single(load(&stats.ack_timeouts)),
+            self.pruned.single(load(&stats.pruned)),
         ]
     }
 }

@@ -146,6 +146,19 @@ impl AuthzApi {
         }
     }
 
+    /// With the user store shared by replicas: a change's reply waits until every replica
+    /// holding a live lease applied it (at most the bound), and says how many did
+    /// (`docs/replicas.md`, acknowledged changes).
+    async fn acknowledged(
+        &self,
+        reply: Result<HttpResponse, AuthzError>,
+    ) -> Result<HttpResponse, AuthzError> {
+        let mut response = reply?;
+        let count = self.keys.acknowledge_committed().await;
+        crate::api::users::replicas_acknowledged(&mut response, count);
+        Ok(response)
+    }
+
     /// Counts a change's outcome and refreshes the role count.
     fn count<T>(&self, op: RbacOp, result: &Result<T, AuthzError>) {
         let outcome = match result {

@@ -98,7 +98,8 @@ pub(super) async fn create(
     }
     .await;
     api.count(RbacOp::CreateRole, &result);
-    result.map(|()| HttpResponse::Created().finish())
+    api.acknowledged(result.map(|()| HttpResponse::Created().finish()))
+        .await
 }
 
 /// `GET /v1/authz/roles/{id}`.
@@ -131,7 +132,8 @@ pub(super) async fn delete(
     }
     .await;
     api.count(RbacOp::DeleteRole, &result);
-    result.map(|_| HttpResponse::NoContent().finish())
+    api.acknowledged(result.map(|_| HttpResponse::NoContent().finish()))
+        .await
 }
 
 /// `POST /v1/authz/roles/{id}/add-permissions`: 200 with an empty body.
@@ -165,7 +167,8 @@ pub(super) async fn add_permissions(
     }
     .await;
     api.count(RbacOp::AddPermissions, &result);
-    result.map(|()| HttpResponse::Ok().finish())
+    api.acknowledged(result.map(|()| HttpResponse::Ok().finish()))
+        .await
 }
 
 /// `POST /v1/authz/roles/{id}/remove-permissions`: removes every listed permission the role
@@ -200,7 +203,8 @@ pub(super) async fn remove_permissions(
     }
     .await;
     api.count(RbacOp::RemovePermissions, &result);
-    result.map(|()| HttpResponse::Ok().finish())
+    api.acknowledged(result.map(|()| HttpResponse::Ok().finish()))
+        .await
 }
 
 /// `POST /v1/authz/roles/{id}/has-permission`: whether the role's permissions cover the

@@ -415,7 +415,8 @@ async fn change_user(
         },
         &result,
     );
-    result.map(|()| HttpResponse::Ok().finish())
+    api.acknowledged(result.map(|()| HttpResponse::Ok().finish()))
+        .await
 }
 
 /// `POST /v1/authz/users/{id}/assign`.
@@ -478,7 +479,8 @@ async fn change_group(
         },
         &result,
     );
-    result.map(|()| HttpResponse::Ok().finish())
+    api.acknowledged(result.map(|()| HttpResponse::Ok().finish()))
+        .await
 }
 
 /// `POST /v1/authz/groups/{id}/assign`.
