@@ -425,12 +425,14 @@ mod tests {
     #[test]
     fn parameter_segments_match_one_non_empty_segment() {
         assert!(template_matches("/v1/x/{id}", "/v1/x/abc"));
-        assert!(!matches("/v1/x/{id}", "/v1/x/"));
-        assert!(!matches("/v1/x/{id}", "/v1/x/abc/def"));
-        assert!(matches("/v1/x/{id}/rotate", "/v1/x/abc/rotate"));
-        assert!(!matches("/v1/x/{id}/rotate", "/v1/x/abc/other"));
-        assert!(matches("/v1/{path*}", "/v1/a/b/c"));
-        assert!(!matches("/v1/{path*}", "/v1"));
+        assert!(!template_matches("/v1/x/{id}", "/v1/x/"));
+        assert!(!template_matches("/v1/x/{id}", "/v1/x/abc/def"));
+        assert!(template_matches("/v1/x/{id}/rotate", "/v1/x/abc/rotate"));
+        assert!(!template_matches("/v1/x/{id}/rotate", "/v1/x/abc/other"));
+        assert!(template_matches("/v1/{path*}", "/v1/a/b/c"));
+        assert!(!template_matches("/v1/{path*}", "/v1"));
+        assert!(template_matches("/v1/meta", "/v1/meta"));
+        assert!(!template_matches("/v1/meta", "/v1/meta/x"));
     }
 
     #[test]
