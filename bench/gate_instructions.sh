@@ -4,12 +4,15 @@
 # --tool=callgrind`, WARMUP requests, counters zeroed, then REQUESTS sequential `GET /v1/meta`
 # on one keep-alive connection, dumped and divided by REQUESTS. Every thread of the process
 # (the log writer included), user space only. Rows: the bench crate's bare handler; then
-# Portcullis anonymous and with a static key, with the access log in text, in JSON, and off
-# (LOG_LEVEL=warn). Method and figures: bench/README.md ("Instruction counts (issue 10)").
+# Portcullis anonymous, with a static key and with a reused OIDC token (a cache hit: the bench
+# crate's issuer mints it), with the access log in text, in JSON, and off (LOG_LEVEL=warn).
+# Method and figures: bench/README.md ("Instruction counts (issue 10)").
 #
 # Needs: valgrind (callgrind_control), python3. Knobs: REQUESTS (5000), WARMUP (300), BIN
-# (target/release/portcullis), BARE (target/release/bare); both are built unless given.
-# KEEP (a folder): the callgrind dumps are copied there, for callgrind_annotate.
+# (target/release/portcullis), BARE (target/release/bare), ISSUER (target/release/bench_issuer);
+# each is built unless given.
+# KEEP (a folder): the callgrind dumps are copied there, for callgrind_annotate. ROWS (a bash
+# regular expression): only the rows whose name matches (the bare handler's name is "bare").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +27,19 @@ if [ -z "${BARE:-}" ]; then
   cargo build --release --quiet -p portcullis-bench --bin bare
   BARE=target/release/bare
 fi
+if [ -z "${ISSUER:-}" ]; then
+  cargo build --release --quiet -p portcullis-bench --bin bench_issuer
+  ISSUER=target/release/bench_issuer
+fi
 
 work=$(mktemp -d)
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+issuer_pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -n "$issuer_pid" ] && kill "$issuer_pid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 wait_line() {
@@ -41,13 +53,22 @@ wait_line() {
   echo "gate_instructions: no '$prefix' line in $file:" >&2; cat "$file" >&2; exit 1
 }
 
-# Sequential GET /v1/meta on one keep-alive connection; every answer must be 200.
-drive() { # address, credential ("" for none), count
-  python3 - "$1" "$2" "$3" <<'PY'
-import http.client, sys
+# Sequential GET /v1/meta on one keep-alive connection; every answer must be 200. With a
+# fourth argument, first waits (up to 20 s) for a 200, while the server fetches the issuer's
+# keys.
+drive() { # address, credential ("" for none), count, [wait]
+  python3 - "$1" "$2" "$3" "${4:-}" <<'PY'
+import http.client, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
 headers = {"Authorization": "Bearer " + sys.argv[2]} if sys.argv[2] else {}
 conn = http.client.HTTPConnection(host, int(port))
+for _ in range(200 if sys.argv[4] else 0):
+    conn.request("GET", "/v1/meta", headers=headers)
+    r = conn.getresponse()
+    r.read()
+    if r.status == 200:
+        break
+    time.sleep(0.1)
 for _ in range(int(sys.argv[3])):
     conn.request("GET", "/v1/meta", headers=headers)
     r = conn.getresponse()
@@ -61,6 +82,7 @@ PY
 # words) under callgrind, driven with the credential $2; prints its instructions per request.
 row() { # name, credential, [NAME=value...] command...
   local name=$1 credential=$2; shift 2
+  [[ "$name" =~ ${ROWS:-.} ]] || return 0
   local vars=()
   while [[ "$1" == *=* ]]; do vars+=("$1"); shift; done
   rm -f "$work"/cg.* "$work/out"
@@ -69,7 +91,7 @@ row() { # name, credential, [NAME=value...] command...
   pid=$!
   local addr
   addr=$(wait_line "$work/out" "http listening on")
-  drive "$addr" "$credential" "$WARMUP"
+  drive "$addr" "$credential" "$WARMUP" wait
   callgrind_control -z "$pid" >/dev/null 2>&1
   drive "$addr" "$credential" "$REQUESTS"
   callgrind_control -d "$pid" >/dev/null 2>&1
@@ -87,10 +109,21 @@ row() { # name, credential, [NAME=value...] command...
   printf '| %s | %s |\n' "$name" "$((total / REQUESTS))"
 }
 
+# The OpenID issuer (discovery and JWKS on 127.0.0.1) and one token it minted, sent on every
+# request of the OIDC rows: the first request verifies it, every later one is a cache hit.
+"$ISSUER" "$work/tokens" 1 >"$work/issuer.out" 2>&1 &
+issuer_pid=$!
+issuer=$(wait_line "$work/issuer.out" issuer)
+wait_line "$work/issuer.out" rs256_verify_per_sec >/dev/null
+token=$(head -n1 "$work/tokens")
+
 server=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
   PORTCULLIS_GRPC_ADDR=off PORTCULLIS_WORKERS=1 PERSISTENCE_DATA_PATH="$work/data"
   AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true AUTHENTICATION_APIKEY_ENABLED=true
-  AUTHENTICATION_APIKEY_ALLOWED_KEYS="$KEY" AUTHENTICATION_APIKEY_USERS=bench)
+  AUTHENTICATION_APIKEY_ALLOWED_KEYS="$KEY" AUTHENTICATION_APIKEY_USERS=bench
+  AUTHENTICATION_OIDC_ENABLED=true AUTHENTICATION_OIDC_ISSUER="$issuer"
+  AUTHENTICATION_OIDC_CLIENT_ID=portcullis AUTHENTICATION_OIDC_USERNAME_CLAIM=preferred_username
+  AUTHENTICATION_OIDC_GROUPS_CLAIM=groups)
 
 echo "valgrind --tool=callgrind, $REQUESTS sequential GET /v1/meta after $WARMUP, one keep-alive connection, one worker"
 echo
@@ -100,6 +133,8 @@ row bare "" "$BARE" 127.0.0.1:0
 for format in text json; do
   row "anonymous, log $format" "" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
   row "static key, log $format" "$KEY" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
+  row "OIDC token reused, log $format" "$token" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
 done
 row "anonymous, log off (warn)" "" "${server[@]}" LOG_LEVEL=warn "$BIN"
 row "static key, log off (warn)" "$KEY" "${server[@]}" LOG_LEVEL=warn "$BIN"
+row "OIDC token reused, log off (warn)" "$token" "${server[@]}" LOG_LEVEL=warn "$BIN"

@@ -33,7 +33,9 @@ pub fn is_deadline(err: &PayloadError) -> bool {
 /// thing, so the deadline counts from the headers' arrival and covers every route. `Some`
 /// flag for a request with a body: set once the deadline is what stopped its read.
 pub fn arm(timeout: Duration, req: &mut ServiceRequest) -> Option<Rc<Cell<bool>>> {
-    if !declares_body(req) {
+    // Without a payload stream there is nothing to read, whatever the headers say (the
+    // usual GET: no header lookup).
+    if matches!(req.parts_mut().1, Payload::None) || !declares_body(req) {
         return None;
     }
     let expired = Rc::new(Cell::new(false));

@@ -15,6 +15,7 @@ mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 mod keys;
+mod memo;
 mod refresher;
 mod slot;
 mod stats;

@@ -11,6 +11,7 @@ use portcullis_config::OidcSettings;
 use super::cache::{self, TokenCache};
 use super::fetch::{self, Source};
 use super::keys::{self, KeySet, Lookup, PublishedKeys};
+use super::memo;
 use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, StopRefresher, Timing};
 use super::stats::OidcStats;
 use super::token::{self, ClaimRules};
@@ -135,8 +136,8 @@ impl OidcHandle {
         }
     }
 
-    /// Asks the verified-token cache, without judging the token: one SHA-256 and one map
-    /// read. A hit is a JWT that [`OidcHandle::verify`] would accept, so a caller may ask
+    /// Asks the verified-token cache, without judging the token: one SHA-256 (remembered per
+    /// thread for a token the cache answered before, [`memo`]) and one map read. A hit is a JWT that [`OidcHandle::verify`] would accept, so a caller may ask
     /// before deciding whether the token is a JWT at all.
     pub fn lookup<'a>(&self, token: &'a str) -> CacheLookup<'a> {
         let now = unix_now();
@@ -151,9 +152,10 @@ impl OidcHandle {
                 now,
             });
         }
-        let digest = cache::digest(token);
+        let digest = memo::digest(token);
         if usable {
             if let Some(principal) = self.cache.get(&digest, now, &keys) {
+                memo::remember(token, digest);
                 self.stats.count_hit();
                 return CacheLookup::Hit(principal);
             }

@@ -1,7 +1,7 @@
 //! Portcullis' own routes: health, the `/v1` index, meta and own-info. Every route here must
 //! also be in the route table (`gate/route_table.rs`), which decides who may reach it.
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{guard, web, HttpResponse};
 use serde_json::json;
 
@@ -30,16 +30,19 @@ impl MetaInfo {
 
 /// Registers the routes on an application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(redirect_root))
+    // Every path here is static, so the order decides only how many resources a request
+    // passes before its own: the routes requested most come first (clients ask `/v1/meta`
+    // when they connect, probes the health routes every few seconds).
+    cfg.service(get_or_head("/v1/meta", meta))
         .service(get_or_head("/v1/.well-known/live", live))
         .service(get_or_head("/v1/.well-known/ready", ready))
+        .route("/", web::get().to(redirect_root))
         .route(
             "/v1/.well-known/openid-configuration",
             web::get().to(openid_configuration),
         )
         .route("/v1", web::get().to(index))
         .route("/v1/", web::get().to(index))
-        .service(get_or_head("/v1/meta", meta))
         .route("/v1/users/own-info", web::get().to(own_info))
         .default_service(web::to(not_found));
 }
@@ -53,8 +56,13 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
+    // One guard comparing the method twice (`guard::Any` of two guards walks a list of
+    // boxed guards on every request).
     web::resource(path)
-        .guard(guard::Any(guard::Get()).or(guard::Head()))
+        .guard(guard::fn_guard(|ctx| {
+            let method = &ctx.head().method;
+            method == Method::GET || method == Method::HEAD
+        }))
         .to(handler)
 }
 

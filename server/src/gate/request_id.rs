@@ -24,14 +24,20 @@ thread_local! {
 /// Generates ids unique within the process: a random per-process prefix and a counter.
 pub struct RequestIds {
     prefix: u32,
+    /// `prefix` in hex, as every generated id starts.
+    prefix_hex: [u8; 8],
     counter: AtomicU64,
 }
 
 impl RequestIds {
     /// A generator with a fresh random prefix.
     pub fn new() -> Self {
+        let prefix: u32 = rand::random();
+        let mut prefix_hex = [0u8; 8];
+        hex(&mut prefix_hex, u64::from(prefix));
         RequestIds {
-            prefix: rand::random(),
+            prefix,
+            prefix_hex,
             counter: AtomicU64::new(0),
         }
     }
@@ -57,7 +63,7 @@ impl RequestIds {
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         }
         let mut id = [b'-'; ID_LEN];
-        hex(&mut id[..8], u64::from(self.prefix));
+        id[..8].copy_from_slice(&self.prefix_hex);
         hex(&mut id[9..], n);
         let bytes = CHUNK.with(|chunk| {
             let mut chunk = chunk.borrow_mut();

@@ -1,0 +1,134 @@
+//! A per-thread memo of the SHA-256 of tokens the verified-token cache answered: a client
+//! sends the same token on every request until it expires, and hashing a JWT of several
+//! hundred bytes was the largest single cost of a cache hit. The memo only remembers the
+//! digest of the exact bytes it was computed from: a presented token is looked up by a cheap
+//! index, then compared in full, in constant time, with the bytes remembered in that slot; on
+//! a match its digest is that token's SHA-256, on anything else the digest is computed as
+//! before. The verified-token cache itself still decides (expiry, key still published), so
+//! the memo never accepts a token: it saves a hash, nothing more.
+//!
+//! Only tokens the cache has just answered with a hit are remembered (so a flood of unknown
+//! tokens cannot evict them), in one of [`SLOTS`] slots per worker thread: at most
+//! `SLOTS` x [`super::MAX_TOKEN_BYTES`] bytes per thread.
+
+use std::cell::RefCell;
+
+use super::cache::{self, TokenDigest};
+
+/// Slots per thread (a power of two).
+const SLOTS: usize = 64;
+
+/// One remembered token: its bytes and their SHA-256.
+struct Entry {
+    token: Box<[u8]>,
+    digest: TokenDigest,
+}
+
+thread_local! {
+    static MEMO: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The slot a token may be remembered in: its length and its last eight bytes (the end of a
+/// JWT's signature, which differs from token to token). Anyone can choose a token that lands
+/// in a given slot; that only costs a remembered token its place, never a wrong digest.
+fn slot_of(token: &[u8]) -> usize {
+    let mut tail = [0u8; 8];
+    let start = token.len().saturating_sub(8);
+    tail[..token.len() - start].copy_from_slice(&token[start..]);
+    let mixed = (u64::from_le_bytes(tail) ^ token.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// Whether `a` and `b` are the same bytes, in time that depends only on their lengths (a
+/// remembered token is a secret of whoever sent it).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u64;
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
+    for (x, y) in a_words.zip(b_words) {
+        let x = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let y = u64::from_le_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]]);
+        diff |= x ^ y;
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// The SHA-256 of `token`: remembered when this thread remembered these exact bytes,
+/// computed otherwise.
+pub(crate) fn digest(token: &str) -> TokenDigest {
+    let bytes = token.as_bytes();
+    let remembered = MEMO.with(|memo| {
+        let memo = memo.try_borrow().ok()?;
+        let entry = memo.get(slot_of(bytes))?.as_ref()?;
+        same_bytes(&entry.token, bytes).then_some(entry.digest)
+    });
+    remembered.unwrap_or_else(|| cache::digest(token))
+}
+
+/// Remembers that `digest` is the SHA-256 of `token` (the caller computed it with
+/// [`digest`]: the cache answered a hit for it).
+pub(crate) fn remember(token: &str, digest: TokenDigest) {
+    let bytes = token.as_bytes();
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return;
+        };
+        if memo.is_empty() {
+            memo.resize_with(SLOTS, || None);
+        }
+        let slot = &mut memo[slot_of(bytes)];
+        // Equal digests are the same token (SHA-256 has no known collision).
+        if slot.as_ref().is_some_and(|entry| entry.digest == digest) {
+            return;
+        }
+        *slot = Some(Entry {
+            token: bytes.into(),
+            digest,
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_every_byte() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLWJ5dGVz";
+        assert!(same_bytes(token.as_bytes(), token.as_bytes()));
+        for at in 0..token.len() {
+            let mut other = token.as_bytes().to_vec();
+            other[at] ^= 1;
+            assert!(!same_bytes(token.as_bytes(), &other), "byte {at}");
+        }
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert!(same_bytes(b"", b""));
+    }
+
+    #[test]
+    fn remembers_only_the_exact_token() {
+        let token = "header.payload.signature-of-the-first-token";
+        let digest_of = cache::digest(token);
+        remember(token, digest_of);
+        assert_eq!(digest(token), digest_of);
+        // Same slot (same length and last eight bytes), other bytes: computed, not taken.
+        let twin = "HEADER.payload.signature-of-the-first-token";
+        assert_eq!(slot_of(twin.as_bytes()), slot_of(token.as_bytes()));
+        assert_eq!(digest(twin), cache::digest(twin));
+        assert_ne!(digest(twin), digest_of);
+        // A token that takes its slot is answered; the first one is computed again.
+        remember(twin, cache::digest(twin));
+        assert_eq!(digest(twin), cache::digest(twin));
+        assert_eq!(digest(token), digest_of);
+        // Short tokens have a slot too.
+        remember("a", cache::digest("a"));
+        assert_eq!(digest("a"), cache::digest("a"));
+        assert_eq!(digest(""), cache::digest(""));
+    }
+}
