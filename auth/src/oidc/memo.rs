@@ -13,6 +13,8 @@
 
 use std::cell::RefCell;
 
+use subtle::ConstantTimeEq;
+
 use super::cache::{self, TokenDigest};
 
 /// Slots per thread (a power of two).
@@ -42,21 +44,7 @@ fn slot_of(token: &[u8]) -> usize {
 /// Whether `a` and `b` are the same bytes, in time that depends only on their lengths (a
 /// remembered token is a secret of whoever sent it).
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u64;
-    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
-    for (x, y) in a_words.zip(b_words) {
-        let x = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
-        let y = u64::from_le_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]]);
-        diff |= x ^ y;
-    }
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        diff |= u64::from(x ^ y);
-    }
-    std::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 /// The SHA-256 of `token`: remembered when this thread remembered these exact bytes,
