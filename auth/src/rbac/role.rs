@@ -1,8 +1,8 @@
-//! A role's permissions compiled for checking ([`CompiledRole`]), the request side of a check
-//! ([`Request`]) and the four built-in roles.
+//! A role's permissions compiled ([`CompiledRole`]: checked once merged with the other held roles',
+//! [`super::effective`]), the request side of a check ([`Request`]) and the four built-in roles.
 
-use super::action::{Action, ACTION_COUNT};
-use super::permission::{Grant, RoleScope};
+use super::action::Action;
+use super::permission::Grant;
 
 /// What one request asks: an action on concrete names, in the domain's filter order (see
 /// [`super::permission`]). A name of `*` asks for "all", which only a grant on `*` allows.
@@ -92,12 +92,11 @@ impl Grant {
     }
 }
 
-/// A role's grants, grouped by action so a check looks only at the asked action's grants.
+/// A role's grants, deduplicated and grouped by action. Checks are made on the merged sets of
+/// every role a subject holds ([`super::effective::Effective`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledRole {
     grants: Box<[Grant]>,
-    /// `grants[starts[a]..starts[a + 1]]` are action `a`'s grants.
-    starts: [u32; ACTION_COUNT + 1],
 }
 
 impl CompiledRole {
@@ -110,16 +109,8 @@ impl CompiledRole {
             }
         }
         unique.sort_by_key(|g| g.action.index());
-        let mut starts = [0u32; ACTION_COUNT + 1];
-        for grant in &unique {
-            starts[grant.action.index() + 1] += 1;
-        }
-        for i in 1..=ACTION_COUNT {
-            starts[i] += starts[i - 1];
-        }
         CompiledRole {
             grants: unique.into_boxed_slice(),
-            starts,
         }
     }
 
@@ -141,35 +132,6 @@ impl CompiledRole {
     /// Whether the role has no grant.
     pub fn is_empty(&self) -> bool {
         self.grants.is_empty()
-    }
-
-    fn for_action(&self, action: Action) -> &[Grant] {
-        let i = action.index();
-        &self.grants[self.starts[i] as usize..self.starts[i + 1] as usize]
-    }
-
-    /// Whether some grant allows the request. Allocates nothing.
-    pub fn allows(&self, request: &Request<'_>) -> bool {
-        self.for_action(request.action)
-            .iter()
-            .any(|g| g.allows(request))
-    }
-
-    /// The widest scope with which the role allows a role action on `role`.
-    pub fn role_scope(&self, action: Action, role: &str) -> Option<RoleScope> {
-        let request = Request::named(action, role);
-        self.for_action(action)
-            .iter()
-            .filter(|g| g.allows(&request))
-            .map(|g| g.scope)
-            .max()
-    }
-
-    /// Whether some grant covers `asked` (see [`Grant::covers`]).
-    pub fn covers(&self, asked: &Grant) -> bool {
-        self.for_action(asked.action)
-            .iter()
-            .any(|g| g.covers(asked))
     }
 }
 
@@ -231,16 +193,23 @@ impl BuiltInRole {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rbac::permission::Permission;
+    use crate::rbac::action::ACTION_COUNT;
+    use crate::rbac::effective::Effective;
+    use crate::rbac::permission::{Permission, RoleScope};
     use serde_json::json;
+
+    fn checked(role: CompiledRole) -> Effective {
+        Effective::new(role.grants())
+    }
 
     fn grant(value: serde_json::Value) -> Grant {
         let permission: Permission = serde_json::from_value(value).unwrap();
         Grant::from_wire(&permission).unwrap()
     }
 
-    fn role(values: Vec<serde_json::Value>) -> CompiledRole {
-        CompiledRole::new(values.into_iter().map(grant))
+    /// A role's grants, checkable as a subject holding only this role checks them.
+    fn role(values: Vec<serde_json::Value>) -> Effective {
+        Effective::new(CompiledRole::new(values.into_iter().map(grant)).grants())
     }
 
     #[test]
@@ -281,7 +250,7 @@ mod tests {
         assert!(verbose.allows(&Request::nodes_verbose("Movie")));
         assert!(!verbose.allows(&Request::nodes_verbose("*")));
         assert!(!verbose.allows(&Request::nodes_minimal()));
-        let viewer = BuiltInRole::Viewer.compile();
+        let viewer = checked(BuiltInRole::Viewer.compile());
         assert!(viewer.allows(&Request::nodes_minimal()));
         assert!(viewer.allows(&Request::nodes_verbose("*")));
     }
@@ -306,16 +275,16 @@ mod tests {
 
     #[test]
     fn built_in_roles_hold_everything_or_every_read() {
-        let admin = BuiltInRole::Admin.compile();
-        assert_eq!(admin.len(), ACTION_COUNT);
+        assert_eq!(BuiltInRole::Admin.compile().len(), ACTION_COUNT);
+        let admin = checked(BuiltInRole::Admin.compile());
         for action in Action::ALL {
             assert!(
                 admin.allows(&Request::data(*action, "*", "*", "*")),
                 "{action:?}"
             );
         }
-        let viewer = BuiltInRole::Viewer.compile();
-        assert_eq!(viewer.len(), 10);
+        assert_eq!(BuiltInRole::Viewer.compile().len(), 10);
+        let viewer = checked(BuiltInRole::Viewer.compile());
         assert!(viewer.allows(&Request::data(Action::ReadData, "*", "*", "*")));
         assert!(!viewer.allows(&Request::data(Action::CreateData, "Movie", "", "")));
         assert_eq!(
@@ -329,12 +298,16 @@ mod tests {
 
     #[test]
     fn duplicates_collapse_and_coverage_uses_the_action_s_grants() {
-        let r = role(vec![
-            json!({"action": "read_data", "data": {"collection": "Movie"}}),
-            json!({"action": "read_data", "data": {"collection": "Movie"}}),
-            json!({"action": "read_data", "data": {"collection": "Book*"}}),
-        ]);
-        assert_eq!(r.len(), 2);
+        let compiled = CompiledRole::new(
+            [
+                json!({"action": "read_data", "data": {"collection": "Movie"}}),
+                json!({"action": "read_data", "data": {"collection": "Movie"}}),
+                json!({"action": "read_data", "data": {"collection": "Book*"}}),
+            ]
+            .map(grant),
+        );
+        assert_eq!(compiled.len(), 2);
+        let r = checked(compiled);
         assert!(r.covers(&grant(
             json!({"action": "read_data", "data": {"collection": "BookX"}})
         )));
