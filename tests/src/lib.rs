@@ -6,6 +6,7 @@ pub mod assert;
 pub mod hostile;
 pub mod oidc_provider;
 pub mod oidc_support;
+pub mod rbac;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -20,32 +20,12 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use portcullis_config::vars;
+use portcullis_tests::rbac::{call, forbidden};
 use portcullis_tests::{Server, ServerBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const ID: &str = "00000000-0000-4000-8000-000000000001";
-
-async fn call(
-    server: &Server,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = server.request(method, path).bearer(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let reply = request.send().await;
-    (reply.status.as_u16(), reply.json())
-}
-
-fn forbidden(user: &str, action: &str, resource: &str) -> Value {
-    json!({ "error": [{ "message": format!(
-        "rbac: authorization, forbidden action: user '{user}' has insufficient permissions to {action} [{resource}]"
-    ) }] })
-}
 
 fn object(class: &str) -> String {
     format!("[Domain: data, Collection: {class}, Tenant: *, Object: {ID}]")

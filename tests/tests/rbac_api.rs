@@ -5,6 +5,7 @@
 //! runs the real binary on 127.0.0.1:0 over a real SQLite file.
 
 use portcullis_config::vars;
+use portcullis_tests::rbac::call;
 use portcullis_tests::{Server, ServerBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -20,21 +21,6 @@ fn rbac_server(admin_key: &str) -> ServerBuilder {
 
 /// `method path` as `key` with an optional JSON body: the status and the body (`Null` when
 /// empty).
-async fn call(
-    server: &Server,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = server.request(method, path).bearer(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let reply = request.send().await;
-    (reply.status.as_u16(), reply.json())
-}
-
 fn error(message: &str) -> Value {
     json!({ "error": [{ "message": message }] })
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use portcullis_config::vars;
 use portcullis_server::grpc::pb;
 use portcullis_server::grpc::pb::weaviate_client::WeaviateClient;
+use portcullis_tests::rbac::{call, forbidden};
 use portcullis_tests::{Server, ServerBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -22,27 +23,6 @@ use tonic::Code;
 const MOVIE_ID: &str = "00000000-0000-4000-8000-000000000001";
 const MOVIE_B_ID: &str = "00000000-0000-4000-8000-000000000002";
 const BOOK_ID: &str = "00000000-0000-4000-8000-000000000003";
-
-async fn call(
-    server: &Server,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = server.request(method, path).bearer(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let reply = request.send().await;
-    (reply.status.as_u16(), reply.json())
-}
-
-fn forbidden(user: &str, action: &str, resource: &str) -> Value {
-    json!({ "error": [{ "message": format!(
-        "rbac: authorization, forbidden action: user '{user}' has insufficient permissions to {action} [{resource}]"
-    ) }] })
-}
 
 fn data(class: &str) -> String {
     format!("[Domain: data, Collection: {class}, Tenant: *, Object: *]")
