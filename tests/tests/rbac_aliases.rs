@@ -20,7 +20,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use portcullis_config::vars;
-use portcullis_tests::rbac::{call, forbidden};
+use portcullis_tests::rbac::{call, forbidden, user_with};
 use portcullis_tests::{Server, ServerBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -51,40 +51,6 @@ async fn proxy_with(upstream: &str, extra: &[(&str, &str)]) -> (Server, String) 
         .start()
         .await;
     (server, admin)
-}
-
-/// A database user holding a new role with `permissions`; its key.
-async fn user_with(server: &Server, admin: &str, user: &str, permissions: Value) -> String {
-    let (status, body) = call(
-        server,
-        Method::POST,
-        &format!("/v1/users/db/{user}"),
-        admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let key = body["apikey"].as_str().expect("apikey").to_owned();
-    let role = format!("{user}-role");
-    let (status, body) = call(
-        server,
-        Method::POST,
-        "/v1/authz/roles",
-        admin,
-        Some(json!({"name": role, "permissions": permissions})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        server,
-        Method::POST,
-        &format!("/v1/authz/users/{user}/assign"),
-        admin,
-        Some(json!({"roles": [role], "userType": "db"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    key
 }
 
 // ---------------------------------------------------------------------------------------------

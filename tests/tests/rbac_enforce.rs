@@ -13,7 +13,7 @@ use std::sync::Arc;
 use portcullis_config::vars;
 use portcullis_server::grpc::pb;
 use portcullis_server::grpc::pb::weaviate_client::WeaviateClient;
-use portcullis_tests::rbac::{call, forbidden};
+use portcullis_tests::rbac::{assign, call, forbidden, user_with};
 use portcullis_tests::{Server, ServerBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -63,46 +63,6 @@ async fn start() -> (Server, String) {
         assert_eq!(status, 200, "{body}");
     }
     (server, admin)
-}
-
-/// A database user holding a new role with `permissions` (no role when empty); its key.
-async fn user_with(server: &Server, admin: &str, user: &str, permissions: Value) -> String {
-    let (status, body) = call(
-        server,
-        Method::POST,
-        &format!("/v1/users/db/{user}"),
-        admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let key = body["apikey"].as_str().expect("apikey").to_owned();
-    if permissions.as_array().is_some_and(|p| !p.is_empty()) {
-        let role = format!("{user}-role");
-        let (status, body) = call(
-            server,
-            Method::POST,
-            "/v1/authz/roles",
-            admin,
-            Some(json!({"name": role, "permissions": permissions})),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        assign(server, admin, user, &role).await;
-    }
-    key
-}
-
-async fn assign(server: &Server, admin: &str, user: &str, role: &str) {
-    let (status, body) = call(
-        server,
-        Method::POST,
-        &format!("/v1/authz/users/{user}/assign"),
-        admin,
-        Some(json!({"roles": [role], "userType": "db"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 async fn get_object(server: &Server, key: &str, class: &str, id: &str) -> u16 {
