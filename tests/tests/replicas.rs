@@ -1133,3 +1133,64 @@ async fn a_replica_killed_and_restarted_catches_up() {
         "{names:?}"
     );
 }
+
+/// Changes in a row on two replicas at once, each sent as soon as the last returned, while
+/// every replica renews its lease after every change it reads, and renewals are slow: none
+/// waits on a lease renewal.
+/// (A renewal holds the change counter's share lock inside a transaction; while it ran in the
+/// registry's context, a change holding that context waited on it until its write timed out.)
+#[tokio::test]
+async fn changes_in_a_row_never_wait_on_a_lease_renewal() {
+    let pg = Postgres::start();
+    pg.create_db("in_a_row");
+    let url = pg.url("in_a_row");
+    let replicas = three(&url).await;
+    let [a, b, _] = &replicas;
+    create(a, "hal").await;
+    create(b, "ida").await;
+    // Renewals that take 30 ms in the store, so that changes start while one is open.
+    pg.psql(
+        "in_a_row",
+        "CREATE FUNCTION slow_renewal() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(0.03); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_renewal BEFORE INSERT OR UPDATE ON portcullis_replicas \
+         FOR EACH ROW EXECUTE FUNCTION slow_renewal()",
+    );
+    async fn rotate_in_a_row(writer: &str, server: &Server, user: &str) -> Duration {
+        let path = format!("/v1/users/db/{user}/rotate-key");
+        {
+            let mut slowest = Duration::ZERO;
+            for round in 0..40 {
+                let started = Instant::now();
+                let (status, acked, body) =
+                    manage_acked(server, reqwest::Method::POST, &path).await;
+                let took = started.elapsed();
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "rotation {round} on {writer} after {took:?}: {body}; its log:\n{}",
+                    server.stderr()
+                );
+                assert_eq!(
+                    acked.as_deref(),
+                    Some("3"),
+                    "rotation {round} on {writer} after {took:?}; its log:\n{}",
+                    server.stderr()
+                );
+                slowest = slowest.max(took);
+            }
+            slowest
+        }
+    }
+    let (on_a, on_b) = tokio::join!(
+        rotate_in_a_row("A", a, "hal"),
+        rotate_in_a_row("B", b, "ida")
+    );
+    // A rotation waits for three acknowledgements, never for a write timeout (5 s).
+    for (writer, slowest) in [("A", on_a), ("B", on_b)] {
+        assert!(
+            slowest < Duration::from_secs(3),
+            "slowest rotation on {writer}: {slowest:?}"
+        );
+    }
+}

@@ -305,7 +305,7 @@ impl KeyRegistry {
 
     /// Writes the last-used times that changed since the last flush, in the background. Only
     /// published answers record uses, so only they are read (not every user).
-    fn flush_last_used(&mut self, ctx: &mut Context<Self>) {
+    fn flush_last_used(&mut self) {
         let Some(db) = self.db.as_mut() else {
             return;
         };
@@ -331,21 +331,41 @@ impl KeyRegistry {
             return;
         }
         let store = db.store.clone();
-        ctx.spawn(
-            async move {
-                let written = match &store {
-                    Backend::Local(store) => store.record_last_used(&updates).await.map_err(|e| e.to_string()),
-                    Backend::Shared(store) => store.record_last_used(&updates).await.map_err(|e| e.to_string()),
-                };
-                if let Err(err) = written {
-                    // Best effort: the times stay in memory and are tried again next time a
-                    // user is seen.
-                    tracing::warn!(error = %err, users = updates.len(), "could not record last-used times");
-                }
+        // A task of its own, not in the actor's context: the SQLite write is a transaction,
+        // and one left waiting in a held context would keep the file's write lock from the
+        // change holding it (`detached`).
+        actix::spawn(async move {
+            let written = match &store {
+                Backend::Local(store) => store
+                    .record_last_used(&updates)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Backend::Shared(store) => store
+                    .record_last_used(&updates)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(err) = written {
+                // Best effort: the times stay in memory and are tried again next time a
+                // user is seen.
+                tracing::warn!(error = %err, users = updates.len(), "could not record last-used times");
             }
-            .into_actor(self),
-        );
+        });
     }
+}
+
+/// Runs `work`, a call to the user store, as a task of its own, started now; resolves to its
+/// output, or `None` if the task panicked. Every store call the actor does not hold its
+/// context for goes through this (or `actix::spawn` when the actor needs no answer): while a
+/// change holds the context (an `AtomicResponse`, from its check through its write), the
+/// context polls nothing else it spawned, and a transaction left waiting there for its next
+/// statement keeps its locks. A replica's lease renewal, holding the change counter's share
+/// lock, blocked that very change's write until the write timed out with a 503.
+pub(super) fn detached<T: 'static>(
+    work: impl std::future::Future<Output = T> + 'static,
+) -> impl std::future::Future<Output = Option<T>> {
+    let task = actix::spawn(work);
+    async move { task.await.ok() }
 }
 
 impl Actor for KeyRegistry {
@@ -358,7 +378,7 @@ impl Actor for KeyRegistry {
             "key registry started"
         );
         if self.db.is_some() {
-            ctx.run_interval(LAST_USED_FLUSH, |act, ctx| act.flush_last_used(ctx));
+            ctx.run_interval(LAST_USED_FLUSH, |act, _| act.flush_last_used());
         }
         self.start_syncing(ctx);
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use sqlx::postgres::PgListener;
 
-use super::registry::KeyRegistry;
+use super::registry::{detached, KeyRegistry};
 use super::shared::{FullReason, Lease, Position, Read, SharedUserStore, Snapshot, UserState};
 use super::table::{self, TableLoader, UserRow};
 use crate::digest::KeyDigest;
@@ -151,6 +151,22 @@ impl SyncState {
     }
 }
 
+impl SyncState {
+    /// Counts a failed read, and logs the first of a run of them.
+    fn read_failed(&mut self, err: &dyn std::fmt::Display) {
+        self.stats.reads_failed.fetch_add(1, Ordering::Relaxed);
+        if !self.failing {
+            self.failing = true;
+            tracing::warn!(
+                error = %err,
+                bound = ?self.lease.bound(),
+                "cannot read the user store; database keys are refused once the last good \
+                 read is older than PORTCULLIS_KEY_REVOCATION_BOUND"
+            );
+        }
+    }
+}
+
 /// Reload the roles with this after every roles change in the log (and once now).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -196,45 +212,37 @@ impl KeyRegistry {
         sync.in_flight = true;
         let store = sync.store.clone();
         let base = sync.position.clone();
-        ctx.spawn(async move { store.read(base).await }.into_actor(self).map(
-            move |read, act, ctx| {
-                let Some(sync) = act.sync.as_mut() else {
-                    return;
-                };
-                sync.in_flight = false;
-                match read {
-                    Ok(read) => {
-                        sync.stats.reads_ok.fetch_add(1, Ordering::Relaxed);
-                        if sync.failing {
-                            sync.failing = false;
-                            tracing::info!("the user store answers again");
+        ctx.spawn(
+            detached(async move { store.read(base).await })
+                .into_actor(self)
+                .map(move |read, act, ctx| {
+                    let Some(sync) = act.sync.as_mut() else {
+                        return;
+                    };
+                    sync.in_flight = false;
+                    match read.ok_or("the read's task panicked") {
+                        Ok(Ok(read)) => {
+                            sync.stats.reads_ok.fetch_add(1, Ordering::Relaxed);
+                            if sync.failing {
+                                sync.failing = false;
+                                tracing::info!("the user store answers again");
+                            }
+                            if let Some((seq, started)) = act.apply_read(read, via) {
+                                act.confirm(ctx, seq, started);
+                            }
                         }
-                        if let Some((seq, started)) = act.apply_read(read, via) {
-                            act.confirm(ctx, seq, started);
-                        }
+                        Ok(Err(err)) => sync.read_failed(&err),
+                        Err(err) => sync.read_failed(&err),
                     }
-                    Err(err) => {
-                        sync.stats.reads_failed.fetch_add(1, Ordering::Relaxed);
-                        if !sync.failing {
-                            sync.failing = true;
-                            tracing::warn!(
-                                error = %err,
-                                bound = ?sync.lease.bound(),
-                                "cannot read the user store; database keys are refused once the \
-                                 last good read is older than PORTCULLIS_KEY_REVOCATION_BOUND"
-                            );
-                        }
+                    let again = act
+                        .sync
+                        .as_mut()
+                        .is_some_and(|s| std::mem::take(&mut s.again));
+                    if again {
+                        act.start_sync(ctx, via);
                     }
-                }
-                let again = act
-                    .sync
-                    .as_mut()
-                    .is_some_and(|s| std::mem::take(&mut s.again));
-                if again {
-                    act.start_sync(ctx, via);
-                }
-            },
-        ));
+                }),
+        );
     }
 
     /// Applies a read made from the table's current position. A read from another position
@@ -334,10 +342,11 @@ impl KeyRegistry {
             }
             store.report(seq).await.map_err(Unconfirmed::Store)
         };
-        ctx.spawn(run.into_actor(self).map(move |current, act, ctx| {
+        ctx.spawn(detached(run).into_actor(self).map(move |current, act, ctx| {
             let Some(sync) = act.sync.as_mut() else {
                 return;
             };
+            let current = current.unwrap_or(Err(Unconfirmed::Panicked));
             if !matches!(current, Err(Unconfirmed::Roles(_))) {
                 sync.roles_done = sync.roles_done.max(wanted);
             }
@@ -351,6 +360,9 @@ impl KeyRegistry {
                 ),
                 Err(Unconfirmed::Store(err)) => {
                     tracing::debug!(error = %err, "cannot report this replica's position");
+                }
+                Err(Unconfirmed::Panicked) => {
+                    tracing::error!("the task reporting this replica's position panicked");
                 }
             }
         }));
@@ -473,22 +485,20 @@ impl KeyRegistry {
 
     /// Prunes the change log in the background (`shared.rs`, `prune`); only while this
     /// replica's lease holds, so a fenced replica leaves the log alone.
-    fn prune(&mut self, ctx: &mut Context<Self>) {
+    fn prune(&mut self) {
         let Some(sync) = self.sync.as_ref().filter(|sync| sync.lease.valid()) else {
             return;
         };
         let (store, stats) = (sync.store.clone(), sync.stats.clone());
-        ctx.spawn(
-            async move {
-                match store.prune().await {
-                    Ok(removed) => {
-                        stats.pruned.fetch_add(removed, Ordering::Relaxed);
-                    }
-                    Err(err) => tracing::debug!(error = %err, "cannot prune the change log"),
+        // A task of its own: nothing here needs the actor (`registry::detached`).
+        actix::spawn(async move {
+            match store.prune().await {
+                Ok(removed) => {
+                    stats.pruned.fetch_add(removed, Ordering::Relaxed);
                 }
+                Err(err) => tracing::debug!(error = %err, "cannot prune the change log"),
             }
-            .into_actor(self),
-        );
+        });
     }
 
     /// Starts the listener task and the poll timer (with the shared store only).
@@ -498,7 +508,7 @@ impl KeyRegistry {
         };
         let every = sync.store.read_timeout();
         ctx.run_interval(every, |act, ctx| act.start_sync(ctx, Via::Poll));
-        ctx.run_interval(sync.store.prune_every(), |act, ctx| act.prune(ctx));
+        ctx.run_interval(sync.store.prune_every(), |act, _| act.prune());
         listen(
             sync.store.clone(),
             ctx.address().downgrade(),
@@ -511,6 +521,8 @@ impl KeyRegistry {
 enum Unconfirmed {
     Roles(String),
     Store(super::shared::SharedStoreError),
+    /// Its task panicked (a bug).
+    Panicked,
 }
 
 /// The listener: LISTENs on [`super::shared::CHANNEL`] over its own connection and asks the
