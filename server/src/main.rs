@@ -155,7 +155,17 @@ fn main() -> ExitCode {
     for (name, value) in settings.describe() {
         tracing::info!(setting = name, value = %value, "configuration");
     }
-    let result = actix_web::rt::System::new().block_on(portcullis_server::run(settings));
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(portcullis_server::run(settings));
+    // Tasks still pending when `run` returns (the user store's listener, a store call in
+    // flight) are dropped with the system, and sqlx's connections return themselves to their
+    // pool from their destructors by spawning a task: without a Tokio runtime entered, that
+    // panics, twice, and the process aborted (exit 134) on every SIGTERM with the shared
+    // store. Entered, the spawned tasks go to the runtime being shut down, which drops them.
+    let runtime = system.runtime().tokio_runtime().handle().clone();
+    let entered = runtime.enter();
+    drop(system);
+    drop(entered);
     if let Err(err) = &result {
         tracing::error!("{err:#}");
     }

@@ -1132,6 +1132,13 @@ async fn a_replica_killed_and_restarted_catches_up() {
         names.contains(&"fay") && !names.contains(&"gus"),
         "{names:?}"
     );
+
+    // Stopped (SIGTERM) with the listener and the pool open: a clean exit. The dropped
+    // listener's connection once panicked without a runtime, and the process aborted.
+    for replica in [a, b] {
+        let (code, log) = replica.stop().await;
+        assert_eq!(code, Some(0), "a replica's exit on SIGTERM; its log:\n{log}");
+    }
 }
 
 /// Changes in a row on two replicas at once, each sent as soon as the last returned, while
