@@ -13,6 +13,17 @@ const CHALLENGE_INVALID_TOKEN: &str = r#"Bearer realm="portcullis", error="inval
 /// `WWW-Authenticate` for an Authorization header that could not be understood.
 const CHALLENGE_INVALID_REQUEST: &str = r#"Bearer realm="portcullis", error="invalid_request""#;
 
+/// The 503 message while the user store shared by replicas cannot be read
+/// (`docs/replicas.md`).
+pub const STORE_UNAVAILABLE: &str = "store_unavailable: the user store cannot be reached or has \
+     not been read within PORTCULLIS_KEY_REVOCATION_BOUND, so users cannot be managed; retry later";
+
+/// The 503 message while the roles were not read yet: the replica started with the user store
+/// down and has not reached it since (`docs/replicas.md`); only the settings' holders of the
+/// built-in roles are authorized meanwhile.
+pub const ROLES_NOT_READ: &str = "store_unavailable: the roles have not been read from the user \
+     store yet (it could not be reached at start), so this cannot be authorized; retry later";
+
 /// Every error a client can see.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -1137,7 +1137,11 @@ async fn a_replica_killed_and_restarted_catches_up() {
     // listener's connection once panicked without a runtime, and the process aborted.
     for replica in [a, b] {
         let (code, log) = replica.stop().await;
-        assert_eq!(code, Some(0), "a replica's exit on SIGTERM; its log:\n{log}");
+        assert_eq!(
+            code,
+            Some(0),
+            "a replica's exit on SIGTERM; its log:\n{log}"
+        );
     }
 }
 
@@ -1200,4 +1204,129 @@ async fn changes_in_a_row_never_wait_on_a_lease_renewal() {
             "slowest rotation on {writer}: {slowest:?}"
         );
     }
+}
+
+/// With RBAC on, a replica also starts while the store is down: the settings' root user is
+/// authorized, anyone else gets 503 (not 403: the caller may hold a role not read yet), the
+/// roles API answers 503, and once the store answers, the stored roles decide.
+#[tokio::test]
+async fn with_rbac_a_replica_starts_while_the_store_is_down() {
+    const OTHER_KEY: &str = "other-static-key-0123456789";
+    let mut pg = Postgres::start();
+    pg.create_db("rbac_late");
+    let url = pg.url("rbac_late");
+    let upstream = ready_upstream().await;
+    let rbac = || {
+        replica(&url)
+            .unset(vars::ADMINLIST_ENABLED)
+            .unset(vars::ADMINLIST_USERS)
+            .env(vars::APIKEY_ALLOWED_KEYS, format!("{ROOT_KEY},{OTHER_KEY}"))
+            .env(vars::APIKEY_USERS, "root,other")
+            .env(vars::RBAC_ENABLED, "true")
+            .env(vars::RBAC_ROOT_USERS, "root")
+            .env(vars::UPSTREAM_URL, upstream.as_str())
+    };
+    let as_user = |server: &Server, key: &str, method: reqwest::Method, path: &str| {
+        let request = server.request(method, path).bearer(key);
+        async move {
+            let reply = request.send().await;
+            let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+            (
+                reply.status,
+                reply.header("retry-after").map(str::to_owned),
+                body,
+            )
+        }
+    };
+    {
+        let first = rbac().start().await;
+        let reply = first
+            .request(reqwest::Method::POST, "/v1/authz/roles")
+            .bearer(ROOT_KEY)
+            .json(&serde_json::json!({
+                "name": "cluster-reader",
+                "permissions": [{"action": "read_cluster"}]
+            }))
+            .send()
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    pg.stop();
+
+    let late = rbac().start().await;
+    let (status, _, body) = as_user(
+        &late,
+        ROOT_KEY,
+        reqwest::Method::GET,
+        "/v1/cluster/statistics",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the settings' root user: {body}");
+    for (key, method, path) in [
+        (OTHER_KEY, reqwest::Method::GET, "/v1/cluster/statistics"),
+        (ROOT_KEY, reqwest::Method::GET, "/v1/authz/roles"),
+        (
+            ROOT_KEY,
+            reqwest::Method::POST,
+            "/v1/authz/users/other/assign",
+        ),
+    ] {
+        let (status, retry, body) = as_user(&late, key, method.clone(), path).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path} before the roles were read: {body}"
+        );
+        assert_eq!(retry.as_deref(), Some("1"), "{method} {path}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("store_unavailable")),
+            "{method} {path}: {body}"
+        );
+    }
+
+    pg.spawn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) =
+            as_user(&late, ROOT_KEY, reqwest::Method::GET, "/v1/authz/roles").await;
+        if status == StatusCode::OK {
+            assert!(
+                body.as_array()
+                    .is_some_and(|roles| roles.iter().any(|r| r["name"] == "cluster-reader")),
+                "the stored role, read when the store came back: {body}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the roles were never read: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A denial is an answer again, and a role given now takes effect.
+    let (status, _, body) = as_user(
+        &late,
+        OTHER_KEY,
+        reqwest::Method::GET,
+        "/v1/cluster/statistics",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let reply = late
+        .request(reqwest::Method::POST, "/v1/authz/users/other/assign")
+        .bearer(ROOT_KEY)
+        .json(&serde_json::json!({"roles": ["cluster-reader"], "userType": "db"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let (status, _, body) = as_user(
+        &late,
+        OTHER_KEY,
+        reqwest::Method::GET,
+        "/v1/cluster/statistics",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -194,7 +194,7 @@ impl SharedStoreError {
 /// Errors of a store that is down or not answering: the connection (I/O, TLS, protocol),
 /// the pool's wait, and the SQLSTATE classes 08 (connection exception) and 57 (operator
 /// intervention: shutting down, starting up), and 53300 (too many connections).
-fn unreachable_error(err: &sqlx::Error) -> bool {
+pub(crate) fn unreachable_error(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

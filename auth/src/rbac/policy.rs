@@ -13,6 +13,7 @@
 //! not inherited by the old holders.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use arc_swap::ArcSwap;
@@ -108,6 +109,9 @@ impl Roles {
 pub struct Policies {
     roles: Mutex<Roles>,
     subjects: [DashMap<Box<str>, Arc<Combination>>; 3],
+    /// False while the stored roles could not be read yet (a replica that started while the
+    /// shared store was down): only the settings' holders are published meanwhile.
+    loaded: AtomicBool,
 }
 
 impl Default for Policies {
@@ -134,11 +138,23 @@ impl Policies {
         let policies = Policies {
             roles: Mutex::new(Roles::default()),
             subjects: [DashMap::new(), DashMap::new(), DashMap::new()],
+            loaded: AtomicBool::new(true),
         };
         for built_in in BuiltInRole::ALL {
             policies.set_role(built_in.name(), built_in.compile());
         }
         policies
+    }
+
+    /// Whether the stored roles and assignments are published (false only while a replica
+    /// that started with the shared store down has not read them yet). A denial is then no
+    /// answer: the caller may hold a role not read yet.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_loaded(&self, loaded: bool) {
+        self.loaded.store(loaded, Ordering::Release);
     }
 
     fn roles(&self) -> MutexGuard<'_, Roles> {

@@ -38,6 +38,10 @@ pub enum RoleError {
     /// The subject was refused by the caller's check (run under the write lock).
     #[error("{0:?}")]
     Subject(SubjectRefusal),
+    /// The stored roles were not read yet (the store shared by replicas was down at start
+    /// and has not been read since); nothing was changed.
+    #[error("the roles have not been read from the user store yet")]
+    NotRead,
     /// The role tables failed; nothing was changed.
     #[error("{0}")]
     Store(#[from] RoleStoreError),
@@ -68,6 +72,10 @@ struct State {
     roles: BTreeMap<String, Vec<Grant>>,
     /// Indexed by [`slot`].
     held: [BTreeMap<String, BTreeSet<String>>; 3],
+    /// The settings' holders (exact, additive) not written yet: the store shared by replicas
+    /// could not be reached at start. Until the first reload writes them and reads every role,
+    /// only they are published and changes are refused.
+    unwritten: Option<(SettingsHolders, SettingsHolders)>,
 }
 
 fn slot(ns: Namespace) -> usize {
@@ -93,6 +101,9 @@ pub struct RoleRegistry {
     store: Option<RoleStore>,
     state: RwLock<State>,
 }
+
+/// The built-in roles whose holders are exactly the settings' ones.
+const MIRRORED: [&str; 2] = [BuiltInRole::Root.name(), BuiltInRole::ReadOnly.name()];
 
 /// Assignments the settings make: (namespace, subject, built-in role).
 type SettingsHolders = Vec<(Namespace, String, &'static str)>;
@@ -184,7 +195,15 @@ impl RoleRegistry {
             return Ok(());
         };
         let mut state = self.state.write().await;
+        if let Some((exact, additive)) = &state.unwritten {
+            store
+                .apply_settings(&MIRRORED, &borrowed(exact), &borrowed(additive))
+                .await?;
+        }
         let new = state_of(store.load().await?);
+        if state.unwritten.is_some() {
+            tracing::info!("the roles were read from the user store; RBAC decides in full again");
+        }
         for name in state.roles.keys() {
             if !new.roles.contains_key(name) {
                 self.policies.remove_role(name);
@@ -212,36 +231,70 @@ impl RoleRegistry {
             }
         }
         *state = new;
+        self.policies.set_loaded(true);
         Ok(())
     }
 
     /// Opens the registry: writes the settings' holders, loads every role and assignment
-    /// (from `store`, or none without one), and publishes them.
+    /// (from `store`, or none without one), and publishes them. When the store shared by
+    /// replicas cannot be reached (within its bound), only the settings' holders are
+    /// published and [`Policies::loaded`] is false until a [`RoleRegistry::reload`] succeeds
+    /// (the KeyRegistry asks for one after its first read of the store).
     pub async fn open(
         settings: &RbacSettings,
         kinds: UserKinds,
         store: Option<RoleStore>,
     ) -> Result<Self, RoleStoreError> {
         let (exact, additive) = settings_holders(settings, kinds);
-        let mirrored = [BuiltInRole::Root.name(), BuiltInRole::ReadOnly.name()];
-        let mut state = State::default();
-        match &store {
+        let stored = match &store {
             Some(store) => {
-                store
-                    .apply_settings(&mirrored, &borrowed(&exact), &borrowed(&additive))
-                    .await?;
-                state = state_of(store.load().await?);
-            }
-            None => {
-                for (ns, subject, role) in exact.into_iter().chain(additive) {
-                    state.held[slot(ns)]
-                        .entry(subject)
-                        .or_default()
-                        .insert(role.to_owned());
+                let read = async {
+                    store
+                        .apply_settings(&MIRRORED, &borrowed(&exact), &borrowed(&additive))
+                        .await?;
+                    store.load().await
+                };
+                let read = match store.shared_bound() {
+                    Some(bound) => tokio::time::timeout(bound, read)
+                        .await
+                        .unwrap_or(Err(RoleStoreError::Timeout(bound))),
+                    None => read.await,
+                };
+                match read {
+                    Ok(stored) => Some(stored),
+                    Err(err) if store.shared_bound().is_some() && err.is_unavailable() => {
+                        tracing::warn!(
+                            error = %err,
+                            "the roles cannot be read from the user store; until they are, only \
+                             the settings' root, admin, viewer and read-only holders are \
+                             authorized, other callers get 503, and role changes are refused"
+                        );
+                        None
+                    }
+                    Err(err) => return Err(err),
                 }
             }
-        }
+            None => None,
+        };
+        let loaded = stored.is_some() || store.is_none();
+        let state = match stored {
+            Some(stored) => state_of(stored),
+            None => {
+                let mut state = State::default();
+                for (ns, subject, role) in exact.iter().chain(&additive) {
+                    state.held[slot(*ns)]
+                        .entry(subject.clone())
+                        .or_default()
+                        .insert((*role).to_owned());
+                }
+                if !loaded {
+                    state.unwritten = Some((exact, additive));
+                }
+                state
+            }
+        };
         let policies = Arc::new(Policies::new());
+        policies.set_loaded(loaded);
         for (name, grants) in &state.roles {
             policies.set_role(name, CompiledRole::new(grants.iter().cloned()));
         }
@@ -382,9 +435,19 @@ impl RoleRegistry {
         Ok(())
     }
 
+    /// The write lock, unless the stored roles were not read yet (a start with the store
+    /// down): a change then is refused, since it would be judged against roles not read.
+    async fn writable(&self) -> Result<tokio::sync::RwLockWriteGuard<'_, State>, RoleError> {
+        let state = self.state.write().await;
+        if state.unwritten.is_some() {
+            return Err(RoleError::NotRead);
+        }
+        Ok(state)
+    }
+
     /// Creates a role (`Exists` when the name is taken, built-in names included).
     pub async fn create_role(&self, name: &str, grants: Vec<Grant>) -> Result<(), RoleError> {
-        let mut state = self.state.write().await;
+        let mut state = self.writable().await?;
         if state.exists(name) {
             return Err(RoleError::Exists(name.to_owned()));
         }
@@ -399,7 +462,7 @@ impl RoleRegistry {
 
     /// Adds the grants a custom role does not hold yet.
     pub async fn add_permissions(&self, name: &str, grants: Vec<Grant>) -> Result<(), RoleError> {
-        let mut state = self.state.write().await;
+        let mut state = self.writable().await?;
         let mut current = state
             .roles
             .get(name)
@@ -415,7 +478,7 @@ impl RoleRegistry {
 
     /// Removes every listed grant the custom role holds (the role stays, even emptied).
     pub async fn remove_permissions(&self, name: &str, grants: &[Grant]) -> Result<(), RoleError> {
-        let mut state = self.state.write().await;
+        let mut state = self.writable().await?;
         let mut current = state
             .roles
             .get(name)
@@ -427,7 +490,7 @@ impl RoleRegistry {
 
     /// Deletes a custom role and every assignment of it; `false` when there was none.
     pub async fn delete_role(&self, name: &str) -> Result<bool, RoleError> {
-        let mut state = self.state.write().await;
+        let mut state = self.writable().await?;
         if !state.roles.contains_key(name) {
             return Ok(false);
         }
@@ -471,7 +534,7 @@ impl RoleRegistry {
         roles: &[String],
         subject_check: impl Future<Output = Result<(), SubjectRefusal>>,
     ) -> Result<(), RoleError> {
-        let mut state = self.state.write().await;
+        let mut state = self.writable().await?;
         if !roles.iter().all(|role| state.exists(role)) {
             return Err(RoleError::UnknownRoles);
         }

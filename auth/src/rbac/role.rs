@@ -159,7 +159,7 @@ impl BuiltInRole {
     ];
 
     /// The role's name.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             BuiltInRole::Root => "root",
             BuiltInRole::Admin => "admin",

@@ -16,6 +16,9 @@ pub enum RoleStoreError {
     /// A query failed.
     #[error("role store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The store shared by replicas did not answer within the bound (at start).
+    #[error("the user store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
     /// A stored row could not be read back.
     #[error("role store row for {row:?} is invalid: {what}")]
     BadRow {
@@ -24,6 +27,18 @@ pub enum RoleStoreError {
         /// What is wrong.
         what: String,
     },
+}
+
+impl RoleStoreError {
+    /// Whether the store could not be reached or did not answer (as opposed to refusing what
+    /// was asked): a replica starts through it.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            RoleStoreError::Timeout(_) => true,
+            RoleStoreError::Query(err) => crate::api_key::shared::unreachable_error(err),
+            RoleStoreError::BadRow { .. } => false,
+        }
+    }
 }
 
 /// Everything stored, as read at start.
@@ -72,6 +87,12 @@ impl RoleStore {
             users: None,
             shared: Some(store),
         }
+    }
+
+    /// The revocation bound of the store shared by replicas (`None` for the SQLite file):
+    /// how long the start waits for it before going on without the stored roles.
+    pub fn shared_bound(&self) -> Option<std::time::Duration> {
+        self.shared.as_ref().map(SharedUserStore::bound)
     }
 
     /// The SQLite file's pool (every method asks the shared store first, when there is one).

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use self::listing::UserView;
 use crate::authz::ListFilter;
-use crate::error::ApiError;
+use crate::error::{ApiError, STORE_UNAVAILABLE};
 use crate::gate::Caller;
 // The handlers' short name for the operation label.
 use crate::metrics::KeyOperation as Op;
@@ -53,11 +53,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(deactivate_user),
         );
 }
-
-/// The 503 message while the user store shared by replicas cannot be read
-/// (`docs/replicas.md`).
-const STORE_UNAVAILABLE: &str = "store_unavailable: the user store cannot be reached or has not \
-     been read within PORTCULLIS_KEY_REVOCATION_BOUND, so users cannot be managed; retry later";
 
 fn user_error(err: UserError) -> ApiError {
     let message = err.to_string();

@@ -154,7 +154,13 @@ impl RbacGate {
     ) -> Result<(), ApiError> {
         let (kind, mut needs, name, query) = {
             match plan(req.method(), req.path(), req.query_string()) {
-                Plan::Open | Plan::Handler => return Ok(()),
+                Plan::Open => return Ok(()),
+                // The roles API, user management, own-info and the filtered lists decide on
+                // the stored roles: none while they were not read (a start with the store down).
+                Plan::Handler | Plan::Filtered { .. } if !self.enforcer.policies().loaded() => {
+                    return Err(roles_not_read());
+                }
+                Plan::Handler => return Ok(()),
                 Plan::Refuse(message) => return Err(ApiError::BadRequest(message.to_owned())),
                 Plan::Unmapped => {
                     return self.count(metrics, self.enforcer.decide_unmapped(principal, client))
@@ -273,7 +279,23 @@ impl RbacGate {
 
     fn count(&self, metrics: &Metrics, decision: Result<(), Refused>) -> Result<(), ApiError> {
         metrics.observe_authorization(decision.is_ok());
-        decision.map_err(|Refused(message)| ApiError::RbacForbidden(message))
+        decision.map_err(|Refused(message)| {
+            // A denial before the stored roles were read is no answer: the caller may hold a
+            // role not read yet.
+            if self.enforcer.policies().loaded() {
+                ApiError::RbacForbidden(message)
+            } else {
+                roles_not_read()
+            }
+        })
+    }
+}
+
+/// 503 while the stored roles were not read (`Policies::loaded`).
+fn roles_not_read() -> ApiError {
+    ApiError::ServiceUnavailable {
+        message: crate::error::ROLES_NOT_READ,
+        retry_after: 1,
     }
 }
 

@@ -38,6 +38,10 @@ pub enum AuthzError {
     /// 500 with a message that names no internal detail.
     #[error("{0}")]
     Internal(String),
+    /// 503 with `Retry-After: 1`: the user store cannot be reached, or the roles were not
+    /// read from it yet.
+    #[error("{0}")]
+    Unavailable(&'static str),
 }
 
 impl ResponseError for AuthzError {
@@ -51,11 +55,15 @@ impl ResponseError for AuthzError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             AuthzError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthzError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut builder = HttpResponse::build(self.status_code());
+        if let AuthzError::Unavailable(_) = self {
+            builder.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
         match self {
             AuthzError::NotFoundEmpty => builder.finish(),
             AuthzError::Validation { code, message } => {

@@ -205,7 +205,19 @@ fn forbidden(caller: &Principal, request: &Request<'_>) -> AuthzError {
 }
 
 /// A registry failure as the API answers it (the caller maps the refusals it expects first).
+/// The 503 message of a role change the user store could not take (replicas).
+const ROLES_UNREACHABLE: &str =
+    "store_unavailable: the user store cannot be reached, so roles cannot be changed; retry later";
+
 fn internal(err: RoleError) -> AuthzError {
+    match &err {
+        RoleError::NotRead => return AuthzError::Unavailable(crate::error::ROLES_NOT_READ),
+        RoleError::Store(store) if store.is_unavailable() => {
+            tracing::warn!(error = %err, "user store unreachable; role change not made");
+            return AuthzError::Unavailable(ROLES_UNREACHABLE);
+        }
+        _ => {}
+    }
     tracing::error!(error = %err, "role change failed");
     AuthzError::Internal("the role store failed; nothing was changed".to_owned())
 }
