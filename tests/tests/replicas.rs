@@ -303,6 +303,25 @@ async fn three(url: &str) -> [Server; 3] {
     [a, b, c]
 }
 
+/// Waits until `server` counts `want` replicas holding a live lease
+/// (`portcullis_user_sync_live_replicas`), at most `within`.
+async fn live_replicas(server: &Server, want: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let live = server
+            .metric("portcullis_user_sync_live_replicas", &[])
+            .await;
+        if live == want as f64 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "live replicas: {live}, not {want}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// `GET /v1/users/own-info` as `key`: the status, the `Retry-After` header and the body.
 async fn whoami(server: &Server, key: &str) -> (StatusCode, Option<String>, Value) {
     let reply = server
@@ -1097,7 +1116,10 @@ async fn a_replica_killed_and_restarted_catches_up() {
     let fay = create(&a, "fay").await;
     let gus = create(&b, "gus").await;
     until(&b, &fay, StatusCode::OK, BOUND + EPSILON).await;
+    live_replicas(&a, 2, BOUND + EPSILON).await;
     b.kill9().await;
+    // B's lease runs out: A counts itself alone.
+    live_replicas(&a, 1, BOUND + BOUND + EPSILON).await;
 
     let (status, body) = manage(&a, reqwest::Method::POST, "/v1/users/db/fay/rotate-key").await;
     assert_eq!(status, StatusCode::OK, "{body}");

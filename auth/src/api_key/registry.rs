@@ -200,12 +200,14 @@ impl KeyRegistry {
         started: std::time::Instant,
     ) {
         match store.report(seq).await {
-            Ok(current) if current == seq => {
+            Ok((current, live)) => {
                 if let Some(sync) = &self.sync {
-                    sync.lease.renew(started);
+                    sync.stats.live_replicas.store(live, Ordering::Relaxed);
+                    if current == seq {
+                        sync.lease.renew(started);
+                    }
                 }
             }
-            Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "cannot report this replica's position"),
         }
     }

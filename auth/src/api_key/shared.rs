@@ -913,7 +913,8 @@ impl SharedUserStore {
     /// change and its commit) makes this wait and the number then includes its change; one
     /// that comes after sees this row. The caller renews its lease only when nothing newer
     /// committed (`sync.rs`).
-    pub(crate) async fn report(&self, applied: i64) -> Result<i64, SharedStoreError> {
+    /// Also returns how many replicas hold a live lease once this one's is renewed.
+    pub(crate) async fn report(&self, applied: i64) -> Result<(i64, i64), SharedStoreError> {
         let limit = self.read_timeout();
         let run = async {
             let mut tx = self.pool.begin().await?;
@@ -936,8 +937,13 @@ impl SharedUserStore {
             .bind(self.bound.as_secs_f64())
             .execute(&mut *tx)
             .await?;
+            let live: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM portcullis_replicas WHERE lease_until > clock_timestamp()",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             tx.commit().await?;
-            Ok::<_, SharedStoreError>(current)
+            Ok::<_, SharedStoreError>((current, live))
         };
         tokio::time::timeout(limit, run)
             .await

@@ -72,6 +72,9 @@ pub struct SyncStats {
     pub ack_timeouts: AtomicU64,
     /// Entries removed from the change log by this replica's pruning.
     pub pruned: AtomicU64,
+    /// Replicas holding a live lease (this one included), as counted at this replica's last
+    /// report to the store (0 before the first).
+    pub live_replicas: AtomicI64,
 }
 
 /// A histogram of durations in plain atomics (the auth crate knows no metrics library): a
@@ -350,7 +353,10 @@ impl KeyRegistry {
             if !matches!(current, Err(Unconfirmed::Roles(_))) {
                 sync.roles_done = sync.roles_done.max(wanted);
             }
-            match current {
+            if let Ok((_, live)) = &current {
+                sync.stats.live_replicas.store(*live, Ordering::Relaxed);
+            }
+            match current.map(|(current, _)| current) {
                 Ok(current) if current == seq => sync.lease.renew(started),
                 Ok(_) => act.start_sync(ctx, Via::Poll),
                 Err(Unconfirmed::Roles(err)) => tracing::warn!(

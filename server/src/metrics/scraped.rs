@@ -376,6 +376,7 @@ pub struct UserSyncCollector {
     ack_wait: ScrapedFamily,
     ack_timeouts: ScrapedFamily,
     pruned: ScrapedFamily,
+    live_replicas: ScrapedFamily,
 }
 
 impl UserSyncCollector {
@@ -446,6 +447,10 @@ impl UserSyncCollector {
                 "Entries this replica removed from the change log (applied by every live replica and older than PORTCULLIS_CHANGE_LOG_RETENTION).",
                 &[],
             )?,
+            live_replicas: gauge(
+                "portcullis_user_sync_live_replicas",
+                "Replicas holding a live lease on the user store (this one included), as counted at this replica's last report; a change made here waits for each of them.",
+            )?,
         })
     }
 }
@@ -466,6 +471,7 @@ impl Collector for UserSyncCollector {
             &self.ack_wait.desc,
             &self.ack_timeouts.desc,
             &self.pruned.desc,
+            &self.live_replicas.desc,
         ]
     }
 
@@ -506,6 +512,8 @@ impl Collector for UserSyncCollector {
             self.ack_wait.histogram(&stats.ack_wait),
             self.ack_timeouts.single(load(&stats.ack_timeouts)),
             self.pruned.single(load(&stats.pruned)),
+            self.live_replicas
+                .single(stats.live_replicas.load(Ordering::Relaxed) as f64),
         ]
     }
 }
