@@ -8,20 +8,21 @@
 
 pub mod caller;
 pub mod credential;
+pub mod middleware;
 pub mod request_id;
 pub mod route_table;
 
 pub use caller::Caller;
+pub use middleware::{layer, GateLayer, Inner};
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
@@ -297,11 +298,16 @@ impl Gate {
     }
 }
 
-/// The middleware function (`actix_web::middleware::from_fn(gate)`).
-pub async fn gate(
+/// The gate's work on one request, around the inner service `next` (the routes), as
+/// [`layer`]`(gate)` wraps the application.
+pub async fn gate<S, B>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    next: Inner<S>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
     let started = Instant::now();
     let Some(gate) = req.app_data::<web::Data<Gate>>().cloned() else {
         tracing::error!("gate state missing from the application");
