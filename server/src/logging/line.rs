@@ -196,6 +196,37 @@ impl<'a> Line<'a> {
         }
     }
 
+    /// Fields that many lines share (a route's method and template, an outcome's labels),
+    /// formatted once per thread: `pieces` keeps, in `slot`, the bytes `fields` writes after a
+    /// line's first field, and later lines copy them. The caller gives every distinct set of
+    /// field values its own slot. A line with no field yet writes the fields themselves.
+    #[inline]
+    pub fn cached(&mut self, pieces: &mut Pieces, slot: usize, fields: impl FnOnce(&mut Line<'_>)) {
+        if self.first {
+            fields(self);
+            return;
+        }
+        if pieces.format != Some(self.format) {
+            pieces.format = Some(self.format);
+            pieces.slots.clear();
+        }
+        if pieces.slots.len() <= slot {
+            pieces.slots.resize(slot + 1, None);
+        }
+        let piece = pieces.slots[slot].get_or_insert_with(|| {
+            let mut buf = Vec::new();
+            let mut piece = Line {
+                buf: &mut buf,
+                format: self.format,
+                target: self.target,
+                first: false,
+            };
+            fields(&mut piece);
+            buf.into_boxed_slice()
+        });
+        self.buf.extend_from_slice(piece);
+    }
+
     /// Ends the line: the target (JSON) and the newline.
     pub fn finish(self) {
         if self.format == LineFormat::Json {
@@ -205,6 +236,13 @@ impl<'a> Line<'a> {
         }
         self.buf.push(b'\n');
     }
+}
+
+/// Formatted pieces of lines, by slot ([`Line::cached`]), for the format they were written in.
+#[derive(Default)]
+pub struct Pieces {
+    format: Option<LineFormat>,
+    slots: Vec<Option<Box<[u8]>>>,
 }
 
 /// Printable ASCII other than `"` and `\`: the bytes that `Debug` of a `str` or a header
@@ -548,6 +586,54 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn cached_pieces_are_the_bytes_the_fields_write() {
+        let fields = |line: &mut Line<'_>, path: &str| {
+            line.display("method", "GET");
+            line.str("route", "/v1/meta");
+            line.debug_str("path", path);
+        };
+        for format in [LineFormat::Text, LineFormat::Json] {
+            let mut pieces = Pieces::default();
+            for path in ["/v1/meta", "/v1/\"quoted\"", "/v1/meta"] {
+                let slot = usize::from(path == "/v1/meta");
+                for _ in 0..2 {
+                    let plain = direct(format, Level::INFO, |line| {
+                        line.u64("status", 200);
+                        fields(line, path);
+                        line.u64("micros", 7);
+                    });
+                    let cached = direct(format, Level::INFO, |line| {
+                        line.u64("status", 200);
+                        line.cached(&mut pieces, slot, |line| fields(line, path));
+                        line.u64("micros", 7);
+                    });
+                    assert_eq!(without_time(&cached), without_time(&plain), "{format:?}");
+                    // As the line's first field: written, not cached.
+                    let first = direct(format, Level::INFO, |line| {
+                        line.cached(&mut Pieces::default(), 0, |line| fields(line, path));
+                    });
+                    let first_plain = direct(format, Level::INFO, |line| fields(line, path));
+                    assert_eq!(without_time(&first), without_time(&first_plain));
+                }
+            }
+            // The other format's pieces are not reused.
+            let json = direct(LineFormat::Json, Level::INFO, |line| {
+                line.u64("status", 200);
+                line.cached(&mut pieces, 1, |line| fields(line, "/v1/meta"));
+            });
+            let text = direct(LineFormat::Text, Level::INFO, |line| {
+                line.u64("status", 200);
+                line.cached(&mut pieces, 1, |line| fields(line, "/v1/meta"));
+            });
+            assert!(
+                json.contains(r#","method":"GET","route":"/v1/meta","#),
+                "{json}"
+            );
+            assert!(text.contains(" method=GET route=\"/v1/meta\" "), "{text}");
         }
     }
 
