@@ -89,7 +89,7 @@ static GLOBAL: OnceLock<Arc<Queue>> = OnceLock::new();
 /// The queue and line format [`write_line`] uses, installed by [`LogOutput::install_direct`].
 static DIRECT: OnceLock<(Arc<Queue>, LineFormat)> = OnceLock::new();
 
-pub use line::{Line, LineFormat, Pieces};
+pub use line::{Line, LineFormat, Pieces, Stamp};
 
 thread_local! {
     /// The buffer a worker formats its lines in before queueing them.
@@ -110,7 +110,7 @@ pub fn write_line(
     let Some((queue, format)) = DIRECT.get() else {
         return false;
     };
-    let now = wall_clock(at);
+    let now = stamp_of(at);
     let write = |buf: &mut Vec<u8>| {
         buf.clear();
         let mut line = Line::begin(buf, *format, level, target, now);
@@ -130,23 +130,36 @@ const ANCHOR_FOR: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// A monotonic instant and the wall-clock time read with it, on this thread.
-    static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+    static ANCHOR: Cell<Option<(Instant, Stamp)>> = const { Cell::new(None) };
 }
 
 /// The wall-clock time of `at`: the request path reads one clock (the monotonic one, which
 /// also times the request) and the wall clock is read once a second per thread, so a change
-/// of the system time shows in the log within a second.
-fn wall_clock(at: Instant) -> SystemTime {
-    if let Some((instant, system)) = ANCHOR.get() {
+/// of the system time shows in the log within a second. Kept as a distance from the epoch,
+/// which the timestamp is formatted from.
+fn stamp_of(at: Instant) -> Stamp {
+    if let Some((instant, stamp)) = ANCHOR.get() {
         if let Some(since) = at.checked_duration_since(instant) {
             if since < ANCHOR_FOR {
-                return system + since;
+                return match stamp {
+                    Stamp::SinceEpoch(anchor) => Stamp::SinceEpoch(anchor + since),
+                    Stamp::Before(system) => Stamp::from(system + since),
+                };
             }
         }
     }
-    let system = SystemTime::now();
-    ANCHOR.set(Some((at, system)));
-    system
+    let stamp = Stamp::from(SystemTime::now());
+    ANCHOR.set(Some((at, stamp)));
+    stamp
+}
+
+/// [`stamp_of`] as a system time.
+#[cfg(test)]
+fn wall_clock(at: Instant) -> SystemTime {
+    match stamp_of(at) {
+        Stamp::SinceEpoch(since) => std::time::UNIX_EPOCH + since,
+        Stamp::Before(system) => system,
+    }
 }
 
 /// Lines dropped so far by the process's log output (0 when none is installed).

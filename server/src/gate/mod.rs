@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
@@ -36,7 +36,7 @@ use tracing::Level;
 use crate::authz::RbacGate;
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
-use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
+use crate::gate::request_id::{RequestId, RequestIds, X_REQUEST_ID};
 use crate::gate::route_table::{classify, Access};
 use crate::logging::{self, Pieces};
 use crate::metrics::Metrics;
@@ -407,7 +407,8 @@ where
         micros: (seconds * 1e6) as u64,
         at: finished,
     });
-    res.headers_mut().insert(X_REQUEST_ID, request_id);
+    res.headers_mut()
+        .insert(X_REQUEST_ID, request_id.into_header());
     Ok(res)
 }
 
@@ -416,7 +417,7 @@ const ACCESS_TARGET: &str = "portcullis::access";
 
 /// What one request's access line says.
 struct AccessLine<'a> {
-    request_id: &'a HeaderValue,
+    request_id: &'a RequestId,
     client: IpAddr,
     method: &'a Method,
     /// The route's row ([`route_table::RouteMatch::id`]) and template.
@@ -458,7 +459,7 @@ fn log_access(access: &AccessLine<'_>) {
                 PIECES.with(|pieces| {
                     let mut pieces = pieces.try_borrow_mut().ok();
                     let pieces = pieces.as_deref_mut();
-                    line.header_debug("request_id", request_id);
+                    line.verbatim_debug("request_id", request_id.as_bytes());
                     line.ip("client", client);
                     request_fields(line, pieces.map(|p| &mut p.0), access);
                     line.u64("micros", micros);
@@ -467,7 +468,7 @@ fn log_access(access: &AccessLine<'_>) {
             if !direct {
                 tracing::debug!(
                     target: ACCESS_TARGET,
-                    request_id = ?request_id,
+                    request_id = ?request_id.header(),
                     client = %client,
                     method = %method,
                     route,
@@ -497,7 +498,7 @@ fn log_access(access: &AccessLine<'_>) {
                         Some((route, outcome)) => (Some(route), Some(outcome)),
                         None => (None, None),
                     };
-                    line.header_debug("request_id", request_id);
+                    line.verbatim_debug("request_id", request_id.as_bytes());
                     line.ip("client", client);
                     request_fields(line, route_pieces, access);
                     outcome_fields(line, outcome_pieces, *auth_method, *reason, kind);
@@ -508,7 +509,7 @@ fn log_access(access: &AccessLine<'_>) {
             if !direct {
                 tracing::info!(
                     target: ACCESS_TARGET,
-                    request_id = ?request_id,
+                    request_id = ?request_id.header(),
                     client = %client,
                     method = %method,
                     route,
@@ -659,7 +660,7 @@ mod tests {
 
     #[test]
     fn every_piece_is_the_bytes_of_its_fields() {
-        let request_id = HeaderValue::from_static("0a1b2c3d-000000000abc");
+        let request_id = RequestIds::new().for_request(&Default::default());
         let mut methods = PIECE_METHODS.to_vec();
         methods.push(Method::from_bytes(b"PROPFIND").unwrap());
         let principals = [
