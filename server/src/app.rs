@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use anyhow::Context;
 use portcullis_auth::client::TrustedProxies;
@@ -253,7 +252,7 @@ pub fn app(
         .app_data(oidc_well_known)
         .app_data(users)
         // The gate also arms the body deadline (PORTCULLIS_BODY_TIMEOUT) on every route.
-        .wrap(from_fn(gate::gate))
+        .wrap(gate::layer(gate::gate))
         // Before the proxy, which would forward /v1/authz: with RBAC on the roles are ours.
         .configure(|cfg| authz::configure(cfg, authz.as_ref()))
         // Before Portcullis' own routes: with an upstream it claims every /v1 path they

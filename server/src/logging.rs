@@ -13,7 +13,7 @@ pub mod line;
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -89,7 +89,7 @@ static GLOBAL: OnceLock<Arc<Queue>> = OnceLock::new();
 /// The queue and line format [`write_line`] uses, installed by [`LogOutput::install_direct`].
 static DIRECT: OnceLock<(Arc<Queue>, LineFormat)> = OnceLock::new();
 
-pub use line::{Line, LineFormat};
+pub use line::{Line, LineFormat, Pieces, Stamp};
 
 thread_local! {
     /// The buffer a worker formats its lines in before queueing them.
@@ -110,7 +110,7 @@ pub fn write_line(
     let Some((queue, format)) = DIRECT.get() else {
         return false;
     };
-    let now = wall_clock(at);
+    let now = stamp_of(at);
     let write = |buf: &mut Vec<u8>| {
         buf.clear();
         let mut line = Line::begin(buf, *format, level, target, now);
@@ -130,23 +130,36 @@ const ANCHOR_FOR: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// A monotonic instant and the wall-clock time read with it, on this thread.
-    static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+    static ANCHOR: Cell<Option<(Instant, Stamp)>> = const { Cell::new(None) };
 }
 
 /// The wall-clock time of `at`: the request path reads one clock (the monotonic one, which
 /// also times the request) and the wall clock is read once a second per thread, so a change
-/// of the system time shows in the log within a second.
-fn wall_clock(at: Instant) -> SystemTime {
-    if let Some((instant, system)) = ANCHOR.get() {
+/// of the system time shows in the log within a second. Kept as a distance from the epoch,
+/// which the timestamp is formatted from.
+fn stamp_of(at: Instant) -> Stamp {
+    if let Some((instant, stamp)) = ANCHOR.get() {
         if let Some(since) = at.checked_duration_since(instant) {
             if since < ANCHOR_FOR {
-                return system + since;
+                return match stamp {
+                    Stamp::SinceEpoch(anchor) => Stamp::SinceEpoch(anchor + since),
+                    Stamp::Before(system) => Stamp::from(system + since),
+                };
             }
         }
     }
-    let system = SystemTime::now();
-    ANCHOR.set(Some((at, system)));
-    system
+    let stamp = Stamp::from(SystemTime::now());
+    ANCHOR.set(Some((at, stamp)));
+    stamp
+}
+
+/// [`stamp_of`] as a system time.
+#[cfg(test)]
+fn wall_clock(at: Instant) -> SystemTime {
+    match stamp_of(at) {
+        Stamp::SinceEpoch(since) => std::time::UNIX_EPOCH + since,
+        Stamp::Before(system) => system,
+    }
 }
 
 /// Lines dropped so far by the process's log output (0 when none is installed).
@@ -466,6 +479,52 @@ mod tests {
     }
 }
 
+/// Whether lines of a level pass the filter, remembered until the filter is replaced: the
+/// generation of the filter (above [`MEMO_BITS`]), then for each remembered level whether it
+/// is known and whether it passes. Used only while [`MEMO_ON`].
+static LEVEL_MEMO: AtomicU64 = AtomicU64::new(0);
+
+/// The low bits of [`LEVEL_MEMO`] that hold levels (two per level).
+const MEMO_BITS: u32 = 8;
+
+/// Whether [`enabled`] may remember answers: the subscriber is `main`'s, with a filter only a
+/// reload ([`set_level`]) replaces and that names levels only (no `RUST_LOG`, whose span
+/// directives could make an answer depend on the current span).
+static MEMO_ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether an event of `level` passes the filter, as `check` (`tracing::event_enabled!` for
+/// one call site) answers: remembered between filter reloads when the process's subscriber
+/// allows it (`main`), asked every time otherwise (tests, `RUST_LOG`). One call site per
+/// level may use this: the answer is remembered by level, not by target.
+#[inline]
+pub fn enabled(level: Level, check: impl FnOnce() -> bool) -> bool {
+    if !MEMO_ON.load(Ordering::Relaxed) {
+        return check();
+    }
+    let shift = match level {
+        Level::INFO => 0,
+        Level::DEBUG => 2,
+        _ => return check(),
+    };
+    let (known, on) = (1u64 << shift, 2u64 << shift);
+    let memo = LEVEL_MEMO.load(Ordering::Acquire);
+    if memo & known != 0 {
+        return memo & on != 0;
+    }
+    let answer = check();
+    // Remembered only if no reload happened since `memo` was read (the generation moved).
+    let bits = if answer { known | on } else { known };
+    let _ = LEVEL_MEMO.compare_exchange(memo, memo | bits, Ordering::AcqRel, Ordering::Relaxed);
+    answer
+}
+
+/// Forgets [`enabled`]'s answers (the filter was replaced): a new generation, no level known.
+fn forget_levels() {
+    let _ = LEVEL_MEMO.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |memo| {
+        Some(((memo >> MEMO_BITS) + 1) << MEMO_BITS)
+    });
+}
+
 /// Replaces the log filter of the installed subscriber (built in `main`, where its type is
 /// known): the level a configuration reload sets.
 pub type FilterReload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
@@ -475,7 +534,9 @@ static FILTER_RELOAD: OnceLock<FilterReload> = OnceLock::new();
 
 /// Installs the process's filter reload (the first call wins; tests install none).
 pub fn install_filter_reload(reload: FilterReload) {
-    let _ = FILTER_RELOAD.set(reload);
+    if FILTER_RELOAD.set(reload).is_ok() && std::env::var_os("RUST_LOG").is_none() {
+        MEMO_ON.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Why the log level could not be changed.
@@ -498,5 +559,7 @@ pub fn set_level(level: &str) -> Result<(), LevelError> {
         return Err(LevelError::RustLogSet);
     }
     let reload = FILTER_RELOAD.get().ok_or(LevelError::NotInstalled)?;
-    reload(EnvFilter::new(level)).map_err(LevelError::Refused)
+    let result = reload(EnvFilter::new(level)).map_err(LevelError::Refused);
+    forget_levels();
+    result
 }

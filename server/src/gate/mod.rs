@@ -8,33 +8,37 @@
 
 pub mod caller;
 pub mod credential;
+pub mod middleware;
 pub mod request_id;
 pub mod route_table;
 
 pub use caller::Caller;
+pub use middleware::{layer, GateLayer, Inner};
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::Gatekeeper;
 use portcullis_auth::rbac::Policies;
-use portcullis_auth::{Action, AuthMethod, Authenticated, Denied, Principal, Reason};
+use portcullis_auth::{
+    Action, AuthMethod, Authenticated, Denied, Principal, PrincipalKind, Reason,
+};
 use tracing::Level;
 
 use crate::authz::RbacGate;
 use crate::error::ApiError;
 use crate::gate::credential::CredentialError;
-use crate::gate::request_id::{RequestIds, X_REQUEST_ID};
+use crate::gate::request_id::{RequestId, RequestIds, X_REQUEST_ID};
 use crate::gate::route_table::{classify, Access};
-use crate::logging;
+use crate::logging::{self, Pieces};
 use crate::metrics::Metrics;
 
 /// Everything the gate needs, shared by all workers.
@@ -297,11 +301,16 @@ impl Gate {
     }
 }
 
-/// The middleware function (`actix_web::middleware::from_fn(gate)`).
-pub async fn gate(
+/// The gate's work on one request, around the inner service `next` (the routes), as
+/// [`layer`]`(gate)` wraps the application.
+pub async fn gate<S, B>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    next: Inner<S>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
     let started = Instant::now();
     let Some(gate) = req.app_data::<web::Data<Gate>>().cloned() else {
         tracing::error!("gate state missing from the application");
@@ -390,6 +399,7 @@ pub async fn gate(
         request_id: &request_id,
         client,
         method: &method,
+        route_id: route.id,
         route: route.template(),
         path: res.request().path(),
         status: status.as_u16(),
@@ -397,7 +407,8 @@ pub async fn gate(
         micros: (seconds * 1e6) as u64,
         at: finished,
     });
-    res.headers_mut().insert(X_REQUEST_ID, request_id);
+    res.headers_mut()
+        .insert(X_REQUEST_ID, request_id.into_header());
     Ok(res)
 }
 
@@ -406,9 +417,11 @@ const ACCESS_TARGET: &str = "portcullis::access";
 
 /// What one request's access line says.
 struct AccessLine<'a> {
-    request_id: &'a HeaderValue,
+    request_id: &'a RequestId,
     client: IpAddr,
     method: &'a Method,
+    /// The route's row ([`route_table::RouteMatch::id`]) and template.
+    route_id: usize,
     route: &'static str,
     path: &'a str,
     status: u16,
@@ -432,25 +445,30 @@ fn log_access(access: &AccessLine<'_>) {
         outcome,
         micros,
         at,
+        ..
     } = *access;
     match outcome {
         None => {
-            if !tracing::event_enabled!(target: ACCESS_TARGET, Level::DEBUG) {
+            if !logging::enabled(
+                Level::DEBUG,
+                || tracing::event_enabled!(target: ACCESS_TARGET, Level::DEBUG),
+            ) {
                 return;
             }
             let direct = logging::write_line(Level::DEBUG, ACCESS_TARGET, at, |line| {
-                line.header_debug("request_id", request_id);
-                line.ip("client", client);
-                line.display("method", method.as_str());
-                line.str("route", route);
-                line.debug_str("path", path);
-                line.u64("status", u64::from(status));
-                line.u64("micros", micros);
+                PIECES.with(|pieces| {
+                    let mut pieces = pieces.try_borrow_mut().ok();
+                    let pieces = pieces.as_deref_mut();
+                    line.verbatim_debug("request_id", request_id.as_bytes());
+                    line.ip("client", client);
+                    request_fields(line, pieces.map(|p| &mut p.0), access);
+                    line.u64("micros", micros);
+                })
             });
             if !direct {
                 tracing::debug!(
                     target: ACCESS_TARGET,
-                    request_id = ?request_id,
+                    request_id = ?request_id.header(),
                     client = %client,
                     method = %method,
                     route,
@@ -465,29 +483,33 @@ fn log_access(access: &AccessLine<'_>) {
             reason,
             principal,
         }) => {
-            if !tracing::event_enabled!(target: ACCESS_TARGET, Level::INFO) {
+            if !logging::enabled(
+                Level::INFO,
+                || tracing::event_enabled!(target: ACCESS_TARGET, Level::INFO),
+            ) {
                 return;
             }
-            let kind = principal.as_ref().map_or("none", |p| p.kind().as_str());
+            let kind = principal.as_ref().map(|p| p.kind());
             let user = principal.as_ref().map_or("", |p| p.username());
             let direct = logging::write_line(Level::INFO, ACCESS_TARGET, at, |line| {
-                line.header_debug("request_id", request_id);
-                line.ip("client", client);
-                line.display("method", method.as_str());
-                line.str("route", route);
-                line.debug_str("path", path);
-                line.u64("status", u64::from(status));
-                line.str("auth", auth_method.as_str());
-                line.str("outcome", reason.result());
-                line.str("reason", reason.as_str());
-                line.str("principal", kind);
-                line.debug_str("user", user);
-                line.u64("micros", micros);
+                PIECES.with(|pieces| {
+                    let mut pieces = pieces.try_borrow_mut().ok();
+                    let (route_pieces, outcome_pieces) = match pieces.as_deref_mut() {
+                        Some((route, outcome)) => (Some(route), Some(outcome)),
+                        None => (None, None),
+                    };
+                    line.verbatim_debug("request_id", request_id.as_bytes());
+                    line.ip("client", client);
+                    request_fields(line, route_pieces, access);
+                    outcome_fields(line, outcome_pieces, *auth_method, *reason, kind);
+                    line.debug_str("user", user);
+                    line.u64("micros", micros);
+                })
             });
             if !direct {
                 tracing::info!(
                     target: ACCESS_TARGET,
-                    request_id = ?request_id,
+                    request_id = ?request_id.header(),
                     client = %client,
                     method = %method,
                     route,
@@ -496,10 +518,221 @@ fn log_access(access: &AccessLine<'_>) {
                     auth = auth_method.as_str(),
                     outcome = reason.result(),
                     reason = reason.as_str(),
-                    principal = kind,
+                    principal = kind.map_or("none", PrincipalKind::as_str),
                     user = ?user,
                     micros,
                 );
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The access line's pieces formatted on this worker ([`logging::Line::cached`]): the
+    /// request's fields by route and method, the outcome's by method, reason and principal.
+    static PIECES: RefCell<(Pieces, Pieces)> = RefCell::new(Default::default());
+}
+
+/// The methods whose access-line fields are formatted once; any other is written each time.
+const PIECE_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::TRACE,
+];
+
+/// `method`, `route`, `path` and `status`: the first two (and the path when it is the route's
+/// template, as for every literal route) from a piece kept per route and method.
+#[inline(always)]
+fn request_fields(
+    line: &mut logging::Line<'_>,
+    pieces: Option<&mut Pieces>,
+    access: &AccessLine<'_>,
+) {
+    let AccessLine {
+        method,
+        route,
+        path,
+        ..
+    } = *access;
+    let same_path = path == route;
+    let method_slot = PIECE_METHODS.iter().position(|m| m == method);
+    match (pieces, method_slot) {
+        (Some(pieces), Some(method_slot)) => {
+            let slot =
+                (access.route_id * PIECE_METHODS.len() + method_slot) * 2 + usize::from(same_path);
+            line.cached(pieces, slot, |line| {
+                line.display("method", method.as_str());
+                line.str("route", route);
+                if same_path {
+                    line.debug_str("path", path);
+                }
+            });
+            if !same_path {
+                line.debug_str("path", path);
+            }
+        }
+        _ => {
+            line.display("method", method.as_str());
+            line.str("route", route);
+            line.debug_str("path", path);
+        }
+    }
+    line.u64("status", u64::from(access.status));
+}
+
+/// `auth`, `outcome`, `reason` and `principal`, from a piece kept per combination.
+#[inline(always)]
+fn outcome_fields(
+    line: &mut logging::Line<'_>,
+    pieces: Option<&mut Pieces>,
+    method: AuthMethod,
+    reason: Reason,
+    kind: Option<PrincipalKind>,
+) {
+    let write = |line: &mut logging::Line<'_>| {
+        line.str("auth", method.as_str());
+        line.str("outcome", reason.result());
+        line.str("reason", reason.as_str());
+        line.str("principal", kind.map_or("none", PrincipalKind::as_str));
+    };
+    match pieces {
+        Some(pieces) => {
+            let kind_slot = match kind {
+                None => 0,
+                Some(PrincipalKind::StaticKey) => 1,
+                Some(PrincipalKind::DbUser) => 2,
+                Some(PrincipalKind::Oidc) => 3,
+                Some(PrincipalKind::Anonymous) => 4,
+            };
+            let slot = (method.index() * Reason::ALL.len() + reason.index()) * 5 + kind_slot;
+            line.cached(pieces, slot, write);
+        }
+        None => write(line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::route_table::{template_of, ROUTE_SLOTS};
+    use crate::logging::{Line, LineFormat};
+    use std::time::SystemTime;
+
+    /// The fields of a line as [`log_access`] writes them, with `pieces` or without.
+    fn fields(
+        format: LineFormat,
+        pieces: Option<&mut (Pieces, Pieces)>,
+        access: &AccessLine<'_>,
+    ) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut line = Line::begin(
+            &mut buf,
+            format,
+            Level::INFO,
+            ACCESS_TARGET,
+            SystemTime::UNIX_EPOCH,
+        );
+        line.u64("first", 1);
+        let (route_pieces, outcome_pieces) = match pieces {
+            Some((route, outcome)) => (Some(route), Some(outcome)),
+            None => (None, None),
+        };
+        request_fields(&mut line, route_pieces, access);
+        if let Some(outcome) = access.outcome {
+            let kind = outcome.principal.as_ref().map(|p| p.kind());
+            outcome_fields(
+                &mut line,
+                outcome_pieces,
+                outcome.method,
+                outcome.reason,
+                kind,
+            );
+        }
+        line.finish();
+        buf
+    }
+
+    #[test]
+    fn every_piece_is_the_bytes_of_its_fields() {
+        let request_id = RequestIds::new().for_request(&Default::default());
+        let mut methods = PIECE_METHODS.to_vec();
+        methods.push(Method::from_bytes(b"PROPFIND").unwrap());
+        let principals = [
+            None,
+            Some(Principal::anonymous()),
+            Some(Principal::new("ann", vec![], PrincipalKind::StaticKey)),
+            Some(Principal::new("bob", vec![], PrincipalKind::DbUser)),
+            Some(Principal::new("cy", vec![], PrincipalKind::Oidc)),
+        ];
+        let mut outcomes = vec![None];
+        for method in AuthMethod::ALL {
+            for reason in Reason::ALL {
+                for principal in &principals {
+                    outcomes.push(Some(AuthOutcome {
+                        method,
+                        reason,
+                        principal: principal.clone(),
+                    }));
+                }
+            }
+        }
+        for format in [LineFormat::Text, LineFormat::Json] {
+            let mut pieces = <(Pieces, Pieces)>::default();
+            // Twice: the second round copies every piece the first one formatted.
+            for _ in 0..2 {
+                for route_id in 0..ROUTE_SLOTS {
+                    let route = template_of(route_id);
+                    for method in &methods {
+                        for path in [route, "/v1/other", "/v1/\"odd\""] {
+                            for outcome in
+                                [&outcomes[0], &outcomes[(route_id * 7) % outcomes.len()]]
+                            {
+                                let access = AccessLine {
+                                    request_id: &request_id,
+                                    client: IpAddr::from([127, 0, 0, 1]),
+                                    method,
+                                    route_id,
+                                    route,
+                                    path,
+                                    status: 200,
+                                    outcome: outcome.as_ref(),
+                                    micros: 5,
+                                    at: Instant::now(),
+                                };
+                                assert_eq!(
+                                    fields(format, Some(&mut pieces), &access),
+                                    fields(format, None, &access),
+                                    "{format:?} {method} {route} {path}"
+                                );
+                            }
+                        }
+                    }
+                }
+                for outcome in &outcomes {
+                    let access = AccessLine {
+                        request_id: &request_id,
+                        client: IpAddr::from([127, 0, 0, 1]),
+                        method: &Method::GET,
+                        route_id: 4,
+                        route: template_of(4),
+                        path: template_of(4),
+                        status: 401,
+                        outcome: outcome.as_ref(),
+                        micros: 5,
+                        at: Instant::now(),
+                    };
+                    assert_eq!(
+                        fields(format, Some(&mut pieces), &access),
+                        fields(format, None, &access),
+                        "{format:?}"
+                    );
+                }
             }
         }
     }

@@ -21,6 +21,35 @@ thread_local! {
     static CHUNK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
+/// A request's id as [`RequestIds::for_request`] chose it: 1 to 64 bytes of
+/// `[A-Za-z0-9._-]` (the client's) or hex digits and `-` (generated), never a sensitive
+/// value, so a log line writes it without escaping or scanning it again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// The id as the response's header value.
+    pub fn header(&self) -> &HeaderValue {
+        &self.0
+    }
+
+    /// The id's bytes: only `[A-Za-z0-9._-]`.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The header value, for the response.
+    pub fn into_header(self) -> HeaderValue {
+        self.0
+    }
+}
+
+impl PartialEq<&str> for RequestId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Generates ids unique within the process: a random per-process prefix and a counter.
 pub struct RequestIds {
     prefix: u32,
@@ -44,14 +73,19 @@ impl RequestIds {
 
     /// The id for a request: the client's own if it is 1 to 64 characters of `[A-Za-z0-9._-]`
     /// (so it can be logged verbatim), otherwise a new one.
-    pub fn for_request(&self, headers: &HeaderMap) -> HeaderValue {
+    pub fn for_request(&self, headers: &HeaderMap) -> RequestId {
+        RequestId(self.header_value(headers))
+    }
+
+    /// [`RequestIds::for_request`]'s value.
+    fn header_value(&self, headers: &HeaderMap) -> HeaderValue {
         if let Some(given) = headers.get(&X_REQUEST_ID) {
             let bytes = given.as_bytes();
             let plain = (1..=64).contains(&bytes.len())
                 && bytes
                     .iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-            if plain {
+            if plain && !given.is_sensitive() {
                 return given.clone();
             }
         }
@@ -132,6 +166,37 @@ mod tests {
             ids.for_request(&HeaderMap::new()),
             format!("{prefix}-1000000000000").as_str()
         );
+    }
+
+    #[test]
+    fn every_id_is_plain_and_not_sensitive() {
+        let ids = RequestIds::new();
+        let mut headers = HeaderMap::new();
+        let given = [
+            "abc-123_x.y",
+            "has space",
+            "quote\"d",
+            "back\\slash",
+            "",
+            "\t",
+        ];
+        for value in given {
+            headers.insert(X_REQUEST_ID, HeaderValue::from_str(value).unwrap());
+            let id = ids.for_request(&headers);
+            assert!(
+                id.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
+                "{id:?}"
+            );
+            assert!(!id.header().is_sensitive());
+        }
+        let mut sensitive = HeaderValue::from_static("abc");
+        sensitive.set_sensitive(true);
+        headers.insert(X_REQUEST_ID, sensitive);
+        assert_ne!(ids.for_request(&headers), "abc");
+        ids.counter.store(1 << 48, Ordering::Relaxed);
+        assert!(ids.for_request(&HeaderMap::new()).as_bytes().is_ascii());
     }
 
     #[test]

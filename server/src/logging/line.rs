@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::HeaderValue;
 use tracing::Level;
@@ -21,6 +21,25 @@ pub enum LineFormat {
     Text,
     /// tracing-subscriber's JSON format with `flatten_event(true)`.
     Json,
+}
+
+/// When a line was written: its distance from the Unix epoch (always, in practice), or the
+/// system time itself when it is before the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// At or after 1970-01-01T00:00:00Z.
+    SinceEpoch(Duration),
+    /// Before the epoch.
+    Before(SystemTime),
+}
+
+impl From<SystemTime> for Stamp {
+    fn from(now: SystemTime) -> Self {
+        match now.duration_since(UNIX_EPOCH) {
+            Ok(since) => Stamp::SinceEpoch(since),
+            Err(_) => Stamp::Before(now),
+        }
+    }
 }
 
 /// One line being written into a buffer: [`Line::begin`], the fields in order, then
@@ -39,8 +58,9 @@ impl<'a> Line<'a> {
         format: LineFormat,
         level: Level,
         target: &'static str,
-        now: SystemTime,
+        now: impl Into<Stamp>,
     ) -> Self {
+        let now = now.into();
         match format {
             LineFormat::Text => {
                 timestamp(buf, now);
@@ -196,15 +216,84 @@ impl<'a> Line<'a> {
         }
     }
 
+    /// Fields that many lines share (a route's method and template, an outcome's labels),
+    /// formatted once per thread: `pieces` keeps, in `slot`, the bytes `fields` writes after a
+    /// line's first field, and later lines copy them. The caller gives every distinct set of
+    /// field values its own slot. A line with no field yet writes the fields themselves.
+    #[inline]
+    pub fn cached(&mut self, pieces: &mut Pieces, slot: usize, fields: impl FnOnce(&mut Line<'_>)) {
+        if self.first {
+            fields(self);
+            return;
+        }
+        if pieces.format != Some(self.format) {
+            pieces.format = Some(self.format);
+            pieces.slots.clear();
+        }
+        if pieces.slots.len() <= slot {
+            pieces.slots.resize(slot + 1, None);
+        }
+        let piece = pieces.slots[slot].get_or_insert_with(|| {
+            let mut buf = Vec::new();
+            let mut piece = Line {
+                buf: &mut buf,
+                format: self.format,
+                target: self.target,
+                first: false,
+            };
+            fields(&mut piece);
+            buf.into_boxed_slice()
+        });
+        self.buf.extend_from_slice(piece);
+    }
+
+    /// A value recorded with `Debug` (`name = ?value`) whose bytes the caller knows need no
+    /// escaping (printable ASCII, no `"` or `\\`; checked in debug builds) and whose `Debug`
+    /// form is the bytes quoted, as for a non-sensitive header value or a `str`: written
+    /// without scanning them.
+    #[inline(always)]
+    pub fn verbatim_debug(&mut self, name: &str, value: &[u8]) {
+        debug_assert!(is_plain(value), "{value:?}");
+        self.name(name);
+        match self.format {
+            LineFormat::Text => {
+                self.buf.push(b'"');
+                self.buf.extend_from_slice(value);
+                self.buf.push(b'"');
+            }
+            LineFormat::Json => {
+                self.buf.extend_from_slice(b"\"\\\"");
+                self.buf.extend_from_slice(value);
+                self.buf.extend_from_slice(b"\\\"\"");
+            }
+        }
+    }
+
     /// Ends the line: the target (JSON) and the newline.
     pub fn finish(self) {
         if self.format == LineFormat::Json {
             self.buf.extend_from_slice(b",\"target\":");
-            json_str(self.buf, self.target);
-            self.buf.push(b'}');
+            // Lines come from a few targets, each a literal: one found plain is remembered.
+            let target = self.target;
+            if std::ptr::eq(PLAIN_TARGET.get(), target) || is_plain(target.as_bytes()) {
+                PLAIN_TARGET.set(target);
+                self.buf.push(b'"');
+                self.buf.extend_from_slice(target.as_bytes());
+                self.buf.extend_from_slice(b"\"}");
+            } else {
+                json_str(self.buf, target);
+                self.buf.push(b'}');
+            }
         }
         self.buf.push(b'\n');
     }
+}
+
+/// Formatted pieces of lines, by slot ([`Line::cached`]), for the format they were written in.
+#[derive(Default)]
+pub struct Pieces {
+    format: Option<LineFormat>,
+    slots: Vec<Option<Box<[u8]>>>,
 }
 
 /// Printable ASCII other than `"` and `\`: the bytes that `Debug` of a `str` or a header
@@ -312,6 +401,9 @@ impl std::fmt::Write for IpText {
 }
 
 thread_local! {
+    /// The last target [`Line::finish`] found needs no JSON escaping.
+    static PLAIN_TARGET: Cell<&'static str> = const { Cell::new("") };
+
     /// The second last stamped on this thread and its `YYYY-MM-DDTHH:MM:SS.` text: lines come
     /// many to a second, so only the microseconds are formatted per line.
     static SECOND: Cell<(u64, [u8; 20])> = const { Cell::new((u64::MAX, [0; 20])) };
@@ -319,16 +411,19 @@ thread_local! {
 
 /// `now` as tracing-subscriber's default timer writes it: RFC 3339 in UTC with microseconds,
 /// `2026-12-02T09:20:48.123456Z`.
-pub fn timestamp(buf: &mut Vec<u8>, now: SystemTime) {
-    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
-        // Before 1970: not worth a fast path.
-        let _ = write!(buf, "{}", civil_text(now));
-        return;
+pub fn timestamp(buf: &mut Vec<u8>, now: impl Into<Stamp>) {
+    let since_epoch = match now.into() {
+        Stamp::SinceEpoch(since) => since,
+        Stamp::Before(now) => {
+            // Before 1970: not worth a fast path.
+            let _ = write!(buf, "{}", civil_text(now));
+            return;
+        }
     };
     let seconds = since_epoch.as_secs();
     let (cached, mut prefix) = SECOND.get();
     if cached != seconds {
-        let text = civil_text(now);
+        let text = civil_text(UNIX_EPOCH + since_epoch);
         if text.len() != 27 {
             // A year outside 0..=9999.
             buf.extend_from_slice(text.as_bytes());
@@ -547,6 +642,92 @@ mod tests {
                         "{format:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn cached_pieces_are_the_bytes_the_fields_write() {
+        let fields = |line: &mut Line<'_>, path: &str| {
+            line.display("method", "GET");
+            line.str("route", "/v1/meta");
+            line.debug_str("path", path);
+        };
+        for format in [LineFormat::Text, LineFormat::Json] {
+            let mut pieces = Pieces::default();
+            for path in ["/v1/meta", "/v1/\"quoted\"", "/v1/meta"] {
+                let slot = usize::from(path == "/v1/meta");
+                for _ in 0..2 {
+                    let plain = direct(format, Level::INFO, |line| {
+                        line.u64("status", 200);
+                        fields(line, path);
+                        line.u64("micros", 7);
+                    });
+                    let cached = direct(format, Level::INFO, |line| {
+                        line.u64("status", 200);
+                        line.cached(&mut pieces, slot, |line| fields(line, path));
+                        line.u64("micros", 7);
+                    });
+                    assert_eq!(without_time(&cached), without_time(&plain), "{format:?}");
+                    // As the line's first field: written, not cached.
+                    let first = direct(format, Level::INFO, |line| {
+                        line.cached(&mut Pieces::default(), 0, |line| fields(line, path));
+                    });
+                    let first_plain = direct(format, Level::INFO, |line| fields(line, path));
+                    assert_eq!(without_time(&first), without_time(&first_plain));
+                }
+            }
+            // The other format's pieces are not reused.
+            let json = direct(LineFormat::Json, Level::INFO, |line| {
+                line.u64("status", 200);
+                line.cached(&mut pieces, 1, |line| fields(line, "/v1/meta"));
+            });
+            let text = direct(LineFormat::Text, Level::INFO, |line| {
+                line.u64("status", 200);
+                line.cached(&mut pieces, 1, |line| fields(line, "/v1/meta"));
+            });
+            assert!(
+                json.contains(r#","method":"GET","route":"/v1/meta","#),
+                "{json}"
+            );
+            assert!(text.contains(" method=GET route=\"/v1/meta\" "), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_json_line_escapes_a_target_that_needs_it_and_remembers_none_wrongly() {
+        let end = |target: &'static str| {
+            let mut buf = Vec::new();
+            let line = Line::begin(&mut buf, LineFormat::Json, Level::INFO, target, UNIX_EPOCH);
+            line.finish();
+            String::from_utf8(buf).unwrap()
+        };
+        for _ in 0..2 {
+            assert!(end("portcullis::access").ends_with(
+                r#","target":"portcullis::access"}
+"#
+            ));
+            assert!(end("odd\"target").ends_with(
+                r#","target":"odd\"target"}
+"#
+            ));
+        }
+    }
+
+    #[test]
+    fn a_verbatim_value_is_written_as_its_header_value_is() {
+        for format in [LineFormat::Text, LineFormat::Json] {
+            for id in ["0a1b2c3d-000000000abc", "abc-123_x.y", "a"] {
+                let header = HeaderValue::from_static(id);
+                let expected = direct(format, Level::INFO, |line| {
+                    line.u64("first", 1);
+                    line.header_debug("request_id", &header);
+                });
+                let written = direct(format, Level::INFO, |line| {
+                    line.u64("first", 1);
+                    line.verbatim_debug("request_id", id.as_bytes());
+                });
+                assert_eq!(without_time(&written), without_time(&expected));
             }
         }
     }
