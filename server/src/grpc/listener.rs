@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -113,6 +114,19 @@ pub fn start(
         .local_addr()
         .context("while reading the bound gRPC address")?;
     let (reporter, health) = tonic_health::server::health_reporter();
+    // The reporter says SERVING until told otherwise, and the follower below first runs once
+    // worker 0's runtime does: set the status now, before any worker accepts, so that a call
+    // right after start never reads SERVING while the gate cannot serve (a test saw it).
+    let initial = if parts.shared.gate.can_serve() {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in ["", "weaviate.v1.Weaviate"] {
+        // Nothing else holds the reporter yet: its lock is free, so this completes at its
+        // first poll (the follower sets it again in any case).
+        let _ = reporter.set_service_status(name, initial).now_or_never();
+    }
     let service = GrpcGate::new(
         parts.shared.clone(),
         Dispatch {
