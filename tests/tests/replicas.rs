@@ -241,6 +241,14 @@ impl Postgres {
     fn create_db(&self, name: &str) {
         self.psql("postgres", &format!("CREATE DATABASE {name}"));
     }
+
+    /// A new cluster with the database `name`, and that database's URL.
+    fn with_db(name: &str) -> (Postgres, String) {
+        let pg = Postgres::start();
+        pg.create_db(name);
+        let url = pg.url(name);
+        (pg, url)
+    }
 }
 
 impl Drop for Postgres {
@@ -402,9 +410,7 @@ async fn refused_everywhere(replicas: &[Server], key: &str, tries: usize, what: 
 
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_every_replica_within_the_bound() {
-    let pg = Postgres::start();
-    pg.create_db("changes");
-    let url = pg.url("changes");
+    let (_pg, url) = Postgres::with_db("changes");
     let replicas = three(&url).await;
     let [a, b, c] = &replicas;
 
@@ -487,9 +493,7 @@ async fn a_change_on_one_replica_reaches_every_replica_within_the_bound() {
 /// the listener's reconnect.
 #[tokio::test]
 async fn lost_notifications_still_arrive_within_the_bound() {
-    let pg = Postgres::start();
-    pg.create_db("lost");
-    let url = pg.url("lost");
+    let (pg, url) = Postgres::with_db("lost");
     let replicas = three(&url).await;
     let [a, b, c] = &replicas;
     let bob = create(a, "bob").await;
@@ -576,9 +580,7 @@ async fn lost_notifications_still_arrive_within_the_bound() {
 /// resumes when the store returns, without restarting Portcullis.
 #[tokio::test]
 async fn an_unreachable_store_fences_database_keys_within_the_bound() {
-    let mut pg = Postgres::start();
-    pg.create_db("fence");
-    let url = pg.url("fence");
+    let (mut pg, url) = Postgres::with_db("fence");
     let replicas = three(&url).await;
     let [a, b, c] = &replicas;
     let dan = create(a, "dan").await;
@@ -668,9 +670,7 @@ async fn an_unreachable_store_fences_database_keys_within_the_bound() {
 /// admin and prints its key, which works on both.
 #[tokio::test]
 async fn two_replicas_starting_at_once_create_one_bootstrap_admin() {
-    let pg = Postgres::start();
-    pg.create_db("boot");
-    let url = pg.url("boot");
+    let (pg, url) = Postgres::with_db("boot");
     let first = || {
         ServerBuilder::new()
             .env(vars::UPSTREAM_URL, "http://127.0.0.1:9")
@@ -912,9 +912,7 @@ async fn replicas_started_while_the_store_is_down_catch_up_when_it_returns() {
 /// acknowledged it), and its revocation on B likewise on A.
 #[tokio::test]
 async fn roles_and_assignments_reach_every_replica() {
-    let pg = Postgres::start();
-    pg.create_db("roles");
-    let url = pg.url("roles");
+    let (_pg, url) = Postgres::with_db("roles");
     let rbac = || {
         replica(&url)
             .unset(vars::ADMINLIST_ENABLED)
@@ -1022,9 +1020,7 @@ async fn roles_and_assignments_reach_every_replica() {
 /// a replica that fell behind the pruned point (paused past its lease) reloads in full.
 #[tokio::test]
 async fn the_change_log_is_pruned_and_a_replica_behind_it_reloads_in_full() {
-    let pg = Postgres::start();
-    pg.create_db("prune");
-    let url = pg.url("prune");
+    let (pg, url) = Postgres::with_db("prune");
     let pruning = || replica(&url).env(vars::CHANGE_LOG_RETENTION, "0s");
     let (a, b) = tokio::join!(pruning().start(), pruning().start());
     let jay = create(&a, "jay").await;
@@ -1109,9 +1105,7 @@ async fn the_change_log_is_pruned_and_a_replica_behind_it_reloads_in_full() {
 /// no acknowledged change is lost.
 #[tokio::test]
 async fn a_replica_killed_and_restarted_catches_up() {
-    let pg = Postgres::start();
-    pg.create_db("restart");
-    let url = pg.url("restart");
+    let (_pg, url) = Postgres::with_db("restart");
     let (a, b) = tokio::join!(replica(&url).start(), replica(&url).start());
     let fay = create(&a, "fay").await;
     let gus = create(&b, "gus").await;
@@ -1174,9 +1168,7 @@ async fn a_replica_killed_and_restarted_catches_up() {
 /// registry's context, a change holding that context waited on it until its write timed out.)
 #[tokio::test]
 async fn changes_in_a_row_never_wait_on_a_lease_renewal() {
-    let pg = Postgres::start();
-    pg.create_db("in_a_row");
-    let url = pg.url("in_a_row");
+    let (pg, url) = Postgres::with_db("in_a_row");
     let replicas = three(&url).await;
     let [a, b, _] = &replicas;
     create(a, "hal").await;
@@ -1234,9 +1226,7 @@ async fn changes_in_a_row_never_wait_on_a_lease_renewal() {
 #[tokio::test]
 async fn with_rbac_a_replica_starts_while_the_store_is_down() {
     const OTHER_KEY: &str = "other-static-key-0123456789";
-    let mut pg = Postgres::start();
-    pg.create_db("rbac_late");
-    let url = pg.url("rbac_late");
+    let (mut pg, url) = Postgres::with_db("rbac_late");
     let upstream = ready_upstream().await;
     let rbac = || {
         replica(&url)
