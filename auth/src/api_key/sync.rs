@@ -152,9 +152,7 @@ impl SyncState {
             roles_done: 0,
         }
     }
-}
 
-impl SyncState {
     /// Counts a failed read, and logs the first of a run of them.
     fn read_failed(&mut self, err: &dyn std::fmt::Display) {
         self.stats.reads_failed.fetch_add(1, Ordering::Relaxed);
@@ -350,7 +348,8 @@ impl KeyRegistry {
                 return;
             };
             let current = current.unwrap_or(Err(Unconfirmed::Panicked));
-            if !matches!(current, Err(Unconfirmed::Roles(_))) {
+            // Not when the reload failed or the task died (it may have died reloading).
+            if !matches!(current, Err(Unconfirmed::Roles(_) | Unconfirmed::Panicked)) {
                 sync.roles_done = sync.roles_done.max(wanted);
             }
             if let Ok((_, live)) = &current {
