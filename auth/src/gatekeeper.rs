@@ -133,15 +133,31 @@ impl Gatekeeper {
         credential: Option<&str>,
         now: Instant,
     ) -> Result<Authenticated, Denied> {
+        match self.judge_now_from(client, credential, now) {
+            Judgement::Decided(verdict) => verdict,
+            Judgement::Pending(pending) => self.judge_pending_from(client, pending, now).await,
+        }
+    }
+
+    /// [`Gatekeeper::authenticate_from`] as far as it goes without waiting: the throttle's
+    /// check, and the failure it records for a credential decided here. A listener awaits
+    /// [`Gatekeeper::judge_pending_from`] only for a [`Judgement::Pending`] credential, so its
+    /// own future need not hold the larger one of the work that waits.
+    pub fn judge_now_from<'a>(
+        &self,
+        client: IpAddr,
+        credential: Option<&'a str>,
+        now: Instant,
+    ) -> Judgement<'a> {
         let Some(throttle) = &self.throttle else {
-            return self.authenticate(credential).await;
+            return self.judge_now(credential);
         };
         let judgement = match self.judge_now(credential) {
             Judgement::Decided(Ok(accepted)) if accepted.method != AuthMethod::ApiKeyStatic => {
-                return Ok(accepted);
+                return Judgement::Decided(Ok(accepted));
             }
             Judgement::Decided(Err(denied)) if !denied.reason.is_credential_failure() => {
-                return Err(denied);
+                return Judgement::Decided(Err(denied));
             }
             other => other,
         };
@@ -151,16 +167,29 @@ impl Gatekeeper {
             Judgement::Pending(pending) => pending.method(),
         };
         if let Verdict::Throttled { .. } = throttle.check(client, now) {
-            return Err(Denied {
+            return Judgement::Decided(Err(Denied {
                 method,
                 reason: Reason::Throttled,
-            });
+            }));
         }
-        let verdict = match judgement {
-            Judgement::Decided(verdict) => verdict,
-            Judgement::Pending(pending) => self.judge_pending(pending).await,
-        };
-        if let Err(denied) = &verdict {
+        if let Judgement::Decided(Err(denied)) = &judgement {
+            if denied.reason.is_credential_failure() {
+                throttle.record_failure(client, now);
+            }
+        }
+        judgement
+    }
+
+    /// Finishes a credential [`Gatekeeper::judge_now_from`] left pending for `client`,
+    /// recording a failed one against its budget.
+    pub async fn judge_pending_from(
+        &self,
+        client: IpAddr,
+        pending: Pending<'_>,
+        now: Instant,
+    ) -> Result<Authenticated, Denied> {
+        let verdict = self.judge_pending(pending).await;
+        if let (Some(throttle), Err(denied)) = (&self.throttle, &verdict) {
             if denied.reason.is_credential_failure() {
                 throttle.record_failure(client, now);
             }

@@ -28,6 +28,14 @@ pub struct Inner<S> {
 }
 
 impl<S> Inner<S> {
+    /// The routes `service`, for a test calling the gate by itself.
+    #[cfg(test)]
+    pub(crate) fn new(service: S) -> Self {
+        Inner {
+            service: Rc::new(service),
+        }
+    }
+
     /// Passes the request on to the routes.
     pub fn call(self, req: ServiceRequest) -> S::Future
     where

@@ -26,7 +26,7 @@ use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
 use actix_web::{web, HttpMessage};
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
-use portcullis_auth::gatekeeper::Gatekeeper;
+use portcullis_auth::gatekeeper::{Gatekeeper, Judgement};
 use portcullis_auth::rbac::Policies;
 use portcullis_auth::{
     Action, AuthMethod, Authenticated, Denied, Principal, PrincipalKind, Reason,
@@ -197,13 +197,19 @@ impl Gate {
             },
             error: ApiError::MalformedAuthorization(err.describe()),
         })?;
-        self.gatekeeper
-            .authenticate_from(client, credential, now)
-            .await
-            .map_err(|denied| Denial {
-                denied,
-                error: self.refusal(denied, client, now),
-            })
+        let verdict = match self.gatekeeper.judge_now_from(client, credential, now) {
+            Judgement::Decided(verdict) => verdict,
+            // Boxed, as RBAC's step below: what waits (an actor's answer, a signature check)
+            // has a future of about a kilobyte, which every request's future would otherwise
+            // carry and move, decided at once or not.
+            Judgement::Pending(pending) => {
+                Box::pin(self.gatekeeper.judge_pending_from(client, pending, now)).await
+            }
+        };
+        verdict.map_err(|denied| Denial {
+            denied,
+            error: self.refusal(denied, client, now),
+        })
     }
 
     /// The answer to a denial. The client sees one generic 401 for every invalid
@@ -346,9 +352,10 @@ where
             Ok(Authenticated { principal, method }) => {
                 gate.metrics.observe_auth(method, Reason::Ok, seconds);
                 let decision = match (&gate.rbac, route.access) {
+                    // Boxed: its future (about two kilobytes: body reading, the upstream's
+                    // schema) would otherwise be part of every request's, RBAC on or off.
                     (Some(rbac), Access::Authenticated | Access::Verb(_) | Access::Users(_)) => {
-                        rbac.judge(&gate.metrics, &principal, &mut req, client)
-                            .await
+                        Box::pin(rbac.judge(&gate.metrics, &principal, &mut req, client)).await
                     }
                     _ => gate.authorize(&principal, route.access, req.path()),
                 };
@@ -656,6 +663,20 @@ mod tests {
         }
         line.finish();
         buf
+    }
+
+    #[test]
+    fn a_request_moves_a_small_future_whatever_the_slow_paths_hold() {
+        // Every request's future is moved into the connection's state; the futures of what
+        // waits (an actor's answer, a signature check, RBAC's body reading: kilobytes) are
+        // boxed when they are needed instead of making every request's future that large.
+        let routes = actix_web::dev::fn_service(|req: ServiceRequest| async move {
+            Ok::<_, actix_web::Error>(req.into_response(actix_web::HttpResponse::Ok().finish()))
+        });
+        let req = actix_web::test::TestRequest::default().to_srv_request();
+        let future = gate(req, Inner::new(routes));
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 1024, "the gate's future is {size} bytes");
     }
 
     #[test]
