@@ -96,6 +96,21 @@ pub fn from_values<'a>(
     if values.next().is_some() {
         return Err(CredentialError::Duplicate);
     }
+    // The usual form, `Bearer <token>` with a token of visible ASCII other than the comma,
+    // checked with two comparisons a byte; anything else (an error, another scheme, other
+    // spacing) takes the full scan below, which finds the same token for this form.
+    if let Some(tail) = bytes.get(BEARER_SP.len()..) {
+        if !tail.is_empty() && bytes[..BEARER_SP.len()].eq_ignore_ascii_case(BEARER_SP) {
+            let odd = tail.iter().fold(0u8, |odd, &b| {
+                odd | u8::from(b.wrapping_sub(0x21) >= 0x5e) | u8::from(b == b',')
+            });
+            if odd == 0 {
+                return std::str::from_utf8(tail)
+                    .map(Some)
+                    .map_err(|_| CredentialError::Malformed);
+            }
+        }
+    }
     // One pass over the value (a JWT is hundreds of bytes and this runs on every request):
     // classify, then decide in order of precedence. The scan is split after the usual
     // `Bearer ` so that it also says whether the token after it holds a space.
