@@ -67,6 +67,12 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether `state` holds enough lines to write without waiting out a gathering: a
+    /// quarter of the queue, so that many workers cannot fill it within one gathering.
+    fn worth_writing_now(&self, state: &State) -> bool {
+        state.pending.len() >= self.capacity / 4
+    }
+
     /// Queues one formatted line, or counts it as dropped when the queue is full.
     fn push(&self, line: &[u8]) {
         let mut state = self.lock();
@@ -77,9 +83,9 @@ impl Queue {
         }
         state.pending.extend_from_slice(line);
         // Only a writer that sleeps needs a wake-up (a system call); a busy one finds the
-        // line on its next turn. One that lets lines gather is woken early when they fill a
-        // quarter of the queue, so that many workers cannot fill it within one gathering.
-        let gathered = state.gathering && state.pending.len() >= self.capacity / 4;
+        // line on its next turn. One that lets lines gather is woken early when there are
+        // enough of them.
+        let gathered = state.gathering && self.worth_writing_now(&state);
         if state.writer_waiting || gathered {
             state.writer_waiting = false;
             state.gathering = false;
@@ -328,7 +334,7 @@ fn gather(queue: &Queue) {
     let mut state = queue.lock();
     state.gathering = true;
     // Lines that filled a quarter while the batch was written do not wait either.
-    while state.gathering && !state.stopping && state.pending.len() < queue.capacity / 4 {
+    while state.gathering && !state.stopping && !queue.worth_writing_now(&state) {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
