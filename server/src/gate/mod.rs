@@ -13,6 +13,8 @@ pub mod request_id;
 pub mod route_table;
 
 pub use caller::Caller;
+
+use caller::Admission;
 pub use middleware::{layer, GateLayer, Inner};
 
 use std::cell::RefCell;
@@ -24,7 +26,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
-use actix_web::{web, HttpMessage};
+use actix_web::web;
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
 use portcullis_auth::gatekeeper::{Gatekeeper, Judgement};
 use portcullis_auth::rbac::Policies;
@@ -332,6 +334,8 @@ where
     let client = gate.client_address(&req);
 
     let mut outcome: Option<AuthOutcome> = None;
+    // Until the response: handlers read the principal through `Caller`.
+    let mut admission: Option<Admission> = None;
     // A route that needs no credential still refuses a bad one that is sent.
     let credential = match route.access {
         Access::Public => None,
@@ -359,7 +363,7 @@ where
                     }
                     _ => gate.authorize(&principal, route.access, req.path()),
                 };
-                req.extensions_mut().insert(principal.clone());
+                admission = Some(Admission::new(req.head(), principal.clone()));
                 outcome = Some(AuthOutcome {
                     method,
                     reason: Reason::Ok,
@@ -416,6 +420,7 @@ where
     });
     res.headers_mut()
         .insert(X_REQUEST_ID, request_id.into_header());
+    drop(admission);
     Ok(res)
 }
 
