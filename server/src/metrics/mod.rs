@@ -2,14 +2,17 @@
 //! port (what each one means: `docs/metrics.md`).
 //!
 //! Label values come only from closed sets ([`labels`], the auth crate's methods and reasons,
-//! route templates, status codes). Request-path series are created on first use and then
-//! cached in fixed slots ([`Slots`]), so the request path does no label hashing after warm-up.
+//! route templates, status codes), which the caller turns into a dense index: the request
+//! path does no label hashing. The four families every request adds to are counted per thread
+//! and summed at each scrape ([`sharded`]); the others' series are created on first use and
+//! then cached in fixed slots ([`Slots`]).
 //! What the auth crate and the log output count in atomics is read at scrape time ([`scraped`]).
 
 pub mod grpc;
 pub mod labels;
 pub mod rbac;
 pub mod scraped;
+mod sharded;
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +34,21 @@ pub use scraped::{DbUsersCollector, LogCollector, OidcCollector, ThrottleCollect
 const CACHED_STATUSES: [u16; 17] = [
     200, 201, 204, 301, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504,
 ];
+
+/// [`CACHED_STATUSES`] as label values.
+const CACHED_STATUS_LABELS: [&str; CACHED_STATUSES.len()] = [
+    "200", "201", "204", "301", "400", "401", "403", "404", "405", "409", "413", "422", "429",
+    "500", "502", "503", "504",
+];
+
+/// The route template and method label of a `route * methods + method` slot.
+fn route_method_of(slot: usize) -> (&'static str, &'static str) {
+    let methods = HttpMethod::ALL.len();
+    (
+        template_of(slot / methods),
+        HttpMethod::ALL[slot % methods].as_str(),
+    )
+}
 
 /// Buckets for microsecond-scale authentication work (1 us to 100 ms).
 const AUTH_BUCKETS: [f64; 14] = [
@@ -81,26 +99,15 @@ impl<B: MetricVecBuilder + 'static> Slots<MetricVec<B>, B::M> {
     ) -> &B::M {
         self.cells[index].get_or_init(|| self.vec.with_label_values(&labels()))
     }
-
-    /// The series for label values that have no slot, looked up by hashing them.
-    fn uncached(&self, labels: &[&str]) -> B::M {
-        self.vec.with_label_values(labels)
-    }
 }
 
 /// All of the server's own metrics.
 pub struct Metrics {
     registry: Registry,
-    /// By method x reason.
-    auth_requests: Slots<IntCounterVec, IntCounter>,
-    /// By method.
-    auth_duration: Slots<HistogramVec, Histogram>,
+    /// Authentication outcomes and durations, HTTP requests and durations: per thread.
+    requests: Arc<sharded::RequestMetrics>,
     /// By decision.
     authorization: Slots<IntCounterVec, IntCounter>,
-    /// By route x method x cached status.
-    http_requests: Slots<IntCounterVec, IntCounter>,
-    /// By route x method.
-    http_duration: Slots<HistogramVec, Histogram>,
     /// By result.
     upstream_requests: Slots<IntCounterVec, IntCounter>,
     /// By result.
@@ -116,42 +123,12 @@ impl Metrics {
     /// by [`Metrics::register_oidc`] and [`Metrics::register_db_users`]).
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let auth_requests = IntCounterVec::new(
-            Opts::new(
-                "portcullis_auth_requests_total",
-                "Authentication outcomes by method, result and reason.",
-            ),
-            &["method", "result", "reason"],
-        )?;
-        let auth_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "portcullis_auth_duration_seconds",
-                "Time spent authenticating a request, by method.",
-            )
-            .buckets(AUTH_BUCKETS.to_vec()),
-            &["method"],
-        )?;
         let authorization = IntCounterVec::new(
             Opts::new(
                 "portcullis_authorization_total",
                 "Authorization decisions on routes that check a verb.",
             ),
             &["result"],
-        )?;
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "portcullis_http_requests_total",
-                "HTTP requests by method, route template and status.",
-            ),
-            &["method", "route", "status"],
-        )?;
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "portcullis_http_request_duration_seconds",
-                "HTTP request latency by method and route template.",
-            )
-            .buckets(HTTP_BUCKETS.to_vec()),
-            &["method", "route"],
         )?;
         let upstream_requests = IntCounterVec::new(
             Opts::new(
@@ -189,20 +166,56 @@ impl Metrics {
             .set(1);
 
         let methods = HttpMethod::ALL.len();
+        let requests = Arc::new(sharded::RequestMetrics::new(
+            sharded::Layout {
+                auth_requests: AuthMethod::ALL.len() * Reason::ALL.len(),
+                auth_duration: AuthMethod::ALL.len(),
+                http_requests: ROUTE_SLOTS * methods * CACHED_STATUSES.len(),
+                http_duration: ROUTE_SLOTS * methods,
+            },
+            sharded::Specs {
+                auth_requests: sharded::Spec {
+                    name: "portcullis_auth_requests_total",
+                    help: "Authentication outcomes by method, result and reason.",
+                    labels: &["method", "result", "reason"],
+                    values: |slot| {
+                        let method = AuthMethod::ALL[slot / Reason::ALL.len()];
+                        let reason = Reason::ALL[slot % Reason::ALL.len()];
+                        vec![method.as_str(), reason.result(), reason.as_str()]
+                    },
+                },
+                auth_duration: sharded::Spec {
+                    name: "portcullis_auth_duration_seconds",
+                    help: "Time spent authenticating a request, by method.",
+                    labels: &["method"],
+                    values: |slot| vec![AuthMethod::ALL[slot].as_str()],
+                },
+                http_requests: sharded::Spec {
+                    name: "portcullis_http_requests_total",
+                    help: "HTTP requests by method, route template and status.",
+                    labels: &["method", "route", "status"],
+                    values: |slot| {
+                        let status = CACHED_STATUS_LABELS[slot % CACHED_STATUSES.len()];
+                        let route_method = slot / CACHED_STATUSES.len();
+                        let (route, method) = route_method_of(route_method);
+                        vec![method, route, status]
+                    },
+                },
+                http_duration: sharded::Spec {
+                    name: "portcullis_http_request_duration_seconds",
+                    help: "HTTP request latency by method and route template.",
+                    labels: &["method", "route"],
+                    values: |slot| {
+                        let (route, method) = route_method_of(slot);
+                        vec![method, route]
+                    },
+                },
+            },
+        )?);
+        registry.register(Box::new(sharded::Registered(Arc::clone(&requests))))?;
         let metrics = Metrics {
-            auth_requests: Slots::register(
-                &registry,
-                auth_requests,
-                AuthMethod::ALL.len() * Reason::ALL.len(),
-            )?,
-            auth_duration: Slots::register(&registry, auth_duration, AuthMethod::ALL.len())?,
+            requests,
             authorization: Slots::register(&registry, authorization, Decision::ALL.len())?,
-            http_requests: Slots::register(
-                &registry,
-                http_requests,
-                ROUTE_SLOTS * methods * CACHED_STATUSES.len(),
-            )?,
-            http_duration: Slots::register(&registry, http_duration, ROUTE_SLOTS * methods)?,
             upstream_requests: Slots::register(
                 &registry,
                 upstream_requests,
@@ -231,12 +244,7 @@ impl Metrics {
     /// Counts one authentication outcome and its duration.
     pub fn observe_auth(&self, method: AuthMethod, reason: Reason, seconds: f64) {
         let slot = method.index() * Reason::ALL.len() + reason.index();
-        self.auth_requests
-            .get(slot, || [method.as_str(), reason.result(), reason.as_str()])
-            .inc();
-        self.auth_duration
-            .get(method.index(), || [method.as_str()])
-            .observe(seconds);
+        self.requests.observe_auth(slot, method.index(), seconds);
     }
 
     /// Counts one authorization decision.
@@ -250,19 +258,17 @@ impl Metrics {
     /// Counts one finished HTTP request.
     pub fn observe_http(&self, method: &Method, route: usize, status: StatusCode, seconds: f64) {
         let method = HttpMethod::of(method);
-        let route_label = template_of(route);
-        let labels = || [method.as_str(), route_label, status.as_str()];
         let route_method = route * HttpMethod::ALL.len() + method.index();
-        match CACHED_STATUSES.iter().position(|&s| s == status.as_u16()) {
-            Some(s) => self
-                .http_requests
-                .get(route_method * CACHED_STATUSES.len() + s, labels)
-                .inc(),
-            None => self.http_requests.uncached(&labels()).inc(),
-        }
-        self.http_duration
-            .get(route_method, || [method.as_str(), route_label])
-            .observe(seconds);
+        let slot = CACHED_STATUSES
+            .iter()
+            .position(|&s| s == status.as_u16())
+            .map(|s| route_method * CACHED_STATUSES.len() + s);
+        self.requests.observe_http(
+            slot,
+            || [method.as_str(), template_of(route), status.as_str()],
+            route_method,
+            seconds,
+        );
     }
 
     /// Counts one request forwarded to the upstream and the time until its response headers
@@ -412,6 +418,62 @@ mod tests {
         ] {
             assert!(t.contains(line), "{line} missing from\n{t}");
         }
+    }
+
+    #[test]
+    fn sums_every_thread_and_keeps_the_counts_of_threads_that_ended() {
+        let m = Arc::new(Metrics::new().expect("metrics"));
+        let other = Metrics::new().expect("another server's metrics");
+        m.observe_auth(AuthMethod::Anonymous, Reason::Ok, 2e-6);
+        other.observe_auth(AuthMethod::Anonymous, Reason::Ok, 2e-6);
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for _ in 0..10 {
+                        m.observe_auth(AuthMethod::Anonymous, Reason::Ok, 2e-6);
+                        m.observe_http(&Method::GET, 4, StatusCode::OK, 3e-5);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().expect("worker");
+        }
+        m.observe_http(&Method::GET, 4, StatusCode::OK, 2.0);
+        let t = text(&m);
+        for line in [
+            r#"portcullis_auth_requests_total{method="anonymous",reason="ok",result="accept"} 31"#,
+            r#"portcullis_auth_duration_seconds_bucket{method="anonymous",le="0.000001"} 0"#,
+            r#"portcullis_auth_duration_seconds_bucket{method="anonymous",le="0.0000025"} 31"#,
+            r#"portcullis_auth_duration_seconds_bucket{method="anonymous",le="+Inf"} 31"#,
+            r#"portcullis_auth_duration_seconds_count{method="anonymous"} 31"#,
+            r#"portcullis_http_requests_total{method="GET",route="/v1/meta",status="200"} 31"#,
+            r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/v1/meta",le="0.000025"} 0"#,
+            r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/v1/meta",le="0.00005"} 30"#,
+            r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/v1/meta",le="1"} 30"#,
+            r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/v1/meta",le="2.5"} 31"#,
+            r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/v1/meta",le="+Inf"} 31"#,
+            r#"portcullis_http_request_duration_seconds_count{method="GET",route="/v1/meta"} 31"#,
+            "# TYPE portcullis_http_request_duration_seconds histogram",
+            "# TYPE portcullis_auth_requests_total counter",
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
+        let sum = t
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    r#"portcullis_http_request_duration_seconds_sum{method="GET",route="/v1/meta"} "#,
+                )
+            })
+            .expect("a sum");
+        let sum: f64 = sum.parse().expect("a number");
+        assert!((sum - (2.0 + 30.0 * 3e-5)).abs() < 1e-9, "{sum}");
+        // The other instance counted its own observation only.
+        assert!(text(&other).contains(
+            r#"portcullis_auth_requests_total{method="anonymous",reason="ok",result="accept"} 1"#
+        ));
     }
 
     #[test]
