@@ -13,8 +13,6 @@ pub mod request_id;
 pub mod route_table;
 
 pub use caller::Caller;
-
-use caller::Admission;
 pub use middleware::{layer, GateLayer, Inner};
 
 use std::cell::RefCell;
@@ -37,6 +35,7 @@ use tracing::Level;
 
 use crate::authz::RbacGate;
 use crate::error::ApiError;
+use crate::gate::caller::Admission;
 use crate::gate::credential::CredentialError;
 use crate::gate::request_id::{RequestId, RequestIds, X_REQUEST_ID};
 use crate::gate::route_table::{classify, Access};

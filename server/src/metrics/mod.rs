@@ -421,6 +421,16 @@ mod tests {
     }
 
     #[test]
+    fn every_cached_status_has_its_own_label() {
+        for (status, label) in CACHED_STATUSES.iter().zip(CACHED_STATUS_LABELS) {
+            assert_eq!(status.to_string(), label);
+        }
+        let slots = ROUTE_SLOTS * HttpMethod::ALL.len();
+        assert_eq!(route_method_of(0), (template_of(0), "GET"));
+        assert_eq!(route_method_of(slots - 1).0, "unrouted");
+    }
+
+    #[test]
     fn sums_every_thread_and_keeps_the_counts_of_threads_that_ended() {
         let m = Arc::new(Metrics::new().expect("metrics"));
         let other = Metrics::new().expect("another server's metrics");
