@@ -70,8 +70,10 @@ thread_local! {
         RefCell::new(HashMap::default());
 }
 
-/// Hashes an address by one multiplication (Fibonacci hashing): the keys are addresses
-/// chosen by the allocator, not by clients, so no keyed hash is needed.
+/// Hashes an address by one multiplication (Fibonacci hashing), its high half folded into
+/// the low one (the table picks buckets by the low bits, and an aligned address's low bits
+/// are zero): the keys are addresses chosen by the allocator, not by clients, so no keyed
+/// hash is needed.
 #[derive(Default)]
 struct AddressHasher(u64);
 
@@ -87,7 +89,8 @@ impl Hasher for AddressHasher {
     }
 
     fn write_usize(&mut self, address: usize) {
-        self.0 = (address as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let product = (address as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = product ^ (product >> 32);
     }
 }
 
