@@ -15,14 +15,15 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 
 use super::labels::UserState;
 
-/// The description of a family whose samples are built at each scrape.
-struct ScrapedFamily {
-    desc: Desc,
+/// The description of a family whose samples are built at each scrape (here, and by
+/// [`super::sharded`]).
+pub(super) struct ScrapedFamily {
+    pub(super) desc: Desc,
     kind: MetricType,
 }
 
 impl ScrapedFamily {
-    fn new(
+    pub(super) fn new(
         name: &str,
         help: &str,
         labels: &[&str],
@@ -33,27 +34,43 @@ impl ScrapedFamily {
         Ok(ScrapedFamily { desc, kind })
     }
 
+    /// A sample with these label values (in the order of the label names given to
+    /// [`ScrapedFamily::new`]) and no value yet.
+    pub(super) fn labelled(&self, values: &[&str]) -> Metric {
+        let mut labels: Vec<LabelPair> = self
+            .desc
+            .variable_labels
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name(name.clone());
+                pair.set_value((*value).to_owned());
+                pair
+            })
+            .collect();
+        // The text format lists labels by name, as the prometheus vectors do.
+        labels.sort_by(|a, b| a.name().cmp(b.name()));
+        Metric::from_label(labels)
+    }
+
+    /// The family of these samples.
+    pub(super) fn family(&self, metrics: Vec<Metric>) -> MetricFamily {
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(self.kind);
+        family.set_metric(metrics);
+        family
+    }
+
     /// A family with one sample per `(label values, value)`, the values in the order of the
     /// label names given to [`ScrapedFamily::new`].
     fn collect<'a>(&self, samples: impl IntoIterator<Item = (&'a [&'a str], f64)>) -> MetricFamily {
         let metrics = samples
             .into_iter()
             .map(|(values, value)| {
-                let mut labels: Vec<LabelPair> = self
-                    .desc
-                    .variable_labels
-                    .iter()
-                    .zip(values)
-                    .map(|(name, value)| {
-                        let mut pair = LabelPair::default();
-                        pair.set_name(name.clone());
-                        pair.set_value((*value).to_owned());
-                        pair
-                    })
-                    .collect();
-                // The text format lists labels by name, as the prometheus vectors do.
-                labels.sort_by(|a, b| a.name().cmp(b.name()));
-                let mut metric = Metric::from_label(labels);
+                let mut metric = self.labelled(values);
                 match self.kind {
                     MetricType::GAUGE => {
                         let mut gauge = Gauge::default();
@@ -69,12 +86,7 @@ impl ScrapedFamily {
                 metric
             })
             .collect();
-        let mut family = MetricFamily::default();
-        family.set_name(self.desc.fq_name.clone());
-        family.set_help(self.desc.help.clone());
-        family.set_field_type(self.kind);
-        family.set_metric(metrics);
-        family
+        self.family(metrics)
     }
 
     /// A histogram family of one unlabelled sample, from `histogram`'s atomics (its buckets
@@ -101,12 +113,7 @@ impl ScrapedFamily {
         sample.set_sample_sum(load(&histogram.sum_micros) as f64 / 1e6);
         let mut metric = Metric::default();
         metric.set_histogram(sample);
-        let mut family = MetricFamily::default();
-        family.set_name(self.desc.fq_name.clone());
-        family.set_help(self.desc.help.clone());
-        family.set_field_type(MetricType::HISTOGRAM);
-        family.set_metric(vec![metric]);
-        family
+        self.family(vec![metric])
     }
 
     /// A family of one unlabelled sample.

@@ -12,13 +12,14 @@
 //! being written at that instant, as the count may.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Bucket, Counter, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Bucket, Counter, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::IntCounterVec;
+
+use super::scraped::ScrapedFamily;
 
 /// Adds `by` to a cell only its own thread writes: no locked instruction.
 fn add(cell: &AtomicU64, by: u64) {
@@ -107,49 +108,21 @@ pub(super) struct RequestMetrics {
 
 /// A family's description and how its slots map to label values.
 struct Family {
-    desc: Desc,
+    scraped: ScrapedFamily,
     labels: SlotLabels,
 }
 
 impl Family {
-    fn new(spec: Spec) -> Result<Self, prometheus::Error> {
-        let names = spec.labels.iter().map(|l| (*l).to_owned()).collect();
+    fn new(spec: Spec, kind: MetricType) -> Result<Self, prometheus::Error> {
         Ok(Family {
-            desc: Desc::new(
-                spec.name.to_owned(),
-                spec.help.to_owned(),
-                names,
-                HashMap::new(),
-            )?,
+            scraped: ScrapedFamily::new(spec.name, spec.help, spec.labels, kind)?,
             labels: spec.values,
         })
     }
 
-    /// A sample's labels for `slot`, sorted by name as the text format lists them.
+    /// A sample labelled for `slot`.
     fn metric(&self, slot: usize) -> Metric {
-        let mut pairs: Vec<LabelPair> = self
-            .desc
-            .variable_labels
-            .iter()
-            .zip((self.labels)(slot))
-            .map(|(name, value)| {
-                let mut pair = LabelPair::default();
-                pair.set_name(name.clone());
-                pair.set_value(value.to_owned());
-                pair
-            })
-            .collect();
-        pairs.sort_by(|a, b| a.name().cmp(b.name()));
-        Metric::from_label(pairs)
-    }
-
-    fn family(&self, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
-        let mut family = MetricFamily::default();
-        family.set_name(self.desc.fq_name.clone());
-        family.set_help(self.desc.help.clone());
-        family.set_field_type(kind);
-        family.set_metric(metrics);
-        family
+        self.scraped.labelled(&(self.labels)(slot))
     }
 }
 
@@ -193,10 +166,10 @@ impl RequestMetrics {
             layout,
             shards: Arc::default(),
             uncached,
-            auth_requests: Family::new(specs.auth_requests)?,
-            auth_duration: Family::new(specs.auth_duration)?,
-            http_requests: Family::new(specs.http_requests)?,
-            http_duration: Family::new(specs.http_duration)?,
+            auth_requests: Family::new(specs.auth_requests, MetricType::COUNTER)?,
+            auth_duration: Family::new(specs.auth_duration, MetricType::HISTOGRAM)?,
+            http_requests: Family::new(specs.http_requests, MetricType::COUNTER)?,
+            http_duration: Family::new(specs.http_duration, MetricType::HISTOGRAM)?,
         })
     }
 
@@ -248,13 +221,13 @@ impl RequestMetrics {
         });
     }
 
+    /// `family`'s counters: each slot's sum over `shards`, for the slots counted at all.
     fn counters(
-        &self,
+        shards: &[Arc<Shard>],
         family: &Family,
         cells: impl Fn(&Shard) -> &[AtomicU64],
         len: usize,
     ) -> Vec<Metric> {
-        let shards = self.snapshot();
         (0..len)
             .filter_map(|slot| {
                 let total: u64 = shards
@@ -272,19 +245,20 @@ impl RequestMetrics {
             .collect()
     }
 
+    /// `family`'s histograms: each slot's buckets and sum over `shards`, for the slots
+    /// observed at all.
     fn histograms<const SLOTS: usize>(
-        &self,
+        shards: &[Arc<Shard>],
         family: &Family,
         bounds: &[f64],
         cells: impl Fn(&Shard) -> &[Cells<SLOTS>],
         len: usize,
     ) -> Vec<Metric> {
-        let shards = self.snapshot();
         (0..len)
             .filter_map(|slot| {
                 let mut counts = [0u64; SLOTS];
                 let mut sum = 0.0;
-                for shard in &shards {
+                for shard in shards {
                     let cells = &cells(shard)[slot];
                     for (count, bucket) in counts.iter_mut().zip(&cells.buckets) {
                         *count += bucket.load(Ordering::Acquire);
@@ -328,17 +302,19 @@ impl RequestMetrics {
 impl Collector for RequestMetrics {
     fn desc(&self) -> Vec<&Desc> {
         vec![
-            &self.auth_requests.desc,
-            &self.auth_duration.desc,
-            &self.http_requests.desc,
-            &self.http_duration.desc,
+            &self.auth_requests.scraped.desc,
+            &self.auth_duration.scraped.desc,
+            &self.http_requests.scraped.desc,
+            &self.http_duration.scraped.desc,
         ]
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        use MetricType::{COUNTER, HISTOGRAM};
+        // One snapshot for the four families.
+        let shards = self.snapshot();
         let layout = self.layout;
-        let mut http_requests = self.counters(
+        let mut http_requests = Self::counters(
+            &shards,
             &self.http_requests,
             |s| &s.http_requests,
             layout.http_requests,
@@ -347,33 +323,27 @@ impl Collector for RequestMetrics {
             http_requests.extend(family.get_metric().iter().cloned());
         }
         vec![
-            self.auth_requests.family(
-                COUNTER,
-                self.counters(
-                    &self.auth_requests,
-                    |s| &s.auth_requests,
-                    layout.auth_requests,
-                ),
-            ),
-            self.auth_duration.family(
-                HISTOGRAM,
-                self.histograms(
-                    &self.auth_duration,
-                    &super::AUTH_BUCKETS,
-                    |s| &s.auth_duration,
-                    layout.auth_duration,
-                ),
-            ),
-            self.http_requests.family(COUNTER, http_requests),
-            self.http_duration.family(
-                HISTOGRAM,
-                self.histograms(
-                    &self.http_duration,
-                    &super::HTTP_BUCKETS,
-                    |s| &s.http_duration,
-                    layout.http_duration,
-                ),
-            ),
+            self.auth_requests.scraped.family(Self::counters(
+                &shards,
+                &self.auth_requests,
+                |s| &s.auth_requests,
+                layout.auth_requests,
+            )),
+            self.auth_duration.scraped.family(Self::histograms(
+                &shards,
+                &self.auth_duration,
+                &super::AUTH_BUCKETS,
+                |s| &s.auth_duration,
+                layout.auth_duration,
+            )),
+            self.http_requests.scraped.family(http_requests),
+            self.http_duration.scraped.family(Self::histograms(
+                &shards,
+                &self.http_duration,
+                &super::HTTP_BUCKETS,
+                |s| &s.http_duration,
+                layout.http_duration,
+            )),
         ]
     }
 }
