@@ -42,16 +42,19 @@ pub struct UsersApi {
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/users/db", web::get().to(list_users))
-        .route("/v1/users/db/{id}", web::get().to(get_user))
-        .route("/v1/users/db/{id}", web::post().to(create_user))
-        .route("/v1/users/db/{id}", web::delete().to(delete_user))
-        .route("/v1/users/db/{id}/rotate-key", web::post().to(rotate_key))
-        .route("/v1/users/db/{id}/activate", web::post().to(activate_user))
-        .route(
-            "/v1/users/db/{id}/deactivate",
-            web::post().to(deactivate_user),
-        );
+    // One scope: a request to a route registered later passes these with one prefix
+    // comparison (each pattern with a parameter costs a regex match). `/v1/users/own-info` is
+    // registered before it (api/meta.rs); any other path under `/v1/users` is 404.
+    cfg.service(
+        web::scope("/v1/users")
+            .route("/db", web::get().to(list_users))
+            .route("/db/{id}", web::get().to(get_user))
+            .route("/db/{id}", web::post().to(create_user))
+            .route("/db/{id}", web::delete().to(delete_user))
+            .route("/db/{id}/rotate-key", web::post().to(rotate_key))
+            .route("/db/{id}/activate", web::post().to(activate_user))
+            .route("/db/{id}/deactivate", web::post().to(deactivate_user)),
+    );
 }
 
 fn user_error(err: UserError) -> ApiError {

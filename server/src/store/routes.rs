@@ -54,31 +54,40 @@ pub fn configure(
             .app_data(limits.clone())
             .wrap(from_fn(require_json))
     };
+    // A scope per prefix: a request to another route passes each with one prefix comparison
+    // instead of a regex match per pattern with a parameter. Nothing else is registered
+    // under these prefixes, so a path no route here answers is 404 as before.
     cfg.app_data(store.clone())
         .service(
-            resource("/v1/schema")
-                .route(web::get().to(list_classes))
-                .route(web::post().to(create_class)),
+            web::scope("/v1/schema")
+                .service(
+                    resource("")
+                        .route(web::get().to(list_classes))
+                        .route(web::post().to(create_class)),
+                )
+                .service(
+                    resource("/{class}")
+                        .route(web::get().to(get_class))
+                        .route(web::put().to(update_class))
+                        .route(web::delete().to(delete_class)),
+                )
+                .service(resource("/{class}/properties").route(web::post().to(add_property))),
         )
         .service(
-            resource("/v1/schema/{class}")
-                .route(web::get().to(get_class))
-                .route(web::put().to(update_class))
-                .route(web::delete().to(delete_class)),
-        )
-        .service(resource("/v1/schema/{class}/properties").route(web::post().to(add_property)))
-        .service(
-            resource("/v1/objects")
-                .route(web::get().to(list_objects))
-                .route(web::post().to(create_object)),
-        )
-        .service(
-            resource("/v1/objects/{class}/{id}")
-                .route(web::get().to(get_object))
-                .route(web::head().to(head_object))
-                .route(web::put().to(replace_object))
-                .route(web::patch().to(merge_object))
-                .route(web::delete().to(delete_object)),
+            web::scope("/v1/objects")
+                .service(
+                    resource("")
+                        .route(web::get().to(list_objects))
+                        .route(web::post().to(create_object)),
+                )
+                .service(
+                    resource("/{class}/{id}")
+                        .route(web::get().to(get_object))
+                        .route(web::head().to(head_object))
+                        .route(web::put().to(replace_object))
+                        .route(web::patch().to(merge_object))
+                        .route(web::delete().to(delete_object)),
+                ),
         )
         .service(resource("/v1/batch/objects").route(web::post().to(batch_objects)));
 }

@@ -240,67 +240,61 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: Option<&web::Data<AuthzApi>>
     let Some(api) = api else {
         return;
     };
-    cfg.app_data(api.clone())
-        .route("/v1/authz/roles", web::get().to(roles::list))
-        .route("/v1/authz/roles", web::post().to(roles::create))
-        .route("/v1/authz/roles/{id}", web::get().to(roles::get))
-        .route("/v1/authz/roles/{id}", web::delete().to(roles::delete))
-        .route(
-            "/v1/authz/roles/{id}/add-permissions",
-            web::post().to(roles::add_permissions),
-        )
-        .route(
-            "/v1/authz/roles/{id}/remove-permissions",
-            web::post().to(roles::remove_permissions),
-        )
-        .route(
-            "/v1/authz/roles/{id}/has-permission",
-            web::post().to(roles::has_permission),
-        )
-        .route(
-            "/v1/authz/roles/{id}/user-assignments",
-            web::get().to(subjects::user_assignments),
-        )
-        .route(
-            "/v1/authz/roles/{id}/users",
-            web::get().to(subjects::role_users),
-        )
-        .route(
-            "/v1/authz/roles/{id}/group-assignments",
-            web::get().to(subjects::group_assignments),
-        )
-        .route(
-            "/v1/authz/users/{id}/roles/{user_type}",
-            web::get().to(subjects::user_roles),
-        )
-        .route(
-            "/v1/authz/users/{id}/roles",
-            web::get().to(subjects::user_roles_deprecated),
-        )
-        .route(
-            "/v1/authz/users/{id}/assign",
-            web::post().to(subjects::assign_user),
-        )
-        .route(
-            "/v1/authz/users/{id}/revoke",
-            web::post().to(subjects::revoke_user),
-        )
-        .route(
-            "/v1/authz/groups/{id}/assign",
-            web::post().to(subjects::assign_group),
-        )
-        .route(
-            "/v1/authz/groups/{id}/revoke",
-            web::post().to(subjects::revoke_group),
-        )
-        .route(
-            "/v1/authz/groups/{id}/roles/{group_type}",
-            web::get().to(subjects::group_roles),
-        )
-        .route(
-            "/v1/authz/groups/{group_type}",
-            web::get().to(subjects::groups),
-        );
+    // One scope: a request to any other route passes all of these with one prefix comparison
+    // (each pattern with a parameter costs a regex match), and every `/v1/authz` path is ours
+    // with RBAC on: a path no route here answers is 404 (the application's default), never
+    // forwarded to an upstream.
+    cfg.app_data(api.clone()).service(
+        web::scope("/v1/authz")
+            .route("/roles", web::get().to(roles::list))
+            .route("/roles", web::post().to(roles::create))
+            .route("/roles/{id}", web::get().to(roles::get))
+            .route("/roles/{id}", web::delete().to(roles::delete))
+            .route(
+                "/roles/{id}/add-permissions",
+                web::post().to(roles::add_permissions),
+            )
+            .route(
+                "/roles/{id}/remove-permissions",
+                web::post().to(roles::remove_permissions),
+            )
+            .route(
+                "/roles/{id}/has-permission",
+                web::post().to(roles::has_permission),
+            )
+            .route(
+                "/roles/{id}/user-assignments",
+                web::get().to(subjects::user_assignments),
+            )
+            .route("/roles/{id}/users", web::get().to(subjects::role_users))
+            .route(
+                "/roles/{id}/group-assignments",
+                web::get().to(subjects::group_assignments),
+            )
+            .route(
+                "/users/{id}/roles/{user_type}",
+                web::get().to(subjects::user_roles),
+            )
+            .route(
+                "/users/{id}/roles",
+                web::get().to(subjects::user_roles_deprecated),
+            )
+            .route("/users/{id}/assign", web::post().to(subjects::assign_user))
+            .route("/users/{id}/revoke", web::post().to(subjects::revoke_user))
+            .route(
+                "/groups/{id}/assign",
+                web::post().to(subjects::assign_group),
+            )
+            .route(
+                "/groups/{id}/revoke",
+                web::post().to(subjects::revoke_group),
+            )
+            .route(
+                "/groups/{id}/roles/{group_type}",
+                web::get().to(subjects::group_roles),
+            )
+            .route("/groups/{group_type}", web::get().to(subjects::groups)),
+    );
 }
 
 #[cfg(test)]
