@@ -474,9 +474,8 @@ fn class_names(body: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
-    let (upstream, handle) = schema_upstream();
+/// A server with RBAC on in front of `upstream`, and the root admin's key.
+async fn rbac_proxy(upstream: std::net::SocketAddr) -> (Server, String) {
     let admin = portcullis_tests::generated_key();
     let server = ServerBuilder::new()
         .env(vars::UPSTREAM_URL, format!("http://{upstream}"))
@@ -485,6 +484,13 @@ async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
         .env(vars::RBAC_ROOT_USERS, "admin")
         .start()
         .await;
+    (server, admin)
+}
+
+#[tokio::test]
+async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
+    let (upstream, handle) = schema_upstream();
+    let (server, admin) = rbac_proxy(upstream).await;
     let movies = user_with(
         &server,
         &admin,
@@ -621,14 +627,7 @@ async fn in_proxy_mode_the_upstreams_lists_are_filtered_too() {
 #[tokio::test]
 async fn in_proxy_mode_every_authz_path_is_answered_here_and_never_forwarded() {
     let (upstream, handle) = schema_upstream();
-    let admin = portcullis_tests::generated_key();
-    let server = ServerBuilder::new()
-        .env(vars::UPSTREAM_URL, format!("http://{upstream}"))
-        .env(vars::BOOTSTRAP_ADMIN_KEY, &admin)
-        .env(vars::RBAC_ENABLED, "true")
-        .env(vars::RBAC_ROOT_USERS, "admin")
-        .start()
-        .await;
+    let (server, admin) = rbac_proxy(upstream).await;
     let nobody = user_with(&server, &admin, "pn", json!([])).await;
     let not_found = json!({"error": [{"message": "not found"}]});
     // Paths and methods no roles route takes: the gate leaves `/v1/authz` to its handlers,
