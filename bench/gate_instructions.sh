@@ -5,7 +5,8 @@
 # on one keep-alive connection, dumped and divided by REQUESTS. Every thread of the process
 # (the log writer included), user space only. Rows: the bench crate's bare handler; then
 # Portcullis anonymous, with a static key and with a reused OIDC token (a cache hit: the bench
-# crate's issuer mints it), with the access log in text, in JSON, and off (LOG_LEVEL=warn).
+# crate's issuer mints it), with the access log in text, in JSON, and off (LOG_LEVEL=warn);
+# and a database-user key (one of 1,000 seeded users) with the text log.
 # Method and figures: bench/README.md ("Instruction counts (issue 10)").
 #
 # Needs: valgrind (callgrind_control), python3. Knobs: REQUESTS (5000), WARMUP (300), BIN
@@ -13,6 +14,9 @@
 # each is built unless given.
 # KEEP (a folder): the callgrind dumps are copied there, for callgrind_annotate. ROWS (a bash
 # regular expression): only the rows whose name matches (the bare handler's name is "bare").
+# CACHE_SIM=1: callgrind also simulates the host's caches (--cache-sim=yes, several times
+# slower) and a column gives the instruction-cache (I1) misses per request. SEED
+# (target/release/seed_users) seeds the database users of the database-user row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +30,10 @@ fi
 if [ -z "${BARE:-}" ]; then
   cargo build --release --quiet -p portcullis-bench --bin bare
   BARE=target/release/bare
+fi
+if [ -z "${SEED:-}" ]; then
+  cargo build --release --quiet -p portcullis-bench --bin seed_users
+  SEED=target/release/seed_users
 fi
 if [ -z "${ISSUER:-}" ]; then
   cargo build --release --quiet -p portcullis-bench --bin bench_issuer
@@ -86,8 +94,10 @@ row() { # name, credential, [NAME=value...] command...
   local vars=()
   while [[ "$1" == *=* ]]; do vars+=("$1"); shift; done
   rm -f "$work"/cg.* "$work/out"
-  env -i PATH="$PATH" "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$@" \
-    >"$work/out" 2>"$work/err" &
+  local sim=()
+  [ "${CACHE_SIM:-0}" = 1 ] && sim=(--cache-sim=yes)
+  env -i PATH="$PATH" "${vars[@]}" valgrind --tool=callgrind "${sim[@]}" \
+    --callgrind-out-file="$work/cg.%p" "$@" >"$work/out" 2>"$work/err" &
   pid=$!
   local addr
   addr=$(wait_line "$work/out" "http listening on")
@@ -96,17 +106,26 @@ row() { # name, credential, [NAME=value...] command...
   drive "$addr" "$credential" "$REQUESTS"
   callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
-  local total=0 f n
+  # The totals line lists the events in order: Ir first, then (with the cache simulation)
+  # Dr, Dw and I1mr.
+  local total=0 i1=0 f events
   for f in "$work"/cg."$pid".*; do
-    n=$(sed -n 's/^summary: //p;s/^totals: //p' "$f" | head -n1)
-    [ -n "$n" ] && total=$((total + n))
+    events=$(sed -n 's/^summary: //p;s/^totals: //p' "$f" | head -n1)
+    [ -n "$events" ] || continue
+    read -r -a events <<<"$events"
+    total=$((total + events[0]))
+    [ "${CACHE_SIM:-0}" = 1 ] && i1=$((i1 + events[3]))
   done
   if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP/$name"
     cp "$work"/cg."$pid".* "$KEEP/$name/"
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-  printf '| %s | %s |\n' "$name" "$((total / REQUESTS))"
+  if [ "${CACHE_SIM:-0}" = 1 ]; then
+    printf '| %s | %s | %s |\n' "$name" "$((total / REQUESTS))" "$((i1 / REQUESTS))"
+  else
+    printf '| %s | %s |\n' "$name" "$((total / REQUESTS))"
+  fi
 }
 
 # The OpenID issuer (discovery and JWKS on 127.0.0.1) and one token it minted, sent on every
@@ -127,14 +146,23 @@ server=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
 
 echo "valgrind --tool=callgrind, $REQUESTS sequential GET /v1/meta after $WARMUP, one keep-alive connection, one worker"
 echo
-echo "| row | instructions per request |"
-echo "| --- | ---: |"
+if [ "${CACHE_SIM:-0}" = 1 ]; then
+  echo "| row | instructions per request | I1 misses per request |"
+  echo "| --- | ---: | ---: |"
+else
+  echo "| row | instructions per request |"
+  echo "| --- | ---: |"
+fi
 row bare "" "$BARE" 127.0.0.1:0
 for format in text json; do
   row "anonymous, log $format" "" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
   row "static key, log $format" "$KEY" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
   row "OIDC token reused, log $format" "$token" "${server[@]}" LOG_LEVEL=info LOG_FORMAT=$format "$BIN"
 done
+# A key of one of 1,000 database users (seeded before the server starts).
+db_key=$("$SEED" "$work/users" 1000)
+row "database-user key, log text" "$db_key" "${server[@]}" PERSISTENCE_DATA_PATH="$work/users" \
+  AUTHENTICATION_DB_USERS_ENABLED=true LOG_LEVEL=info LOG_FORMAT=text "$BIN"
 row "anonymous, log off (warn)" "" "${server[@]}" LOG_LEVEL=warn "$BIN"
 row "static key, log off (warn)" "$KEY" "${server[@]}" LOG_LEVEL=warn "$BIN"
 row "OIDC token reused, log off (warn)" "$token" "${server[@]}" LOG_LEVEL=warn "$BIN"
