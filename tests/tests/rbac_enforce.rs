@@ -646,7 +646,17 @@ async fn in_proxy_mode_every_authz_path_is_answered_here_and_never_forwarded() {
     // it as an unknown database path (a write to every collection); the router decodes it.
     let encoded = "/v1/%61uthz/roles/viewer/no-such-route";
     let (status, body) = call(&server, Method::GET, encoded, &nobody, None).await;
-    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            forbidden(
+                "pn",
+                "update_collections",
+                "[Domain: collections, Collection: *]"
+            )
+        )
+    );
     let (status, body) = call(&server, Method::GET, encoded, &admin, None).await;
     assert_eq!((status, &body), (404, &not_found));
     // The roles API itself still answers, and other paths are still forwarded.
