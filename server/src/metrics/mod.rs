@@ -166,52 +166,48 @@ impl Metrics {
             .set(1);
 
         let methods = HttpMethod::ALL.len();
-        let requests = Arc::new(sharded::RequestMetrics::new(
-            sharded::Layout {
-                auth_requests: AuthMethod::ALL.len() * Reason::ALL.len(),
-                auth_duration: AuthMethod::ALL.len(),
-                http_requests: ROUTE_SLOTS * methods * CACHED_STATUSES.len(),
-                http_duration: ROUTE_SLOTS * methods,
-            },
-            sharded::Specs {
-                auth_requests: sharded::Spec {
-                    name: "portcullis_auth_requests_total",
-                    help: "Authentication outcomes by method, result and reason.",
-                    labels: &["method", "result", "reason"],
-                    values: |slot| {
-                        let method = AuthMethod::ALL[slot / Reason::ALL.len()];
-                        let reason = Reason::ALL[slot % Reason::ALL.len()];
-                        vec![method.as_str(), reason.result(), reason.as_str()]
-                    },
-                },
-                auth_duration: sharded::Spec {
-                    name: "portcullis_auth_duration_seconds",
-                    help: "Time spent authenticating a request, by method.",
-                    labels: &["method"],
-                    values: |slot| vec![AuthMethod::ALL[slot].as_str()],
-                },
-                http_requests: sharded::Spec {
-                    name: "portcullis_http_requests_total",
-                    help: "HTTP requests by method, route template and status.",
-                    labels: &["method", "route", "status"],
-                    values: |slot| {
-                        let status = CACHED_STATUS_LABELS[slot % CACHED_STATUSES.len()];
-                        let route_method = slot / CACHED_STATUSES.len();
-                        let (route, method) = route_method_of(route_method);
-                        vec![method, route, status]
-                    },
-                },
-                http_duration: sharded::Spec {
-                    name: "portcullis_http_request_duration_seconds",
-                    help: "HTTP request latency by method and route template.",
-                    labels: &["method", "route"],
-                    values: |slot| {
-                        let (route, method) = route_method_of(slot);
-                        vec![method, route]
-                    },
+        let requests = Arc::new(sharded::RequestMetrics::new(sharded::Specs {
+            auth_requests: sharded::Spec {
+                name: "portcullis_auth_requests_total",
+                help: "Authentication outcomes by method, result and reason.",
+                labels: &["method", "result", "reason"],
+                slots: AuthMethod::ALL.len() * Reason::ALL.len(),
+                values: |slot| {
+                    let method = AuthMethod::ALL[slot / Reason::ALL.len()];
+                    let reason = Reason::ALL[slot % Reason::ALL.len()];
+                    vec![method.as_str(), reason.result(), reason.as_str()]
                 },
             },
-        )?);
+            auth_duration: sharded::Spec {
+                name: "portcullis_auth_duration_seconds",
+                help: "Time spent authenticating a request, by method.",
+                labels: &["method"],
+                slots: AuthMethod::ALL.len(),
+                values: |slot| vec![AuthMethod::ALL[slot].as_str()],
+            },
+            http_requests: sharded::Spec {
+                name: "portcullis_http_requests_total",
+                help: "HTTP requests by method, route template and status.",
+                labels: &["method", "route", "status"],
+                slots: ROUTE_SLOTS * methods * CACHED_STATUSES.len(),
+                values: |slot| {
+                    let status = CACHED_STATUS_LABELS[slot % CACHED_STATUSES.len()];
+                    let route_method = slot / CACHED_STATUSES.len();
+                    let (route, method) = route_method_of(route_method);
+                    vec![method, route, status]
+                },
+            },
+            http_duration: sharded::Spec {
+                name: "portcullis_http_request_duration_seconds",
+                help: "HTTP request latency by method and route template.",
+                labels: &["method", "route"],
+                slots: ROUTE_SLOTS * methods,
+                values: |slot| {
+                    let (route, method) = route_method_of(slot);
+                    vec![method, route]
+                },
+            },
+        })?);
         registry.register(Box::new(sharded::Registered(Arc::clone(&requests))))?;
         let metrics = Metrics {
             requests,

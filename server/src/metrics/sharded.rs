@@ -68,13 +68,13 @@ struct Shard {
     http_duration: Box<[Cells<HTTP_SLOTS>]>,
 }
 
-/// How many series each family has slots for.
+/// How many series each family has slots for (from its [`Spec`]).
 #[derive(Clone, Copy)]
-pub(super) struct Layout {
-    pub auth_requests: usize,
-    pub auth_duration: usize,
-    pub http_requests: usize,
-    pub http_duration: usize,
+struct Layout {
+    auth_requests: usize,
+    auth_duration: usize,
+    http_requests: usize,
+    http_duration: usize,
 }
 
 impl Shard {
@@ -126,11 +126,13 @@ impl Family {
     }
 }
 
-/// A family's name, help text, label names, and the label values of each slot.
+/// A family's name, help text, label names, how many slots it has, and the label values of
+/// each slot.
 pub(super) struct Spec {
     pub name: &'static str,
     pub help: &'static str,
     pub labels: &'static [&'static str],
+    pub slots: usize,
     pub values: SlotLabels,
 }
 
@@ -155,8 +157,14 @@ thread_local! {
 }
 
 impl RequestMetrics {
-    pub(super) fn new(layout: Layout, specs: Specs) -> Result<Self, prometheus::Error> {
+    pub(super) fn new(specs: Specs) -> Result<Self, prometheus::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let layout = Layout {
+            auth_requests: specs.auth_requests.slots,
+            auth_duration: specs.auth_duration.slots,
+            http_requests: specs.http_requests.slots,
+            http_duration: specs.http_duration.slots,
+        };
         let uncached = IntCounterVec::new(
             prometheus::Opts::new(specs.http_requests.name, specs.http_requests.help),
             specs.http_requests.labels,
