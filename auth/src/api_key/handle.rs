@@ -93,32 +93,44 @@ impl KeyRegistryHandle {
 
     /// Asks the published answers: one SHA-256 and one map read, no message. A key with the
     /// database prefix is judged only as a database key, and one with a bad shape or checksum
-    /// is refused before any hashing.
+    /// is refused without a message to the actor.
+    ///
+    /// A key the answers hold as a database user's is not parsed again: only a key that
+    /// parsed (shape and checksum) was ever accepted as one, and the digest stands for that
+    /// very key. Parsing is the longest step of a database key's lookup (the checksum's CRC
+    /// and the alphabet scan, about 600 instructions), and a published key is the usual case.
     pub fn lookup<'a>(&self, key: &'a str) -> KeyLookup<'a> {
-        let db_key_id = if self.db_enabled && format::looks_like_db_key(key) {
-            match format::parse(key) {
-                Ok(id) => Some(id),
-                Err(_) => return KeyLookup::Decided(Err(denied(AuthMethod::ApiKeyDb))),
-            }
-        } else {
-            None
-        };
+        let db_shaped = self.db_enabled && format::looks_like_db_key(key);
         let presented = digest(key.as_bytes());
         if let Some(answer) = self.published.0.get(&presented) {
-            if let Some(db) = &answer.db {
-                if self.lease_expired() {
-                    return KeyLookup::Decided(Err(store_unavailable()));
+            let accepted = match &answer.db {
+                Some(db) => {
+                    if self.lease_expired() {
+                        return KeyLookup::Decided(Err(store_unavailable()));
+                    }
+                    db.last_used.store(now_ms(), Ordering::Relaxed);
+                    true
                 }
-                db.last_used.store(now_ms(), Ordering::Relaxed);
-            }
-            return KeyLookup::Decided(Ok(Authenticated {
-                principal: answer.principal.clone(),
-                method: answer.method,
-            }));
+                // A static key with the database prefix (an operator may configure one)
+                // counts only if it also has a database key's shape, as when every such key
+                // was parsed first.
+                None => !db_shaped || format::parse(key).is_ok(),
+            };
+            return KeyLookup::Decided(if accepted {
+                Ok(Authenticated {
+                    principal: answer.principal.clone(),
+                    method: answer.method,
+                })
+            } else {
+                Err(denied(AuthMethod::ApiKeyDb))
+            });
         }
         // Every static key is published: a miss on a static-shaped key is final.
-        let Some(key_id) = db_key_id else {
+        if !db_shaped {
             return KeyLookup::Decided(Err(denied(AuthMethod::ApiKeyStatic)));
+        }
+        let Ok(key_id) = format::parse(key) else {
+            return KeyLookup::Decided(Err(denied(AuthMethod::ApiKeyDb)));
         };
         // Hit or miss alike, so an expired lease is no oracle of which keys exist.
         if self.lease_expired() {

@@ -218,6 +218,35 @@ async fn malformed_database_keys_are_refused_without_a_lookup() -> Result<(), Us
 }
 
 #[actix::test]
+async fn a_static_key_with_the_database_prefix_counts_only_in_a_database_keys_shape() {
+    // With database users on, a key with their prefix is judged as one: a static key spelled
+    // that way is accepted only if it also has a database key's shape and checksum, whether
+    // its answer is published already or not.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shaped = format::generate().expect("random");
+    let misshapen = "pcu_not-a-database-key";
+    let keys = static_keys(&format!("{},{misshapen}", shaped.expose()), "ops");
+    let h = with_db(dir.path(), Some(&keys)).await;
+    for round in 0..2 {
+        let accepted = h.authenticate(shaped.expose()).await.expect("accepted");
+        assert_eq!(
+            (accepted.principal.username(), accepted.method),
+            ("ops", AuthMethod::ApiKeyStatic),
+            "round {round}"
+        );
+        assert_eq!(
+            h.authenticate(misshapen).await.err(),
+            denied(AuthMethod::ApiKeyDb, Reason::InvalidKey),
+            "round {round}"
+        );
+        assert!(
+            h.is_published(misshapen),
+            "the static key is published all the same"
+        );
+    }
+}
+
+#[actix::test]
 async fn changes_survive_a_reload_from_the_store() -> Result<(), UserError> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (old, new) = {
