@@ -15,7 +15,9 @@
 # (32), RUNS (3, the median is reported), STATIC_KEYS (1000 keys configured), DB_USERS (100000
 # database users loaded), OIDC_TOKENS (100000 pre-minted tokens), FRESH_DURATION (3s: the
 # new-token row must not run out of tokens), BENCH_LOG_LEVEL (info: the access log on, as in
-# production; `warn` measures without it), LOG_FORMAT (text, or json as in the Docker image).
+# production; `warn` measures without it), LOG_FORMAT (text, or json as in the Docker image),
+# OTHER_FORMAT (the format of a second server measured in the same run on the anonymous and
+# credential rows: the one LOG_FORMAT is not; `none` skips it; only with the access log on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,11 @@ OIDC_TOKENS=${OIDC_TOKENS:-100000}
 LOG=${BENCH_LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
 HAPROXY=${HAPROXY:-haproxy}
+case "$LOG_FORMAT" in
+  json) OTHER_FORMAT=${OTHER_FORMAT:-text} ;;
+  *) OTHER_FORMAT=${OTHER_FORMAT:-json} ;;
+esac
+[ "$LOG" = info ] || OTHER_FORMAT=none
 LOG_LEVEL_NOTE="LOG_LEVEL=$LOG LOG_FORMAT=$LOG_FORMAT"
 ROUTE=/v1/meta
 
@@ -85,6 +92,8 @@ server_env=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0
 # DB_USERS database users, stored through the server's own user store before it starts.
 echo "bench: seeding $DB_USERS database users..." >&2
 db_key=$("$SEED" "$work/data" "$DB_USERS")
+# The second server's copy of the same users (the same key), made before either opens them.
+[ "$OTHER_FORMAT" = none ] || cp -a "$work/data" "$work/data_other"
 
 # At the default level the server is configured as in production, by LOG_LEVEL alone (RUST_LOG
 # would turn off its cached level check); at another level, RUST_LOG keeps the start-up line
@@ -109,6 +118,30 @@ start_server() {
   done
 }
 start_server
+# The second server: the same configuration, a copy of the users, the other log format.
+other_pid=
+if [ "$OTHER_FORMAT" != none ]; then
+  other_env=()
+  for v in "${server_env[@]}"; do
+    case "$v" in
+      PERSISTENCE_DATA_PATH=*) other_env+=(PERSISTENCE_DATA_PATH="$work/data_other") ;;
+      *) other_env+=("$v") ;;
+    esac
+  done
+  taskset -c 0 env -i "${other_env[@]}" "${log_env[@]}" \
+    LOG_FORMAT="$OTHER_FORMAT" "$BIN" >"$work/other.out" 2>"$work/other.err" &
+  other_pid=$!
+  pids+=($other_pid)
+  other=$(wait_line "$work/other.out" "http listening on")
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $one_token" "http://$other$ROUTE")" = 200 ] && break
+    sleep 0.1
+  done
+  for credential in "$good_key" "$db_key"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $credential" "http://$other$ROUTE")
+    [ "$code" = 200 ] || { echo "bench: the $OTHER_FORMAT server answered $code to a good key" >&2; exit 1; }
+  done
+fi
 load_ms=$(sed -n -e 's/.*keys loaded.*millis=\([0-9]*\).*/\1/p' -e 's/.*keys loaded","millis":\([0-9]*\).*/\1/p' "$work/server.err" | head -n1)
 # The bare handler also serves /v1/meta/rs256: one RS256 check of the bearer token with the
 # issuer's key parsed once, and nothing else (no middleware, claims or cache): the ceiling of a
@@ -309,7 +342,11 @@ rows=("bare actix-web handler, no middleware"
   "HAProxy 2.6, no credential (answers itself, syslog on)"
   "HAProxy 2.6, static API key (ACL, 1 of $STATIC_KEYS)"
   "HAProxy 2.6, jwt_verify RS256, reused token"
-  "HAProxy 2.6, jwt_verify RS256, new token per request")
+  "HAProxy 2.6, jwt_verify RS256, new token per request"
+  "anonymous, $OTHER_FORMAT log"
+  "static API key, $OTHER_FORMAT log"
+  "database-user key, $OTHER_FORMAT log"
+  "OIDC token, reused, $OTHER_FORMAT log")
 : >"$work/results"
 for run in $(seq 1 "$RUNS"); do
   echo "bench: run $run of $RUNS" >&2
@@ -318,6 +355,12 @@ for run in $(seq 1 "$RUNS"); do
   echo "2 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
   echo "3 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $db_key")" >>"$work/results"
   echo "4 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+  if [ -n "$other_pid" ]; then
+    echo "16 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION")" >>"$work/results"
+    echo "17 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
+    echo "18 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION" -H "Authorization: Bearer $db_key")" >>"$work/results"
+    echo "19 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+  fi
   echo "6 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
   echo "7 $(measure "$server_pid" "http://$server$OBJECT_PATH" "$DURATION")" >>"$work/results"
   echo "8 $(measure "$server_pid" "http://$server$OBJECT_PATH" "$DURATION" -H "Authorization: Bearer $good_key")" >>"$work/results"
@@ -349,17 +392,21 @@ anon = med[1][0]
 print(f"wrk -t1 -c{conns} -d{duration} (new-token and HAProxy jwt rows: -d{fresh}), 1 server "
       f"worker (CPU 0), wrk on CPU 1, median of {runs} runs, {log}")
 print()
-print("The first seven rows and the HAProxy rows request GET /v1/meta; every ratio column is to "
-      "the anonymous /v1/meta row. CPU: the server's user + system time per request (for the "
-      "proxy row, both processes).")
+print("The first seven rows, the HAProxy rows and the last four request GET /v1/meta; every ratio "
+      "column is to the anonymous /v1/meta row (the last four, a second server logging in the "
+      "other format: to its own anonymous row). CPU: the server's user + system time per "
+      "request (for the proxy row, both processes).")
 print()
 print("| row | req/s | CPU us/req | p99 ms | ratio to anonymous | non-2xx |")
+other_anon = med[16][0] if 16 in med else None
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for r, name in enumerate(names):
     if r not in med:
         continue
     rps, p99, errs, _, cpu = med[r]
-    print(f"| {name} | {rps:,.0f} | {cpu:.2f} | {p99:.2f} | {rps / anon:.2f} | {errs} |")
+    # The second server's rows: their ratio is to its own anonymous row.
+    base = other_anon if r >= 16 else anon
+    print(f"| {name} | {rps:,.0f} | {cpu:.2f} | {p99:.2f} | {rps / base:.2f} | {errs} |")
 print()
 verify = float(verify)
 print(f"- gate cost: anonymous / bare = {anon / med[0][0]:.2f} (bar >= 0.85)")
@@ -382,6 +429,11 @@ if 13 in med:
     print(f"- OIDC new token per request / HAProxy jwt_verify, new token = "
           f"{med[5][0] / med[15][0]:.2f} (bar >= 1.0)")
     print(f"- HAProxy no credential / bare handler = {med[12][0] / med[0][0]:.2f} (reported)")
+if other_anon is not None:
+    other = names[16].split(", ")[1]
+    print(f"- {other}: anonymous / bare = {other_anon / med[0][0]:.2f} (bar >= 0.85)")
+    for r, what in ((17, "static key"), (18, "database-user key"), (19, "OIDC cache hit")):
+        print(f"- {other}: {what} / its anonymous = {med[r][0] / other_anon:.2f} (bar >= 0.90)")
 if med[5][3] > int(ntokens):
     print(f"- WARNING: the new-token row sent {med[5][3]} requests but only {ntokens} tokens "
           f"exist, so some were cache hits; raise OIDC_TOKENS or lower FRESH_DURATION")
