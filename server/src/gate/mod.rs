@@ -26,7 +26,7 @@ use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
 use actix_web::web;
 use portcullis_auth::client::{TrustedProxies, UNKNOWN_PEER};
-use portcullis_auth::gatekeeper::{Gatekeeper, Judgement};
+use portcullis_auth::gatekeeper::{Gatekeeper, Judgement, Pending};
 use portcullis_auth::rbac::Policies;
 use portcullis_auth::{
     Action, AuthMethod, Authenticated, Denied, Principal, PrincipalKind, Reason,
@@ -191,22 +191,62 @@ impl Gate {
         client: IpAddr,
         now: Instant,
     ) -> Result<Authenticated, Denial> {
-        let credential = credential.map_err(|err| Denial {
-            denied: Denied {
-                method: AuthMethod::None,
-                reason: Reason::Malformed,
-            },
-            error: ApiError::MalformedAuthorization(err.describe()),
-        })?;
-        let verdict = match self.gatekeeper.judge_now_from(client, credential, now) {
-            Judgement::Decided(verdict) => verdict,
+        match self.judge_now(credential, client, now) {
+            Ok(verdict) => verdict,
             // Boxed, as RBAC's step below: what waits (an actor's answer, a signature check)
-            // has a future of about a kilobyte, which every request's future would otherwise
+            // has a future of about a kilobyte, which every caller's future would otherwise
             // carry and move, decided at once or not.
-            Judgement::Pending(pending) => {
-                Box::pin(self.gatekeeper.judge_pending_from(client, pending, now)).await
+            Err(pending) => Box::pin(self.judge_pending(pending, client, now)).await,
+        }
+    }
+
+    /// [`Gate::authenticate`] as far as it goes without waiting: the verdict, or the
+    /// credential the gatekeeper must wait for ([`Gate::judge_pending`]).
+    fn judge_now<'a>(
+        &self,
+        credential: Result<Option<&'a str>, CredentialError>,
+        client: IpAddr,
+        now: Instant,
+    ) -> Result<Result<Authenticated, Denial>, Pending<'a>> {
+        let credential = match credential {
+            Ok(credential) => credential,
+            Err(err) => {
+                return Ok(Err(Denial {
+                    denied: Denied {
+                        method: AuthMethod::None,
+                        reason: Reason::Malformed,
+                    },
+                    error: ApiError::MalformedAuthorization(err.describe()),
+                }))
             }
         };
+        match self.gatekeeper.judge_now_from(client, credential, now) {
+            Judgement::Decided(verdict) => Ok(self.with_refusal(verdict, client, now)),
+            Judgement::Pending(pending) => Err(pending),
+        }
+    }
+
+    /// Finishes what [`Gate::judge_now`] could not decide at once.
+    async fn judge_pending(
+        &self,
+        pending: Pending<'_>,
+        client: IpAddr,
+        now: Instant,
+    ) -> Result<Authenticated, Denial> {
+        let verdict = self
+            .gatekeeper
+            .judge_pending_from(client, pending, now)
+            .await;
+        self.with_refusal(verdict, client, now)
+    }
+
+    /// A verdict with the answer to its refusal, if it is one ([`Gate::refusal`]).
+    fn with_refusal(
+        &self,
+        verdict: Result<Authenticated, Denied>,
+        client: IpAddr,
+        now: Instant,
+    ) -> Result<Authenticated, Denial> {
         verdict.map_err(|denied| Denial {
             denied,
             error: self.refusal(denied, client, now),
@@ -347,7 +387,12 @@ where
         }
     };
     let decision = if let Some(credential) = credential {
-        let verdict = gate.authenticate(credential, client, started).await;
+        // What is decided at once is not awaited: only a credential that waits makes a future
+        // (boxed, as in `Gate::authenticate`), so a request that waits for nothing moves none.
+        let verdict = match gate.judge_now(credential, client, started) {
+            Ok(verdict) => verdict,
+            Err(pending) => Box::pin(gate.judge_pending(pending, client, started)).await,
+        };
         // Timed from the request's start: the id and route before it cost tens of nanoseconds,
         // less than the clock read a separate start would take.
         let seconds = started.elapsed().as_secs_f64();
