@@ -397,8 +397,8 @@ print("The first seven rows, the HAProxy rows and the last four request GET /v1/
       "other format: to its own anonymous row). CPU: the server's user + system time per "
       "request (for the proxy row, both processes).")
 print()
-print("| row | req/s | CPU us/req | p99 ms | ratio to anonymous | non-2xx |")
 other_anon = med[16][0] if 16 in med else None
+print("| row | req/s | CPU us/req | p99 ms | ratio to anonymous | non-2xx |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for r, name in enumerate(names):
     if r not in med:
