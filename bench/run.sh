@@ -107,7 +107,7 @@ start_server() {
   if [ -n "$server_pid" ]; then kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; fi
   : >"$work/server.out"
   taskset -c 0 env -i "${server_env[@]}" "${log_env[@]}" \
-    LOG_FORMAT="$LOG_FORMAT" "$BIN" >"$work/server.out" 2>"$work/server.err" &
+    LOG_FORMAT="$LOG_FORMAT" "$BIN" >"$work/server.out" 2>>"$work/server.err" &
   server_pid=$!
   pids+=($server_pid)
   server=$(wait_line "$work/server.out" "http listening on")
@@ -129,7 +129,7 @@ if [ "$OTHER_FORMAT" != none ]; then
     esac
   done
   taskset -c 0 env -i "${other_env[@]}" "${log_env[@]}" \
-    LOG_FORMAT="$OTHER_FORMAT" "$BIN" >"$work/other.out" 2>"$work/other.err" &
+    LOG_FORMAT="$OTHER_FORMAT" "$BIN" >"$work/other.out" 2>>"$work/other.err" &
   other_pid=$!
   pids+=($other_pid)
   other=$(wait_line "$work/other.out" "http listening on")
@@ -310,6 +310,14 @@ measure() {
   # The access log goes to a file: what the rows before wrote is flushed to disk first, so its
   # writeback does not slow whichever row comes next (about 3% in back-to-back A/B runs).
   sync
+  # Then the access logs start again from empty (the servers append, so they write from the new
+  # end), as a rotated log would: on this VM a server's CPU per request grows with its log's
+  # size in the page cache (anonymous 6.7 us on a new file, 9.1 us at 6.5 GB, 6.7-7.2 again
+  # once it was truncated), which made each row pay for the rows before it on that server, and
+  # the second server, never restarted, pay most. HAProxy's log goes to a listener that
+  # discards it. The start-up lines were read before the first row.
+  : >"$work/server.err"
+  if [ -n "$other_pid" ]; then : >"$work/other.err"; fi
   before=$(cpu_ticks ${pids_csv//,/ })
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$duration" --latency "$@" "$url" >"$work/wrk.out"
   after=$(cpu_ticks ${pids_csv//,/ })
