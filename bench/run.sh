@@ -81,7 +81,7 @@ good_key=$(python3 -c "import sys; print('bench-key-%030d' % (int(sys.argv[1]) -
 wrong_key=bench-key-wrong-000000000000000000000000
 
 server_env=(PORTCULLIS_HTTP_ADDR=127.0.0.1:0 PORTCULLIS_METRICS_ADDR=127.0.0.1:0 PORTCULLIS_GRPC_ADDR=off
-  PORTCULLIS_WORKERS=1 PERSISTENCE_DATA_PATH="$work/data"
+  PORTCULLIS_WORKERS=1
   AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true AUTHENTICATION_APIKEY_ENABLED=true
   AUTHENTICATION_APIKEY_ALLOWED_KEYS="$keys" AUTHENTICATION_APIKEY_USERS=bench
   AUTHENTICATION_DB_USERS_ENABLED=true
@@ -100,43 +100,38 @@ db_key=$("$SEED" "$work/data" "$DB_USERS")
 # that reports how long the users took to load.
 log_env=(LOG_LEVEL="$LOG")
 [ "$LOG" = info ] || log_env+=(RUST_LOG="$LOG,portcullis_server=info")
+
+# Starts a Portcullis configured as above on CPU 0: data directory $1, log format $2, output
+# files $work/$3.out and $work/$3.err (appended). Sets `launched_pid` and `launched` (its
+# address) once it listens and the issuer's keys have loaded, so OIDC rows do not start on 503s.
+launch() {
+  : >"$work/$3.out"
+  taskset -c 0 env -i "${server_env[@]}" PERSISTENCE_DATA_PATH="$1" "${log_env[@]}" \
+    LOG_FORMAT="$2" "$BIN" >"$work/$3.out" 2>>"$work/$3.err" &
+  launched_pid=$!
+  pids+=($launched_pid)
+  launched=$(wait_line "$work/$3.out" "http listening on")
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $one_token" "http://$launched$ROUTE")" = 200 ] && break
+    sleep 0.1
+  done
+}
 server_pid=
 server=
 # (Re)starts the measured server; a restart empties its verified-token cache.
 start_server() {
   if [ -n "$server_pid" ]; then kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; fi
-  : >"$work/server.out"
-  taskset -c 0 env -i "${server_env[@]}" "${log_env[@]}" \
-    LOG_FORMAT="$LOG_FORMAT" "$BIN" >"$work/server.out" 2>>"$work/server.err" &
-  server_pid=$!
-  pids+=($server_pid)
-  server=$(wait_line "$work/server.out" "http listening on")
-  # Wait for the issuer's keys, so OIDC rows do not start on 503s.
-  for _ in $(seq 1 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $one_token" "http://$server$ROUTE")" = 200 ] && break
-    sleep 0.1
-  done
+  launch "$work/data" "$LOG_FORMAT" server
+  server_pid=$launched_pid
+  server=$launched
 }
 start_server
 # The second server: the same configuration, a copy of the users, the other log format.
 other_pid=
 if [ "$OTHER_FORMAT" != none ]; then
-  other_env=()
-  for v in "${server_env[@]}"; do
-    case "$v" in
-      PERSISTENCE_DATA_PATH=*) other_env+=(PERSISTENCE_DATA_PATH="$work/data_other") ;;
-      *) other_env+=("$v") ;;
-    esac
-  done
-  taskset -c 0 env -i "${other_env[@]}" "${log_env[@]}" \
-    LOG_FORMAT="$OTHER_FORMAT" "$BIN" >"$work/other.out" 2>>"$work/other.err" &
-  other_pid=$!
-  pids+=($other_pid)
-  other=$(wait_line "$work/other.out" "http listening on")
-  for _ in $(seq 1 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $one_token" "http://$other$ROUTE")" = 200 ] && break
-    sleep 0.1
-  done
+  launch "$work/data_other" "$OTHER_FORMAT" other
+  other_pid=$launched_pid
+  other=$launched
   for credential in "$good_key" "$db_key"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $credential" "http://$other$ROUTE")
     [ "$code" = 200 ] || { echo "bench: the $OTHER_FORMAT server answered $code to a good key" >&2; exit 1; }
