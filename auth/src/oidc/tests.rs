@@ -293,6 +293,15 @@ fn header_rules_table() {
     for (name, segment, expected) in table {
         let got = token::header(&segment).map(|h| (h.alg, h.kid));
         let expected = expected.map(|(alg, kid)| (alg, kid.map(str::to_owned)));
+        // The router reads the header of a token it takes for a JWT, and the verification
+        // uses that reading: it must be the header's own.
+        let routed = token::routed_header(&format!("{segment}.e30.sig"));
+        if expected.is_ok() {
+            assert!(routed.is_some(), "{name}: not routed as a JWT");
+        }
+        if let Some(routed) = routed {
+            assert_eq!(routed.map(|h| (h.alg, h.kid)), expected, "{name}: routed");
+        }
         assert_eq!(got, expected, "{name}");
     }
 }

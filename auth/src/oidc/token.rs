@@ -7,7 +7,6 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::alg::Alg;
 use super::keys::{decode_b64url, is_b64url, MAX_KID_BYTES};
@@ -20,29 +19,47 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// strict base64url of a JSON object. Tokens over [`MAX_TOKEN_BYTES`] with three segments
 /// count as JWTs without decoding, so the OIDC path refuses them before any work.
 pub fn is_jwt_shaped(token: &str) -> bool {
-    let mut segments = token.splitn(4, '.');
-    let (Some(header), Some(_), Some(_), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return false;
-    };
+    routed_header(token).is_some()
+}
+
+/// The router's reading of a bearer token: `None` unless it has a JWT's shape
+/// ([`is_jwt_shaped`]); for a JWT, what [`header`] finds in its first segment, so the
+/// verification that follows does not decode and parse the header a second time. A JWT over
+/// [`MAX_TOKEN_BYTES`] is not decoded: its header is [`Reason::MalformedToken`].
+pub(crate) fn routed_header(token: &str) -> Option<Result<Header, Reason>> {
+    if count_dots(token.as_bytes()) != 2 {
+        return None;
+    }
     if token.len() > MAX_TOKEN_BYTES {
-        return true;
+        return Some(Err(Reason::MalformedToken));
     }
-    match decode_b64url(header) {
-        Some(bytes) => {
-            // JSON may open with whitespace, and `header()` accepts it: a token the OIDC path
-            // would accept must be routed there (found by the `jws` fuzz target).
-            let first = bytes
-                .iter()
-                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-            first == Some(&b'{') && serde_json::from_slice::<de::IgnoredAny>(&bytes).is_ok()
-        }
-        None => false,
+    let (segment, _) = token.split_once('.')?;
+    let bytes = decode_b64url(segment)?;
+    // JSON may open with whitespace, and `header()` accepts it: a token the OIDC path would
+    // accept must be routed there (found by the `jws` fuzz target).
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return None;
     }
+    match object_of(&bytes, &HEADER_MEMBERS) {
+        Ok(members) => Some(header_of(&members)),
+        // Not a header we accept, but still a JWT if it is JSON at all (duplicate members,
+        // invalid UTF-8 in a string, a number out of range): malformed, never an API key.
+        Err(reason) => serde_json::from_slice::<de::IgnoredAny>(&bytes)
+            .is_ok()
+            .then_some(Err(reason)),
+    }
+}
+
+/// The number of dots in a token (a JWT has exactly two). Counted in `u8` over chunks of at
+/// most 255 bytes, which the compiler vectorizes (a `usize` count does not: 10x slower).
+pub(crate) fn count_dots(token: &[u8]) -> usize {
+    token
+        .chunks(255)
+        .map(|chunk| usize::from(chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'.'))))
+        .sum()
 }
 
 /// A member name as parsed: borrowed from the decoded segment unless it contains escapes.
@@ -124,16 +141,146 @@ impl<'de> Visitor<'de> for UnreadVisitor {
     }
 }
 
-/// The members of a JSON object that a check reads, by name; the others were checked as
-/// strictly (see [`Unread`]) but not kept.
-pub(crate) struct Members<'w> {
-    wanted: &'w [&'w str],
-    values: Vec<Option<Value>>,
+/// A member's value, as far as a check reads it: strings are borrowed from the decoded
+/// segment (copied only when they hold escapes), integers kept, anything else only parsed.
+#[derive(Debug)]
+enum Field<'de> {
+    Str(Cow<'de, str>),
+    /// A JSON integer that fits in an `i64` (what `serde_json::Value::as_i64` would return).
+    Int(i64),
+    /// An array: each string item, and `None` for an item of any other type.
+    Array(Vec<Option<Cow<'de, str>>>),
+    /// `null`, a boolean, a fraction, an integer beyond `i64`, or an object.
+    Other,
 }
 
-impl Members<'_> {
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Field<'de>, E> {
+        Ok(Field::Int(n))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Field<'de>, E> {
+        Ok(i64::try_from(n).map_or(Field::Other, Field::Int))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Field<'de>, A::Error> {
+        let mut strings = Vec::new();
+        while let Some(item) = items.next_element::<Item<'de>>()? {
+            strings.push(item.0);
+        }
+        Ok(Field::Array(strings))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Field<'de>, A::Error> {
+        UnreadVisitor.visit_map(members)?;
+        Ok(Field::Other)
+    }
+}
+
+/// An array item: its text if it is a string; any other value only parsed.
+struct Item<'de>(Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for Item<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemVisitor)
+    }
+}
+
+struct ItemVisitor;
+
+impl<'de> Visitor<'de> for ItemVisitor {
+    type Value = Item<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item<'de>, E> {
+        Ok(Item(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item<'de>, E> {
+        Ok(Item(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item<'de>, E> {
+        Ok(Item(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item<'de>, E> {
+        Ok(Item(None))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Item<'de>, E> {
+        Ok(Item(Some(Cow::Borrowed(text))))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Item<'de>, E> {
+        Ok(Item(Some(Cow::Owned(text.to_owned()))))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Item<'de>, E> {
+        Ok(Item(None))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, items: A) -> Result<Item<'de>, A::Error> {
+        UnreadVisitor.visit_seq(items)?;
+        Ok(Item(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Item<'de>, A::Error> {
+        UnreadVisitor.visit_map(members)?;
+        Ok(Item(None))
+    }
+}
+
+/// The most members a check asks for.
+const MAX_WANTED: usize = 7;
+
+/// The members of a JSON object that a check reads, by name; the others were checked as
+/// strictly (see [`Unread`]) but not kept.
+pub(crate) struct Members<'w, 'de> {
+    wanted: &'w [&'w str],
+    values: [Option<Field<'de>>; MAX_WANTED],
+}
+
+impl<'de> Members<'_, 'de> {
     /// The value of member `name`, which must be one of the names asked for.
-    fn get(&self, name: &str) -> Option<&Value> {
+    fn get(&self, name: &str) -> Option<&Field<'de>> {
         let index = self.wanted.iter().position(|w| *w == name)?;
         self.values[index].as_ref()
     }
@@ -143,32 +290,44 @@ impl Members<'_> {
     }
 }
 
+/// Whether two member names are equal. Most names are short and many have the same length
+/// (`iss`, `exp`, `aud`, `iat`, ...): the first byte tells most of them apart without a call
+/// to `memcmp`.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 /// Reads a JSON object whose members are all distinct (RFC 7519 §4: duplicates are refused),
-/// keeping the values of the members in `wanted` and checking the rest without building them.
+/// keeping the values of the members in `wanted` (at most [`MAX_WANTED`]) and checking the
+/// rest without building them.
 struct Select<'w>(&'w [&'w str]);
 
 impl<'de, 'w> DeserializeSeed<'de> for Select<'w> {
-    type Value = Members<'w>;
+    type Value = Members<'w, 'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Members<'w>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Members<'w, 'de>, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de, 'w> Visitor<'de> for Select<'w> {
-    type Value = Members<'w>;
+    type Value = Members<'w, 'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object without duplicate members")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members<'w>, A::Error> {
-        let mut values: Vec<Option<Value>> = vec![None; self.0.len()];
-        let mut names: Vec<Name<'de>> = Vec::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members<'w, 'de>, A::Error> {
+        let mut values: [Option<Field<'de>>; MAX_WANTED] = Default::default();
+        // Room for the members of a usual token without growing.
+        let mut names: Vec<Name<'de>> = Vec::with_capacity(16);
         while let Some(name) = access.next_key::<Name<'de>>()? {
             // The first of equal names in `wanted` holds the value (a configured claim name
             // may repeat a standard one).
-            match self.0.iter().position(|w| *w == name.0) {
+            match self.0.iter().position(|w| same_name(w, &name.0)) {
                 Some(index) => values[index] = Some(access.next_value()?),
                 None => {
                     access.next_value::<Unread>()?;
@@ -179,7 +338,10 @@ impl<'de, 'w> Visitor<'de> for Select<'w> {
         // Sorted, duplicates are neighbours: O(n log n) however many members a hostile token
         // carries.
         names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if names.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+        if names
+            .windows(2)
+            .any(|pair| same_name(&pair[0].0, &pair[1].0))
+        {
             return Err(de::Error::custom("duplicate member"));
         }
         Ok(Members {
@@ -189,12 +351,12 @@ impl<'de, 'w> Visitor<'de> for Select<'w> {
     }
 }
 
-/// Decodes one segment into the named members of a duplicate-free JSON object.
-fn object<'w>(segment: &str, wanted: &'w [&'w str]) -> Result<Members<'w>, Reason> {
-    let bytes = decode_b64url(segment).ok_or(Reason::MalformedToken)?;
+/// The named members of a duplicate-free JSON object, from a segment's decoded bytes.
+fn object_of<'w, 'de>(bytes: &'de [u8], wanted: &'w [&'w str]) -> Result<Members<'w, 'de>, Reason> {
+    debug_assert!(wanted.len() <= MAX_WANTED);
     // Checked whole and first: unread strings are not copied out, so nothing else would
     // refuse invalid UTF-8 inside them.
-    let text = std::str::from_utf8(&bytes).map_err(|_| Reason::MalformedToken)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| Reason::MalformedToken)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let members = Select(wanted)
         .deserialize(&mut deserializer)
@@ -251,9 +413,17 @@ const ACCEPTED_TYP: [&str; 4] = ["JWT", "at+jwt", "application/jwt", "applicatio
 /// Decodes and checks the header: `alg` accepted, no `crit`, an accepted `typ` if any, not a
 /// nested JWT, a short string `kid` if any.
 pub(crate) fn header(segment: &str) -> Result<Header, Reason> {
-    let header = object(segment, &["alg", "crit", "enc", "typ", "cty", "kid"])?;
+    let bytes = decode_b64url(segment).ok_or(Reason::MalformedToken)?;
+    header_of(&object_of(&bytes, &HEADER_MEMBERS)?)
+}
+
+/// The header members read.
+const HEADER_MEMBERS: [&str; 6] = ["alg", "crit", "enc", "typ", "cty", "kid"];
+
+/// The checks of [`header`] on its members.
+fn header_of(header: &Members<'_, '_>) -> Result<Header, Reason> {
     let alg = match header.get("alg") {
-        Some(Value::String(name)) => Alg::from_name(name).ok_or(Reason::DisallowedAlg)?,
+        Some(Field::Str(name)) => Alg::from_name(name).ok_or(Reason::DisallowedAlg)?,
         Some(_) => return Err(Reason::MalformedToken),
         None => return Err(Reason::DisallowedAlg),
     };
@@ -262,19 +432,19 @@ pub(crate) fn header(segment: &str) -> Result<Header, Reason> {
     }
     match header.get("typ") {
         None => {}
-        Some(Value::String(typ)) if ACCEPTED_TYP.iter().any(|t| t.eq_ignore_ascii_case(typ)) => {}
+        Some(Field::Str(typ)) if ACCEPTED_TYP.iter().any(|t| t.eq_ignore_ascii_case(typ)) => {}
         Some(_) => return Err(Reason::MalformedToken),
     }
     match header.get("cty") {
         None => {}
-        Some(Value::String(cty))
+        Some(Field::Str(cty))
             if !cty.eq_ignore_ascii_case("JWT") && !cty.eq_ignore_ascii_case("application/jwt") => {
         }
         Some(_) => return Err(Reason::MalformedToken),
     }
     let kid = match header.get("kid") {
         None => None,
-        Some(Value::String(kid)) if kid.len() <= MAX_KID_BYTES => Some(kid.to_owned()),
+        Some(Field::Str(kid)) if kid.len() <= MAX_KID_BYTES => Some(kid.clone().into_owned()),
         Some(_) => return Err(Reason::MalformedToken),
     };
     Ok(Header { alg, kid })
@@ -305,11 +475,14 @@ pub(crate) struct Claims {
 /// Floats (RFC 7519 allows fractions, no issuer we know sends them), negative numbers,
 /// numbers beyond `i64`, strings and other types are refused (`docs/hostile-inputs.md` row
 /// 13).
-fn numeric_date(value: &Value) -> Option<i64> {
-    value.as_i64().filter(|seconds| *seconds >= 0)
+fn numeric_date(value: &Field<'_>) -> Option<i64> {
+    match value {
+        Field::Int(seconds) if *seconds >= 0 => Some(*seconds),
+        _ => None,
+    }
 }
 
-fn optional_date(claims: &Members<'_>, name: &str) -> Result<Option<i64>, Reason> {
+fn optional_date(claims: &Members<'_, '_>, name: &str) -> Result<Option<i64>, Reason> {
     match claims.get(name) {
         None => Ok(None),
         Some(value) => numeric_date(value).map(Some).ok_or(Reason::MissingClaim),
@@ -350,9 +523,10 @@ pub(crate) fn claims(segment: &str, rules: &ClaimRules, now: f64) -> Result<Clai
         rules.username_claim.as_str(),
         groups_claim,
     ];
-    let claims = object(segment, &wanted)?;
+    let bytes = decode_b64url(segment).ok_or(Reason::MalformedToken)?;
+    let claims = object_of(&bytes, &wanted)?;
     match claims.get("iss") {
-        Some(Value::String(iss)) if *iss == rules.issuer => {}
+        Some(Field::Str(iss)) if *iss == rules.issuer => {}
         _ => return Err(Reason::BadIssuer),
     }
     let exp = claims
@@ -376,12 +550,12 @@ pub(crate) fn claims(segment: &str, rules: &ClaimRules, now: f64) -> Result<Clai
     }
     if let Some(audience) = &rules.audience {
         let contains = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == audience,
-            Some(Value::Array(auds)) => {
-                if !auds.iter().all(Value::is_string) {
+            Some(Field::Str(aud)) => aud == audience,
+            Some(Field::Array(auds)) => {
+                if !auds.iter().all(Option::is_some) {
                     return Err(Reason::BadAudience);
                 }
-                auds.iter().any(|a| a.as_str() == Some(audience.as_str()))
+                auds.iter().any(|a| a.as_deref() == Some(audience.as_str()))
             }
             _ => false,
         };
@@ -390,19 +564,19 @@ pub(crate) fn claims(segment: &str, rules: &ClaimRules, now: f64) -> Result<Clai
         }
     }
     let username = match claims.get(&rules.username_claim) {
-        Some(Value::String(name)) if is_safe_name(name) => name.clone(),
+        Some(Field::Str(name)) if is_safe_name(name) => name.clone().into_owned(),
         _ => return Err(Reason::MissingClaim),
     };
     let groups = match rules.groups_claim.as_ref().and_then(|c| claims.get(c)) {
-        Some(Value::String(group)) => vec![group.clone()],
-        Some(Value::Array(items)) => items
+        Some(Field::Str(group)) if is_safe_name(group) => vec![group.clone().into_owned()],
+        Some(Field::Array(items)) => items
             .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
+            .flatten()
+            .filter(|group| is_safe_name(group))
+            .map(|group| group.clone().into_owned())
             .collect(),
         _ => Vec::new(),
     };
-    let groups = groups.into_iter().filter(|g| is_safe_name(g)).collect();
     Ok(Claims {
         username,
         groups,

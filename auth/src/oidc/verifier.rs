@@ -14,7 +14,7 @@ use super::keys::{self, KeySet, Lookup, PublishedKeys};
 use super::memo;
 use super::refresher::{JwksRefresher, KidOutcome, RefreshForKid, StopRefresher, Timing};
 use super::stats::OidcStats;
-use super::token::{self, ClaimRules};
+use super::token::{self, ClaimRules, Header};
 use super::{unix_now, OidcError};
 use crate::{AuthMethod, Authenticated, Denied, Principal, PrincipalKind, Reason};
 
@@ -123,6 +123,19 @@ pub struct Unverified<'a> {
     keys: Arc<KeySet>,
     usable: bool,
     now: f64,
+    /// The header as the router read it ([`token::routed_header`]), when it did.
+    header: Option<Result<Header, Reason>>,
+}
+
+impl Unverified<'_> {
+    /// The token with its header already read (by [`token::routed_header`], from this token),
+    /// so the verification does not read it again.
+    pub(crate) fn with_header(self, header: Result<Header, Reason>) -> Self {
+        Unverified {
+            header: Some(header),
+            ..self
+        }
+    }
 }
 
 impl OidcHandle {
@@ -150,6 +163,7 @@ impl OidcHandle {
                 keys,
                 usable,
                 now,
+                header: None,
             });
         }
         let digest = memo::digest(token);
@@ -166,6 +180,7 @@ impl OidcHandle {
             keys,
             usable,
             now,
+            header: None,
         })
     }
 
@@ -188,6 +203,7 @@ impl OidcHandle {
             mut keys,
             usable,
             now,
+            header,
         } = unverified;
         let Some(digest) = digest else {
             return Err(Reason::MalformedToken);
@@ -195,7 +211,10 @@ impl OidcHandle {
         self.stats.count_miss();
 
         let segments = token::split(token)?;
-        let header = token::header(segments.header)?;
+        let header = match header {
+            Some(header) => header?,
+            None => token::header(segments.header)?,
+        };
         let claims = token::claims(segments.payload, &self.rules, now)?;
         if !usable {
             return Err(Reason::IssuerUnavailable);
