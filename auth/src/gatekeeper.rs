@@ -22,6 +22,9 @@
 //! synchronously and returns a [`Pending`] credential only when the answer needs work an
 //! actor or a signature check must do; [`Gatekeeper::judge_pending`] finishes it.
 //! [`Gatekeeper::authenticate`] does both, for callers that are async anyway.
+//! [`Gatekeeper::judge_now_from`], once the client's budget allows the work, also checks the
+//! signature of a JWT whose key is published, on the caller's thread, so only a message (to
+//! the KeyRegistry, or to the JwksRefresher for an unknown `kid`) is left to wait for.
 //!
 //! With a [`FailureThrottle`] ([`Gatekeeper::with_throttle`]), listeners call
 //! [`Gatekeeper::authenticate_from`] with the client address ([`crate::client`]). A client
@@ -40,7 +43,7 @@ use std::time::Instant;
 use portcullis_config::AuthenticationSettings;
 
 use crate::api_key::{KeyLookup, UnjudgedKey};
-use crate::oidc::{count_dots, routed_header, CacheLookup, OidcSlot, Unverified};
+use crate::oidc::{count_dots, routed_header, CacheLookup, OidcSlot, UnknownKid, Unverified};
 use crate::throttle::{FailureThrottle, Verdict};
 use crate::{
     Action, AuthMethod, Authenticated, Authorizer, Denied, KeyRegistryHandle, OidcHandle,
@@ -80,6 +83,9 @@ enum PendingPath<'a> {
     /// message to the JwksRefresher only for an unknown `kid`, by the handle that looked it
     /// up (a reload may replace the current one meanwhile).
     Oidc(Arc<OidcHandle>, Unverified<'a>),
+    /// A JWT whose checks passed up to its key: it names a `kid` the published keys do not
+    /// hold, and the JwksRefresher is asked about it.
+    OidcKid(Arc<OidcHandle>, UnknownKid<'a>),
 }
 
 impl Gatekeeper {
@@ -140,7 +146,8 @@ impl Gatekeeper {
     }
 
     /// [`Gatekeeper::authenticate_from`] as far as it goes without waiting: the throttle's
-    /// check, and the failure it records for a credential decided here. A listener awaits
+    /// check, then a JWT's signature when its key is published, and the failure it records
+    /// for a credential decided here. A listener awaits
     /// [`Gatekeeper::judge_pending_from`] only for a [`Judgement::Pending`] credential, so its
     /// own future need not hold the larger one of the work that waits.
     pub fn judge_now_from<'a>(
@@ -150,7 +157,7 @@ impl Gatekeeper {
         now: Instant,
     ) -> Judgement<'a> {
         let Some(throttle) = &self.throttle else {
-            return self.judge_now(credential);
+            return self.settle(self.judge_now(credential));
         };
         let judgement = match self.judge_now(credential) {
             Judgement::Decided(Ok(accepted)) if accepted.method != AuthMethod::ApiKeyStatic => {
@@ -172,6 +179,8 @@ impl Gatekeeper {
                 reason: Reason::Throttled,
             }));
         }
+        // Only a client within its budget gets the work of a signature check.
+        let judgement = self.settle(judgement);
         if let Judgement::Decided(Err(denied)) = &judgement {
             if denied.reason.is_credential_failure() {
                 throttle.record_failure(client, now);
@@ -272,11 +281,29 @@ impl Gatekeeper {
         }
     }
 
+    /// Finishes, without waiting, what [`Gatekeeper::judge_now`] left pending that needs no
+    /// message: a JWT whose key is published is verified here, on the caller's thread, so
+    /// the caller need not hold a future for it. Anything else stays pending.
+    fn settle<'a>(&self, judgement: Judgement<'a>) -> Judgement<'a> {
+        match judgement {
+            Judgement::Pending(Pending(PendingPath::Oidc(oidc, unverified))) => {
+                match oidc.verify_now(unverified) {
+                    Ok(verdict) => Judgement::Decided(verdict),
+                    Err(unknown) => {
+                        Judgement::Pending(Pending(PendingPath::OidcKid(oidc, unknown)))
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Finishes a credential [`Gatekeeper::judge_now`] left pending.
     pub async fn judge_pending(&self, pending: Pending<'_>) -> Result<Authenticated, Denied> {
         match pending.0 {
             PendingPath::ApiKey(key) => self.keys.judge(key).await,
             PendingPath::Oidc(oidc, unverified) => oidc.verify(unverified).await,
+            PendingPath::OidcKid(oidc, unknown) => oidc.verify_after_refresh(unknown).await,
         }
     }
 
@@ -332,7 +359,7 @@ impl Pending<'_> {
     pub fn method(&self) -> AuthMethod {
         match self.0 {
             PendingPath::ApiKey(_) => AuthMethod::ApiKeyDb,
-            PendingPath::Oidc(..) => AuthMethod::Oidc,
+            PendingPath::Oidc(..) | PendingPath::OidcKid(..) => AuthMethod::Oidc,
         }
     }
 }

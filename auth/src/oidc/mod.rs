@@ -34,7 +34,7 @@ pub use slot::OidcSlot;
 pub use stats::{FetchResult, FetchTrigger, OidcStats};
 pub(crate) use token::{count_dots, routed_header};
 pub use token::{is_jwt_shaped, MAX_TOKEN_BYTES};
-pub use verifier::{start, start_with_capacity, CacheLookup, OidcHandle, Unverified};
+pub use verifier::{start, start_with_capacity, CacheLookup, OidcHandle, UnknownKid, Unverified};
 
 /// Seconds since the epoch, with fractions: the clock token claims and cache entries are
 /// judged by (the verifier, the refresher's purge and the test kit read it).

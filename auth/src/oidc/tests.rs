@@ -845,6 +845,54 @@ async fn unknown_kid_refetches_at_once_and_accepts_the_rotated_key() {
 }
 
 #[actix::test]
+async fn a_published_key_is_checked_without_waiting_and_an_unknown_kid_waits_for_the_refresher() {
+    let k1 = TestKey::rsa_a().with_kid("k1");
+    let k2 = TestKey::rsa_b().with_kid("k2");
+    let (issuer, handle) = ready(&[&k1], &[("PORTCULLIS_OIDC_KID_MISS_COOLDOWN", "100ms")]).await;
+    fn miss<'a>(handle: &OidcHandle, token: &'a str) -> super::Unverified<'a> {
+        match handle.lookup(token) {
+            super::CacheLookup::Miss(unverified) => unverified,
+            super::CacheLookup::Hit(_) => panic!("a new token was in the cache"),
+        }
+    }
+
+    // Under a published key: decided at once, no message, no new fetch.
+    let token = k1.token(&claims(&issuer.url()));
+    let verdict = handle
+        .verify_now(miss(&handle, &token))
+        .ok()
+        .expect("decided without waiting");
+    assert_eq!(
+        verdict.expect("accepted").principal.username(),
+        "alice@example.com"
+    );
+    let forged = TestKey::rsa_b()
+        .with_kid("k1")
+        .token(&claims(&issuer.url()));
+    let verdict = handle
+        .verify_now(miss(&handle, &forged))
+        .ok()
+        .expect("decided without waiting");
+    assert_eq!(verdict.err().map(|d| d.reason), Some(Reason::BadSignature));
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    // An unknown kid is left for the refresher, which finds the rotated key.
+    issuer.publish(&[&k1, &k2]);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let rotated = k2.token(&claims(&issuer.url()));
+    let Err(unknown) = handle.verify_now(miss(&handle, &rotated)) else {
+        panic!("an unknown kid was decided without asking the refresher");
+    };
+    assert_eq!(issuer.jwks_fetches(), 1);
+    let accepted = handle
+        .verify_after_refresh(unknown)
+        .await
+        .expect("rotated key accepted");
+    assert_eq!(accepted.principal.username(), "alice@example.com");
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+#[actix::test]
 async fn a_flood_of_random_kids_fetches_at_most_once_per_cooldown() {
     let k1 = TestKey::rsa_a().with_kid("k1");
     let cooldown = Duration::from_millis(1500);

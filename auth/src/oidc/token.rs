@@ -569,12 +569,19 @@ pub(crate) fn claims(segment: &str, rules: &ClaimRules, now: f64) -> Result<Clai
     };
     let groups = match rules.groups_claim.as_ref().and_then(|c| claims.get(c)) {
         Some(Field::Str(group)) if is_safe_name(group) => vec![group.clone().into_owned()],
-        Some(Field::Array(items)) => items
-            .iter()
-            .flatten()
-            .filter(|group| is_safe_name(group))
-            .map(|group| group.clone().into_owned())
-            .collect(),
+        Some(Field::Array(items)) => {
+            // Sized for the array, not grown: the groups live as long as the token's cache
+            // entry, and a grown vector would hold room for four.
+            let mut groups = Vec::with_capacity(items.len());
+            groups.extend(
+                items
+                    .iter()
+                    .flatten()
+                    .filter(|group| is_safe_name(group))
+                    .map(|group| group.clone().into_owned()),
+            );
+            groups
+        }
         _ => Vec::new(),
     };
     Ok(Claims {

@@ -127,6 +127,22 @@ pub struct Unverified<'a> {
     header: Option<Result<Header, Reason>>,
 }
 
+/// A token [`OidcHandle::verify_now`] could not finish: its shape, header and claims
+/// passed, and it names a `kid` the published keys do not hold (boxed: a rare path, and the
+/// common one's result stays small).
+pub struct UnknownKid<'a>(Box<Prepared<'a>>);
+
+/// A token whose checks before any key work passed ([`OidcHandle::prepare`]).
+struct Prepared<'a> {
+    signing_input: &'a str,
+    signature: &'a str,
+    header: Header,
+    claims: token::Claims,
+    digest: cache::TokenDigest,
+    keys: Arc<KeySet>,
+    now: f64,
+}
+
 impl Unverified<'_> {
     /// The token with its header already read (by [`token::routed_header`], from this token),
     /// so the verification does not read it again.
@@ -145,7 +161,10 @@ impl OidcHandle {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Reason> {
         match self.lookup(token) {
             CacheLookup::Hit(principal) => Ok(principal),
-            CacheLookup::Miss(unverified) => self.check(unverified).await,
+            CacheLookup::Miss(unverified) => match self.verify(unverified).await {
+                Ok(accepted) => Ok(accepted.principal),
+                Err(denied) => Err(denied.reason),
+            },
         }
     }
 
@@ -186,21 +205,83 @@ impl OidcHandle {
 
     /// Verifies a token the cache did not answer, and caches it when it is accepted.
     pub async fn verify(&self, unverified: Unverified<'_>) -> Result<Authenticated, Denied> {
-        let method = AuthMethod::Oidc;
-        match self.check(unverified).await {
-            Ok(principal) => Ok(Authenticated { principal, method }),
-            Err(reason) => Err(Denied { method, reason }),
+        match self.verify_now(unverified) {
+            Ok(verdict) => verdict,
+            Err(unknown) => self.verify_after_refresh(unknown).await,
         }
     }
 
-    /// The checks of [`OidcHandle::verify`], in this order, the cheap ones first and no key
-    /// work for a token they refuse: size, shape, header, claims, then (with a usable key
-    /// set) the key and its signature.
-    async fn check(&self, unverified: Unverified<'_>) -> Result<Principal, Reason> {
+    /// [`OidcHandle::verify`] without waiting: the verdict, unless the token names a `kid` the
+    /// published keys do not hold. That token comes back checked as far as it went, for
+    /// [`OidcHandle::verify_after_refresh`] to ask the JwksRefresher about its `kid`.
+    pub fn verify_now<'a>(
+        &self,
+        unverified: Unverified<'a>,
+    ) -> Result<Result<Authenticated, Denied>, UnknownKid<'a>> {
+        let outcome = self.prepare(unverified).and_then(|prepared| {
+            let lookup = prepared
+                .keys
+                .find(prepared.header.kid.as_deref(), prepared.header.alg);
+            match (&lookup, &prepared.header.kid) {
+                (Lookup::UnknownKid, Some(_)) => Ok(Err(UnknownKid(Box::new(prepared)))),
+                _ => Ok(Ok(self.finish(prepared, lookup)?)),
+            }
+        });
+        match outcome {
+            Ok(Ok(principal)) => Ok(Ok(Authenticated {
+                principal,
+                method: AuthMethod::Oidc,
+            })),
+            Ok(Err(unknown)) => Err(unknown),
+            Err(reason) => Ok(Err(Denied {
+                method: AuthMethod::Oidc,
+                reason,
+            })),
+        }
+    }
+
+    /// Finishes a token [`OidcHandle::verify_now`] gave back: one message to the
+    /// JwksRefresher, which fetches the JWKS again for an unknown `kid` (at most once per
+    /// cool-down), then the signature check under the keys it published.
+    pub async fn verify_after_refresh(
+        &self,
+        unknown: UnknownKid<'_>,
+    ) -> Result<Authenticated, Denied> {
+        let UnknownKid(mut prepared) = unknown;
+        let denied = |reason| Denied {
+            method: AuthMethod::Oidc,
+            reason,
+        };
+        let Some(kid) = prepared.header.kid.clone() else {
+            return Err(denied(Reason::UnknownKid));
+        };
+        match self.addr.send(RefreshForKid { kid: kid.clone() }).await {
+            Ok(KidOutcome::Known) => {
+                prepared.keys = self.published.load();
+                let lookup = prepared.keys.find(Some(&kid), prepared.header.alg);
+                match self.finish(*prepared, lookup) {
+                    Ok(principal) => Ok(Authenticated {
+                        principal,
+                        method: AuthMethod::Oidc,
+                    }),
+                    Err(reason) => Err(denied(reason)),
+                }
+            }
+            Ok(KidOutcome::Unknown | KidOutcome::FetchFailed) => Err(denied(Reason::UnknownKid)),
+            Err(err) => {
+                tracing::error!(error = %err, "JWKS refresher did not answer");
+                Err(denied(Reason::Internal))
+            }
+        }
+    }
+
+    /// The checks before any key work, in this order, the cheap ones first: size, shape,
+    /// header, claims, a usable key set that accepts the token's algorithm.
+    fn prepare<'a>(&self, unverified: Unverified<'a>) -> Result<Prepared<'a>, Reason> {
         let Unverified {
             token,
             digest,
-            mut keys,
+            keys,
             usable,
             now,
             header,
@@ -222,23 +303,20 @@ impl OidcHandle {
         if !keys.accepts(header.alg) {
             return Err(Reason::DisallowedAlg);
         }
+        Ok(Prepared {
+            signing_input: segments.signing_input,
+            signature: segments.signature,
+            header,
+            claims,
+            digest,
+            keys,
+            now,
+        })
+    }
 
-        let mut lookup = keys.find(header.kid.as_deref(), header.alg);
-        if let (Lookup::UnknownKid, Some(kid)) = (&lookup, &header.kid) {
-            match self.addr.send(RefreshForKid { kid: kid.clone() }).await {
-                Ok(KidOutcome::Known) => {
-                    keys = self.published.load();
-                    lookup = keys.find(Some(kid), header.alg);
-                }
-                Ok(KidOutcome::Unknown | KidOutcome::FetchFailed) => {
-                    return Err(Reason::UnknownKid)
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "JWKS refresher did not answer");
-                    return Err(Reason::Internal);
-                }
-            }
-        }
+    /// The signature check under the keys `lookup` found, and the cache entry of a token it
+    /// accepts.
+    fn finish(&self, prepared: Prepared<'_>, lookup: Lookup) -> Result<Principal, Reason> {
         let candidates = match lookup {
             Lookup::Found(candidates) => candidates,
             Lookup::WrongAlg => return Err(Reason::DisallowedAlg),
@@ -247,25 +325,30 @@ impl OidcHandle {
         };
         // Decoded once for every candidate key; one that is not canonical base64url (a bad
         // length or stray trailing bits) verifies under no key.
-        let Some(signature) = keys::decode_b64url(segments.signature) else {
+        let Some(signature) = keys::decode_b64url(prepared.signature) else {
             return Err(Reason::BadSignature);
         };
-        let signing_input = segments.signing_input.as_bytes();
+        let signing_input = prepared.signing_input.as_bytes();
         let Some(key) = candidates
             .iter()
             .find(|key| key.verify(signing_input, &signature))
         else {
             return Err(Reason::BadSignature);
         };
-        debug_assert_eq!(key.alg(), header.alg);
+        debug_assert_eq!(key.alg(), prepared.header.alg);
 
-        let principal = Principal::new(claims.username, claims.groups, PrincipalKind::Oidc);
+        let token::Claims {
+            username,
+            groups,
+            exp,
+        } = prepared.claims;
+        let principal = Principal::new(username, groups, PrincipalKind::Oidc);
         self.cache.insert(
-            digest,
+            prepared.digest,
             principal.clone(),
-            claims.exp + self.rules.leeway,
+            exp + self.rules.leeway,
             key.uid(),
-            now,
+            prepared.now,
         );
         Ok(principal)
     }

@@ -193,9 +193,10 @@ impl Gate {
     ) -> Result<Authenticated, Denial> {
         match self.judge_now(credential, client, now) {
             Ok(verdict) => verdict,
-            // Boxed, as RBAC's step below: what waits (an actor's answer, a signature check)
-            // has a future of about a kilobyte, which every caller's future would otherwise
-            // carry and move, decided at once or not.
+            // Boxed, as RBAC's step below: what waits (an actor's answer; a signature check
+            // only after the JwksRefresher was asked about an unknown `kid`) has a future of
+            // about a kilobyte, which every caller's future would otherwise carry and move,
+            // decided at once or not.
             Err(pending) => Box::pin(self.judge_pending(pending, client, now)).await,
         }
     }
