@@ -147,9 +147,9 @@ impl Gatekeeper {
 
     /// [`Gatekeeper::authenticate_from`] as far as it goes without waiting: the throttle's
     /// check, then a JWT's signature when its key is published, and the failure it records
-    /// for a credential decided here. A listener awaits
-    /// [`Gatekeeper::judge_pending_from`] only for a [`Judgement::Pending`] credential, so its
-    /// own future need not hold the larger one of the work that waits.
+    /// for a credential decided here. A listener awaits [`Gatekeeper::judge_pending_from`]
+    /// only for a [`Judgement::Pending`] credential, so its own future need not hold the
+    /// larger one of the work that waits.
     pub fn judge_now_from<'a>(
         &self,
         client: IpAddr,
