@@ -356,8 +356,7 @@ for run in $(seq 1 "$RUNS"); do
   echo "0 $(measure "$bare_pid" "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
   echo "1 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION")" >>"$work/results"
   # The static-key and database-user rows swap places every other run, so neither always
-  # runs in the other's wake (in one run the second of the two was 0.6 us a request slower,
-  # and alternating rounds of the same two keys found no difference).
+  # runs in the other's wake (bench/README.md, the nineteenth run).
   if [ $((run % 2)) = 1 ]; then key_rows=(2 3); else key_rows=(3 2); fi
   for row in "${key_rows[@]}"; do
     key=$good_key; [ "$row" = 3 ] && key=$db_key
