@@ -199,8 +199,11 @@ impl<'de> Visitor<'de> for FieldVisitor {
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Field<'de>, A::Error> {
         let mut strings = Vec::new();
-        while let Some(item) = items.next_element::<Item<'de>>()? {
-            strings.push(item.0);
+        while let Some(item) = items.next_element::<Field<'de>>()? {
+            strings.push(match item {
+                Field::Str(text) => Some(text),
+                _ => None,
+            });
         }
         Ok(Field::Array(strings))
     }
@@ -208,63 +211,6 @@ impl<'de> Visitor<'de> for FieldVisitor {
     fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Field<'de>, A::Error> {
         UnreadVisitor.visit_map(members)?;
         Ok(Field::Other)
-    }
-}
-
-/// An array item: its text if it is a string; any other value only parsed.
-struct Item<'de>(Option<Cow<'de, str>>);
-
-impl<'de> Deserialize<'de> for Item<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ItemVisitor)
-    }
-}
-
-struct ItemVisitor;
-
-impl<'de> Visitor<'de> for ItemVisitor {
-    type Value = Item<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item<'de>, E> {
-        Ok(Item(None))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item<'de>, E> {
-        Ok(Item(None))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item<'de>, E> {
-        Ok(Item(None))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item<'de>, E> {
-        Ok(Item(None))
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Item<'de>, E> {
-        Ok(Item(Some(Cow::Borrowed(text))))
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Item<'de>, E> {
-        Ok(Item(Some(Cow::Owned(text.to_owned()))))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Item<'de>, E> {
-        Ok(Item(None))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, items: A) -> Result<Item<'de>, A::Error> {
-        UnreadVisitor.visit_seq(items)?;
-        Ok(Item(None))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Item<'de>, A::Error> {
-        UnreadVisitor.visit_map(members)?;
-        Ok(Item(None))
     }
 }
 

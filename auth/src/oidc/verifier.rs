@@ -127,6 +127,15 @@ pub struct Unverified<'a> {
     header: Option<Result<Header, Reason>>,
 }
 
+/// A verdict on a bearer token: its principal, or the reason it was refused.
+fn oidc_verdict(checked: Result<Principal, Reason>) -> Result<Authenticated, Denied> {
+    let method = AuthMethod::Oidc;
+    match checked {
+        Ok(principal) => Ok(Authenticated { principal, method }),
+        Err(reason) => Err(Denied { method, reason }),
+    }
+}
+
 /// A token [`OidcHandle::verify_now`] could not finish: its shape, header and claims
 /// passed, and it names a `kid` the published keys do not hold (boxed: a rare path, and the
 /// common one's result stays small).
@@ -218,26 +227,17 @@ impl OidcHandle {
         &self,
         unverified: Unverified<'a>,
     ) -> Result<Result<Authenticated, Denied>, UnknownKid<'a>> {
-        let outcome = self.prepare(unverified).and_then(|prepared| {
-            let lookup = prepared
-                .keys
-                .find(prepared.header.kid.as_deref(), prepared.header.alg);
-            match (&lookup, &prepared.header.kid) {
-                (Lookup::UnknownKid, Some(_)) => Ok(Err(UnknownKid(Box::new(prepared)))),
-                _ => Ok(Ok(self.finish(prepared, lookup)?)),
-            }
-        });
-        match outcome {
-            Ok(Ok(principal)) => Ok(Ok(Authenticated {
-                principal,
-                method: AuthMethod::Oidc,
-            })),
-            Ok(Err(unknown)) => Err(unknown),
-            Err(reason) => Ok(Err(Denied {
-                method: AuthMethod::Oidc,
-                reason,
-            })),
+        let prepared = match self.prepare(unverified) {
+            Ok(prepared) => prepared,
+            Err(reason) => return Ok(oidc_verdict(Err(reason))),
+        };
+        let lookup = prepared
+            .keys
+            .find(prepared.header.kid.as_deref(), prepared.header.alg);
+        if let (Lookup::UnknownKid, Some(_)) = (&lookup, &prepared.header.kid) {
+            return Err(UnknownKid(Box::new(prepared)));
         }
+        Ok(oidc_verdict(self.finish(prepared, lookup)))
     }
 
     /// Finishes a token [`OidcHandle::verify_now`] gave back: one message to the
@@ -248,31 +248,22 @@ impl OidcHandle {
         unknown: UnknownKid<'_>,
     ) -> Result<Authenticated, Denied> {
         let UnknownKid(mut prepared) = unknown;
-        let denied = |reason| Denied {
-            method: AuthMethod::Oidc,
-            reason,
-        };
         let Some(kid) = prepared.header.kid.clone() else {
-            return Err(denied(Reason::UnknownKid));
+            return oidc_verdict(Err(Reason::UnknownKid));
         };
-        match self.addr.send(RefreshForKid { kid: kid.clone() }).await {
+        let checked = match self.addr.send(RefreshForKid { kid: kid.clone() }).await {
             Ok(KidOutcome::Known) => {
                 prepared.keys = self.published.load();
                 let lookup = prepared.keys.find(Some(&kid), prepared.header.alg);
-                match self.finish(*prepared, lookup) {
-                    Ok(principal) => Ok(Authenticated {
-                        principal,
-                        method: AuthMethod::Oidc,
-                    }),
-                    Err(reason) => Err(denied(reason)),
-                }
+                self.finish(*prepared, lookup)
             }
-            Ok(KidOutcome::Unknown | KidOutcome::FetchFailed) => Err(denied(Reason::UnknownKid)),
+            Ok(KidOutcome::Unknown | KidOutcome::FetchFailed) => Err(Reason::UnknownKid),
             Err(err) => {
                 tracing::error!(error = %err, "JWKS refresher did not answer");
-                Err(denied(Reason::Internal))
+                Err(Reason::Internal)
             }
-        }
+        };
+        oidc_verdict(checked)
     }
 
     /// The checks before any key work, in this order, the cheap ones first: size, shape,
