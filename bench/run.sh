@@ -349,7 +349,8 @@ rows=("bare actix-web handler, no middleware"
   "anonymous, $OTHER_FORMAT log"
   "static API key, $OTHER_FORMAT log"
   "database-user key, $OTHER_FORMAT log"
-  "OIDC token, reused, $OTHER_FORMAT log")
+  "OIDC token, reused, $OTHER_FORMAT log"
+  "bare actix-web handler, again before the $OTHER_FORMAT server's rows")
 : >"$work/results"
 for run in $(seq 1 "$RUNS"); do
   echo "bench: run $run of $RUNS" >&2
@@ -364,6 +365,9 @@ for run in $(seq 1 "$RUNS"); do
   done
   echo "4 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
   if [ -n "$other_pid" ]; then
+    # The second server's anonymous row is compared with a bare sample taken just before it,
+    # as the first server's is, rather than with one taken five rows (about 30 s) earlier.
+    echo "20 $(measure "$bare_pid" "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
     echo "16 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION")" >>"$work/results"
     for row in "${key_rows[@]}"; do
       key=$good_key; [ "$row" = 3 ] && key=$db_key
@@ -398,14 +402,26 @@ for line in open(path):
 med = {r: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
            sum(x[2] for x in v), max(x[3] for x in v), statistics.median(x[4] for x in v))
        for r, v in raw.items()}
-anon = med[1][0]
+
+
+def paired(row, base):
+    """Each run's ratio of `row` to `base` (measured side by side in that run) and their
+    median: the machine's speed drifts between runs more than between neighbouring rows."""
+    ratios = [a[0] / b[0] for a, b in zip(raw[row], raw[base])]
+    return statistics.median(ratios), ", ".join(f"{x:.2f}" for x in ratios)
+
+
+def bar(label, row, base, what):
+    m, each = paired(row, base)
+    print(f"- {label} = {m:.2f} (per run: {each}) ({what})")
+
 print(f"wrk -t1 -c{conns} -d{duration} (new-token and HAProxy jwt rows: -d{fresh}), 1 server "
       f"worker (CPU 0), wrk on CPU 1, median of {runs} runs, {log}")
 print()
-print("The first seven rows, the HAProxy rows and the last four request GET /v1/meta; every ratio "
-      "column is to the anonymous /v1/meta row (the last four, a second server logging in the "
-      "other format: to its own anonymous row). CPU: the server's user + system time per "
-      "request (for the proxy row, both processes).")
+print("The first seven rows, the HAProxy rows and the last five request GET /v1/meta; every ratio "
+      "column is to the anonymous /v1/meta row (the four rows of a second server logging in the "
+      "other format: to its own anonymous row), the median of each run's ratio. CPU: the "
+      "server's user + system time per request (for the proxy row, both processes).")
 print()
 other_anon = med[16][0] if 16 in med else None
 print("| row | req/s | CPU us/req | p99 ms | ratio to anonymous | non-2xx |")
@@ -415,16 +431,16 @@ for r, name in enumerate(names):
         continue
     rps, p99, errs, _, cpu = med[r]
     # The second server's rows: their ratio is to its own anonymous row.
-    base = other_anon if r >= 16 else anon
-    print(f"| {name} | {rps:,.0f} | {cpu:.2f} | {p99:.2f} | {rps / base:.2f} | {errs} |")
+    base = 16 if 16 <= r <= 19 else 1
+    print(f"| {name} | {rps:,.0f} | {cpu:.2f} | {p99:.2f} | {paired(r, base)[0]:.2f} | {errs} |")
 print()
 verify = float(verify)
-print(f"- gate cost: anonymous / bare = {anon / med[0][0]:.2f} (bar >= 0.85)")
-print(f"- store object, static key / anonymous = {med[8][0] / med[7][0]:.2f} (bar >= 0.90)")
-print(f"- proxy / direct to the same upstream = {med[10][0] / med[9][0]:.2f} (reported; no bar)")
-print(f"- static key / anonymous = {med[2][0] / anon:.2f} (bar >= 0.90)")
-print(f"- database-user key / anonymous = {med[3][0] / anon:.2f} (bar >= 0.90)")
-print(f"- OIDC cache hit / anonymous = {med[4][0] / anon:.2f} (bar >= 0.90)")
+bar("gate cost: anonymous / bare", 1, 0, "bar >= 0.85")
+bar("store object, static key / anonymous", 8, 7, "bar >= 0.90")
+bar("proxy / direct to the same upstream", 10, 9, "reported; no bar")
+bar("static key / anonymous", 2, 1, "bar >= 0.90")
+bar("database-user key / anonymous", 3, 1, "bar >= 0.90")
+bar("OIDC cache hit / anonymous", 4, 1, "bar >= 0.90")
 parsed = float(parsed)
 print(f"- OIDC new token per request / single-core RS256 verify rate, jsonwebtoken decode "
       f"({verify:,.0f}/s) = {med[5][0] / verify:.2f} (reported; the first bar was >= 0.80)")
@@ -432,18 +448,17 @@ print(f"- OIDC new token per request / single-core RS256 signature check with a 
       f"({parsed:,.0f}/s) = {med[5][0] / parsed:.2f}")
 print(f"- ceiling (bare handler + one RS256 check) / jsonwebtoken verify rate = "
       f"{med[11][0] / verify:.2f}: the most any server can reach against that rate here")
-print(f"- OIDC new token per request / ceiling = {med[5][0] / med[11][0]:.2f} (bar >= 0.85)")
+bar("OIDC new token per request / ceiling", 5, 11, "bar >= 0.85")
 if 13 in med:
-    print(f"- static key / HAProxy static key = {med[2][0] / med[13][0]:.2f} (bar > 1.0)")
-    print(f"- OIDC cache hit / HAProxy static key = {med[4][0] / med[13][0]:.2f} (bar > 1.0)")
-    print(f"- OIDC new token per request / HAProxy jwt_verify, new token = "
-          f"{med[5][0] / med[15][0]:.2f} (bar >= 1.0)")
-    print(f"- HAProxy no credential / bare handler = {med[12][0] / med[0][0]:.2f} (reported)")
+    bar("static key / HAProxy static key", 2, 13, "bar > 1.0")
+    bar("OIDC cache hit / HAProxy static key", 4, 13, "bar > 1.0")
+    bar("OIDC new token per request / HAProxy jwt_verify, new token", 5, 15, "bar >= 1.0")
+    bar("HAProxy no credential / bare handler", 12, 0, "reported")
 if other_anon is not None:
     other = names[16].split(", ")[1]
-    print(f"- {other}: anonymous / bare = {other_anon / med[0][0]:.2f} (bar >= 0.85)")
+    bar(f"{other}: anonymous / bare (the sample just before it)", 16, 20, "bar >= 0.85")
     for r, what in ((17, "static key"), (18, "database-user key"), (19, "OIDC cache hit")):
-        print(f"- {other}: {what} / its anonymous = {med[r][0] / other_anon:.2f} (bar >= 0.90)")
+        bar(f"{other}: {what} / its anonymous", r, 16, "bar >= 0.90")
 if med[5][3] > int(ntokens):
     print(f"- WARNING: the new-token row sent {med[5][3]} requests but only {ntokens} tokens "
           f"exist, so some were cache hits; raise OIDC_TOKENS or lower FRESH_DURATION")
