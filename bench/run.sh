@@ -330,6 +330,20 @@ print(f"{rps:.0f} {p99:.3f} {non2xx.group(1) if non2xx else 0} {total.group(1)} 
 PY
 }
 
+# One server's block of rows: a bare-handler sample (row $1), then on the server $2 (address
+# $3) the anonymous row, the two keys in this run's order and a reused token, as rows $4 + 1,
+# 2, 3 and 4. Each server's anonymous row is compared with the bare sample just before it.
+server_rows() {
+  local bare_row=$1 pid=$2 addr=$3 base=$4 row key
+  echo "$bare_row $(measure "$bare_pid" "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
+  echo "$((base + 1)) $(measure "$pid" "http://$addr$ROUTE" "$DURATION")" >>"$work/results"
+  for row in "${key_rows[@]}"; do
+    key=$good_key; [ "$row" = 3 ] && key=$db_key
+    echo "$((base + row)) $(measure "$pid" "http://$addr$ROUTE" "$DURATION" -H "Authorization: Bearer $key")" >>"$work/results"
+  done
+  echo "$((base + 4)) $(measure "$pid" "http://$addr$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+}
+
 rows=("bare actix-web handler, no middleware"
   "anonymous (no credential)"
   "static API key (1 of $STATIC_KEYS)"
@@ -350,30 +364,23 @@ rows=("bare actix-web handler, no middleware"
   "static API key, $OTHER_FORMAT log"
   "database-user key, $OTHER_FORMAT log"
   "OIDC token, reused, $OTHER_FORMAT log"
-  "bare actix-web handler, again before the $OTHER_FORMAT server's rows")
+  "bare actix-web handler, again: before the $OTHER_FORMAT server's rows")
 : >"$work/results"
 for run in $(seq 1 "$RUNS"); do
   echo "bench: run $run of $RUNS" >&2
-  echo "0 $(measure "$bare_pid" "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
-  echo "1 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION")" >>"$work/results"
   # The static-key and database-user rows swap places every other run, so neither always
-  # runs in the other's wake (bench/README.md, the nineteenth run).
+  # runs in the other's wake (bench/README.md, the nineteenth run); so do the two servers'
+  # blocks, since the second block's anonymous row came out 0.04-0.06 under the first's
+  # whichever format it logged (the twentieth to twenty-second runs).
   if [ $((run % 2)) = 1 ]; then key_rows=(2 3); else key_rows=(3 2); fi
-  for row in "${key_rows[@]}"; do
-    key=$good_key; [ "$row" = 3 ] && key=$db_key
-    echo "$row $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $key")" >>"$work/results"
-  done
-  echo "4 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
-  if [ -n "$other_pid" ]; then
-    # The second server's anonymous row is compared with a bare sample taken just before it,
-    # as the first server's is, rather than with one taken five rows (about 30 s) earlier.
-    echo "20 $(measure "$bare_pid" "http://$bare$ROUTE" "$DURATION")" >>"$work/results"
-    echo "16 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION")" >>"$work/results"
-    for row in "${key_rows[@]}"; do
-      key=$good_key; [ "$row" = 3 ] && key=$db_key
-      echo "$((row + 15)) $(measure "$other_pid" "http://$other$ROUTE" "$DURATION" -H "Authorization: Bearer $key")" >>"$work/results"
-    done
-    echo "19 $(measure "$other_pid" "http://$other$ROUTE" "$DURATION" -H "Authorization: Bearer $one_token")" >>"$work/results"
+  if [ -z "$other_pid" ]; then
+    server_rows 0 "$server_pid" "$server" 0
+  elif [ $((run % 2)) = 1 ]; then
+    server_rows 0 "$server_pid" "$server" 0
+    server_rows 20 "$other_pid" "$other" 15
+  else
+    server_rows 20 "$other_pid" "$other" 15
+    server_rows 0 "$server_pid" "$server" 0
   fi
   echo "6 $(measure "$server_pid" "http://$server$ROUTE" "$DURATION" -H "Authorization: Bearer $wrong_key")" >>"$work/results"
   echo "7 $(measure "$server_pid" "http://$server$OBJECT_PATH" "$DURATION")" >>"$work/results"
