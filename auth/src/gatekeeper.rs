@@ -43,7 +43,9 @@ use std::time::Instant;
 use portcullis_config::AuthenticationSettings;
 
 use crate::api_key::{KeyLookup, UnjudgedKey};
-use crate::oidc::{count_dots, routed_header, CacheLookup, OidcSlot, UnknownKid, Unverified};
+use crate::oidc::{
+    count_dots, routed_header_of_two_dots, CacheLookup, OidcSlot, UnknownKid, Unverified,
+};
 use crate::throttle::{FailureThrottle, Verdict};
 use crate::{
     Action, AuthMethod, Authenticated, Authorizer, Denied, KeyRegistryHandle, OidcHandle,
@@ -257,9 +259,9 @@ impl Gatekeeper {
                 };
                 // Three base64url segments with a JSON-object header: a JWT, and no
                 // fallback to API keys whatever its verification finds. The header read to
-                // decide it is passed on, not read again.
+                // decide it is passed on, not read again; the dots were counted above.
                 let unverified = if self.api_keys_enabled {
-                    routed_header(token).map(|header| unverified.with_header(header))
+                    routed_header_of_two_dots(token).map(|header| unverified.with_header(header))
                 } else {
                     Some(unverified)
                 };

@@ -32,7 +32,7 @@ pub use cache::DEFAULT_CAPACITY as DEFAULT_TOKEN_CACHE_CAPACITY;
 pub use refresher::JwksRefresher;
 pub use slot::OidcSlot;
 pub use stats::{FetchResult, FetchTrigger, OidcStats};
-pub(crate) use token::{count_dots, routed_header};
+pub(crate) use token::{count_dots, routed_header_of_two_dots};
 pub use token::{is_jwt_shaped, MAX_TOKEN_BYTES};
 pub use verifier::{start, start_with_capacity, CacheLookup, OidcHandle, UnknownKid, Unverified};
 

@@ -30,6 +30,12 @@ pub(crate) fn routed_header(token: &str) -> Option<Result<Header, Reason>> {
     if count_dots(token.as_bytes()) != 2 {
         return None;
     }
+    routed_header_of_two_dots(token)
+}
+
+/// [`routed_header`] of a token its caller already found exactly two dots in.
+pub(crate) fn routed_header_of_two_dots(token: &str) -> Option<Result<Header, Reason>> {
+    debug_assert_eq!(count_dots(token.as_bytes()), 2);
     if token.len() > MAX_TOKEN_BYTES {
         return Some(Err(Reason::MalformedToken));
     }

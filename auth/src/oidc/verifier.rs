@@ -137,9 +137,9 @@ fn oidc_verdict(checked: Result<Principal, Reason>) -> Result<Authenticated, Den
 }
 
 /// A token [`OidcHandle::verify_now`] could not finish: its shape, header and claims
-/// passed, and it names a `kid` the published keys do not hold (boxed: a rare path, and the
-/// common one's result stays small).
-pub struct UnknownKid<'a>(Box<Prepared<'a>>);
+/// passed, and it names a `kid` (the `String`) the published keys do not hold (boxed: a rare
+/// path, and the common one's result stays small).
+pub struct UnknownKid<'a>(Box<(Prepared<'a>, String)>);
 
 /// A token whose checks before any key work passed ([`OidcHandle::prepare`]).
 struct Prepared<'a> {
@@ -234,8 +234,9 @@ impl OidcHandle {
         let lookup = prepared
             .keys
             .find(prepared.header.kid.as_deref(), prepared.header.alg);
-        if let (Lookup::UnknownKid, Some(_)) = (&lookup, &prepared.header.kid) {
-            return Err(UnknownKid(Box::new(prepared)));
+        if let (Lookup::UnknownKid, Some(kid)) = (&lookup, &prepared.header.kid) {
+            let kid = kid.clone();
+            return Err(UnknownKid(Box::new((prepared, kid))));
         }
         Ok(oidc_verdict(self.finish(prepared, lookup)))
     }
@@ -247,15 +248,14 @@ impl OidcHandle {
         &self,
         unknown: UnknownKid<'_>,
     ) -> Result<Authenticated, Denied> {
-        let UnknownKid(mut prepared) = unknown;
-        let Some(kid) = prepared.header.kid.clone() else {
-            return oidc_verdict(Err(Reason::UnknownKid));
-        };
-        let checked = match self.addr.send(RefreshForKid { kid: kid.clone() }).await {
+        let (mut prepared, kid) = *unknown.0;
+        let checked = match self.addr.send(RefreshForKid { kid }).await {
             Ok(KidOutcome::Known) => {
                 prepared.keys = self.published.load();
-                let lookup = prepared.keys.find(Some(&kid), prepared.header.alg);
-                self.finish(*prepared, lookup)
+                let lookup = prepared
+                    .keys
+                    .find(prepared.header.kid.as_deref(), prepared.header.alg);
+                self.finish(prepared, lookup)
             }
             Ok(KidOutcome::Unknown | KidOutcome::FetchFailed) => Err(Reason::UnknownKid),
             Err(err) => {
