@@ -50,10 +50,12 @@ type Placed = (TokenDigest, f64);
 #[derive(Clone)]
 pub(crate) struct TokenCache {
     entries: Arc<Entries>,
-    /// Every cached token in the order it was cached, oldest first, and only [`Self::insert`]
-    /// (and a purge) changes it, under this lock. It may also hold tokens whose entry has
-    /// already gone (expired when looked up, or purged): they make no room when they come up
-    /// for eviction, and a sweep drops them. Its length bounds the number of entries.
+    /// Every cached token in the order it was cached, oldest first; only [`Self::insert`]
+    /// and a purge change it, under this lock. Its length bounds the number of entries. It
+    /// may also hold a token whose entry has already gone (expired when looked up): that
+    /// place is given up, evicting nothing, when it comes first, or at a sweep. Should such
+    /// a token be cached again before that (the clock went back), it holds two places, and
+    /// the older one evicts it early.
     order: Arc<Mutex<VecDeque<Placed>>>,
     capacity: usize,
     /// When a full cache was last swept for expired entries (whole seconds since the epoch).
@@ -221,7 +223,7 @@ mod bound_tests {
     }
 
     #[test]
-    fn tokens_that_left_the_map_make_no_room_and_leave_the_order_at_a_sweep() {
+    fn a_token_that_expired_on_lookup_leaves_the_order_at_the_next_sweep() {
         let cache = TokenCache::new(3);
         let keys = KeySet::empty();
         cache.insert([1; 32], principal(), 10.0, 1, 5.0);
