@@ -226,14 +226,14 @@ mod bound_tests {
     fn a_token_that_expired_on_lookup_leaves_the_order_at_the_next_sweep() {
         let cache = TokenCache::new(3);
         let keys = KeySet::empty();
-        cache.insert([1; 32], principal(), 10.0, 1, 5.0);
         cache.insert([2; 32], principal(), 100.0, 1, 5.0);
+        cache.insert([1; 32], principal(), 10.0, 1, 5.0);
         cache.insert([3; 32], principal(), 100.0, 1, 5.0);
         // Looked up after it expired: its entry goes, its place in the order stays a while.
         assert!(cache.get(&[1; 32], 20.0, &keys).is_none());
         assert_eq!(cache.entries.len(), 2);
-        // Full by the order's count: the sweep drops the expired token's place, and no live
-        // token is evicted to make room.
+        // Full by the order's count: the sweep drops the expired token's place, so the oldest
+        // live token ([2], before it in the order) is not evicted to make room.
         cache.insert([4; 32], principal(), 100.0, 1, 20.0);
         assert_eq!(cache.entries.len(), 3);
         assert!([2, 3, 4]
