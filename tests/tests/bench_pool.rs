@@ -98,3 +98,16 @@ fn an_output_without_per_run_ratios_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no per-run ratio"));
 }
+
+#[test]
+fn a_median_halfway_between_two_ratios_meets_a_bar_it_equals() {
+    // (0.58 + 1.22) / 2 is 0.8999999999999999 in floating point; printed to two decimals the
+    // ratios put the median at the bar exactly.
+    let only = output(&["- static key / anonymous = 0.90 (per run: 0.58, 1.22) (bar >= 0.90)"]);
+    let (code, table) = pool(&[only]);
+    assert_eq!(
+        row(&table, "static key / anonymous"),
+        "| static key / anonymous | 0.900 | 0.74-1.06 | 2 | 1 | >= 0.90 | yes |"
+    );
+    assert_eq!(code, 0);
+}
