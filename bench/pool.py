@@ -69,7 +69,8 @@ def main(paths):
             under = sum(1 for v in values if (v < value if op == ">=" else v <= value))
             met = median >= value if op == ">=" else median > value
             failed += not met
-            bar_text, under_text, met_text = f"{op} {value:.2f}", str(under), "yes" if met else "**no**"
+            bar_text, under_text = f"{op} {value:.2f}", str(under)
+            met_text = "yes" if met else "**no**"
         else:
             bar_text, under_text, met_text = "reported", "-", "-"
         print(

@@ -1,9 +1,9 @@
 //! `bench/pool.py`, which the issue-10 verdict in bench/README.md rests on: it pools each run's
 //! own paired ratios from several `bench/run.sh` outputs and judges the pooled median against
-//! the bar printed beside it. Run on two made-up outputs whose answer is known.
+//! the bar printed beside it. Run on made-up outputs whose answer is known.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn output(lines: &[&str]) -> String {
     let mut text = String::from("wrk -t1 -c32 -d5s, median of 3 runs\n\n| row | req/s |\n");
@@ -14,20 +14,28 @@ fn output(lines: &[&str]) -> String {
     text
 }
 
-fn pool(files: &[String]) -> (i32, String) {
+/// `bench/pool.py` run on `files`, each written to a file of its own.
+fn run_pool(files: &[String]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let mut paths = Vec::new();
-    for (i, text) in files.iter().enumerate() {
-        let path = dir.path().join(format!("run-{i}.txt"));
-        std::fs::write(&path, text).unwrap();
-        paths.push(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/pool.py");
-    let out = Command::new("python3")
-        .arg(script)
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let path = dir.path().join(format!("run-{i}.txt"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/pool.py"))
         .args(&paths)
         .output()
-        .expect("python3 runs bench/pool.py");
+        .expect("python3 runs bench/pool.py")
+}
+
+/// The exit code and table of a run that wrote nothing to standard error.
+fn pool(files: &[String]) -> (i32, String) {
+    let out = run_pool(files);
     assert!(
         out.stderr.is_empty(),
         "{}",
@@ -86,15 +94,7 @@ fn the_pooled_median_of_every_runs_own_ratios_is_judged_against_its_bar() {
 
 #[test]
 fn an_output_without_per_run_ratios_is_refused() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/pool.py");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("empty.txt");
-    std::fs::write(&path, "bench: run 1 of 5\n").unwrap();
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = run_pool(&["bench: run 1 of 5\n".to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no per-run ratio"));
 }
